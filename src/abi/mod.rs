@@ -1,0 +1,198 @@
+//! The exported C API. Every `#[no_mangle]` function of the library lives here and only here.
+//!
+//! Each export checks its arguments, converts them, calls into the runtime and returns a status;
+//! `guard!` catches any Rust panic at the boundary and turns it into `GS_EPANIC` (no unwinding
+//! crosses into C or through assembly frames).
+
+pub mod types;
+
+use crate::arch;
+use crate::sched;
+use core::ffi::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+pub use types::*;
+
+/// Runs `$body`, returning `$on_panic` if it panics.
+macro_rules! guard {
+    ($on_panic:expr, $body:block) => {
+        match catch_unwind(AssertUnwindSafe(|| $body)) {
+            Ok(v) => v,
+            Err(_) => $on_panic,
+        }
+    };
+}
+
+/// Fills `*attr` with the defaults: GROWABLE stack of the default initial size, 1 GiB limit, not
+/// migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
+    if attr.is_null() {
+        return GS_EINVAL;
+    }
+    // SAFETY: non-NULL, and the caller promises it points to a gs_attr.
+    unsafe {
+        attr.write(gs_attr {
+            stack_kind: GS_STACK_GROWABLE,
+            flags: 0,
+            stack_size: 0,
+            max_stack_size: 0,
+            name: core::ptr::null(),
+        })
+    };
+    GS_OK
+}
+
+/// Starts a goroutine running `func(arg)` with default attributes. Returns its id (> 0), or a
+/// negative `GS_E*` code: `GS_EINVAL` if `func` is NULL, `GS_ENOMEM` if no stack could be reserved.
+///
+/// Callable from any thread, inside or outside goroutines. The goroutine runs when a thread
+/// schedules it (`gs_run`/`gs_main`). `arg` is passed through untouched; the caller keeps
+/// ownership of whatever it points to.
+#[no_mangle]
+pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
+    // SAFETY: NULL attr means defaults.
+    unsafe { gs_spawn_with(core::ptr::null(), func, arg) }
+}
+
+/// Like `gs_spawn`, with attributes (`attr == NULL` means defaults; see `gs_attr`). The attribute
+/// block and its name are copied: the caller may free them when this returns.
+#[no_mangle]
+pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *mut c_void) -> i64 {
+    guard!(GS_EPANIC as i64, {
+        let Some(f) = func else { return GS_EINVAL as i64 };
+        let a = if attr.is_null() {
+            sched::Attr::default_attr()
+        } else {
+            // SAFETY: the caller promises a valid gs_attr with a NUL-terminated or NULL name.
+            match unsafe { sched::Attr::from_c(&*attr) } {
+                Ok(a) => a,
+                Err(e) => return e as i64,
+            }
+        };
+        match sched::spawn(a, f, arg) {
+            Ok(id) => id,
+            Err(e) => e as i64,
+        }
+    })
+}
+
+/// Lets other goroutines run (Go's `runtime.Gosched`); the caller is queued behind them (FIFO).
+/// `GS_ENOTGOROUTINE` outside a goroutine, `GS_ESTATE` inside a `gs_systemstack` function.
+#[no_mangle]
+pub extern "C" fn gs_yield() -> c_int {
+    sched::yield_now()
+}
+
+/// Ends the calling goroutine now (Go's `runtime.Goexit`); never returns inside a goroutine.
+/// Frames above it are discarded without running any cleanup. `GS_ENOTGOROUTINE` outside a
+/// goroutine, `GS_ESTATE` inside a `gs_systemstack` function.
+#[no_mangle]
+pub extern "C" fn gs_exit() -> c_int {
+    sched::exit_now()
+}
+
+/// Runs `func(arg)` on the calling thread's own stack (the M's g0 stack) and returns `GS_OK` when it
+/// returns. For deep recursion or code that publishes stack addresses. Inside `func`, calls that
+/// would switch goroutines (`gs_yield`, blocking operations) return `GS_ESTATE`. Outside a
+/// goroutine, a direct call. `GS_EINVAL` if `func` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int {
+    let Some(f) = func else { return GS_EINVAL };
+    sched::systemstack(f, arg)
+}
+
+/// The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
+/// then returns `GS_OK`. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+/// function) or re-entered. Blocks the calling thread.
+#[no_mangle]
+pub extern "C" fn gs_run() -> c_int {
+    guard!(GS_EPANIC, { sched::run(None) })
+}
+
+/// Go's `main`: runs `func(arg)` as a goroutine, the calling thread joining the scheduler, and
+/// returns `GS_OK` when `func` returns. Other goroutines are not waited for (returning from C's
+/// `main` then ends them, as in Go). `GS_EINVAL` if `func` is NULL; `GS_ESTATE` from inside a
+/// goroutine.
+#[no_mangle]
+pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
+    let Some(f) = func else { return GS_EINVAL };
+    guard!(GS_EPANIC, { sched::run(Some((f, arg))) })
+}
+
+/// The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
+#[no_mangle]
+pub extern "C" fn gs_self() -> i64 {
+    let g = sched::getg();
+    if g.is_null() {
+        0
+    } else {
+        // SAFETY: the goroutine running on this thread.
+        unsafe { (*g).goid }
+    }
+}
+
+/// A static, NUL-terminated description of a status code (never NULL).
+#[no_mangle]
+pub extern "C" fn gs_strerror(code: c_int) -> *const c_char {
+    let s: &'static [u8] = match code {
+        GS_OK => b"success\0",
+        GS_EINVAL => b"invalid argument\0",
+        GS_ENOMEM => b"out of memory\0",
+        GS_ENOTGOROUTINE => b"not called from a goroutine\0",
+        GS_ECLOSED => b"channel closed\0",
+        GS_EDEADLOCK => b"all goroutines are asleep - deadlock\0",
+        GS_ETIMEDOUT => b"timed out\0",
+        GS_EAGAIN => b"operation would block\0",
+        GS_EBUSY => b"object still in use\0",
+        GS_ESTATE => b"wrong runtime state for this call\0",
+        GS_EPANIC => b"internal error (panic caught at the API boundary)\0",
+        _ => b"unknown gostack error code\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// Fills `*out` with runtime-wide counters. `GS_EINVAL` if `out` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn gs_get_stats(out: *mut gs_stats) -> c_int {
+    if out.is_null() {
+        return GS_EINVAL;
+    }
+    guard!(GS_EPANIC, {
+        let s = sched::stats();
+        // SAFETY: non-NULL and the caller promises a gs_stats.
+        unsafe { out.write(s) };
+        GS_OK
+    })
+}
+
+/// Fills `*out` with the calling goroutine's stack. `GS_EINVAL` if `out` is NULL,
+/// `GS_ENOTGOROUTINE` outside a goroutine.
+#[no_mangle]
+pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
+    if out.is_null() {
+        return GS_EINVAL;
+    }
+    let sp = arch::current_sp();
+    match sched::stack_info(sp) {
+        Ok(info) => {
+            // SAFETY: non-NULL and the caller promises a gs_stack_info.
+            unsafe { out.write(info) };
+            GS_OK
+        }
+        Err(e) => e,
+    }
+}
+
+/// Makes sure `bytes` bytes of stack are free below the caller's stack pointer. Prefer the
+/// `GS_STACK_CHECK(bytes)` macro, whose fast path is an inline compare. Outside goroutines:
+/// `GS_OK`. `GS_ENOMEM` if the stack cannot provide that much.
+#[no_mangle]
+pub extern "C" fn gs_stack_check(bytes: usize) -> c_int {
+    sched::stack_check(arch::current_sp(), bytes)
+}
+
+/// The library's version, "MAJOR.MINOR.PATCH" (static string).
+#[no_mangle]
+pub extern "C" fn gs_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

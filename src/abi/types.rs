@@ -1,0 +1,110 @@
+//! Types and constants of the C API. cbindgen copies these (and their docs) into `include/gostack.h`.
+
+use core::ffi::{c_char, c_int, c_void};
+
+/// Success.
+pub const GS_OK: c_int = 0;
+/// An argument is invalid: NULL where a pointer is required, an out-of-range attribute, unknown flag bits.
+pub const GS_EINVAL: c_int = -1;
+/// Out of memory (stack reservation, goroutine record or channel buffer could not be allocated).
+pub const GS_ENOMEM: c_int = -2;
+/// The call needs a goroutine and the calling code is not running on one (e.g. `gs_yield` from `main`).
+pub const GS_ENOTGOROUTINE: c_int = -3;
+/// The channel is closed (send on a closed channel, second close, receive from a closed and drained channel).
+pub const GS_ECLOSED: c_int = -4;
+/// Every remaining goroutine is blocked forever: nothing can wake them.
+pub const GS_EDEADLOCK: c_int = -5;
+/// A timed operation ran out of time.
+pub const GS_ETIMEDOUT: c_int = -6;
+/// The operation would block (try-variants, `gs_select` with timeout 0).
+pub const GS_EAGAIN: c_int = -7;
+/// The object is still in use (freeing a channel or mutex that goroutines wait on).
+pub const GS_EBUSY: c_int = -8;
+/// Wrong runtime state for this call, e.g. `gs_run` from inside a goroutine, `gs_yield` inside
+/// `gs_systemstack`.
+pub const GS_ESTATE: c_int = -9;
+/// An internal error (a Rust panic) was caught at the API boundary; the runtime may be inconsistent.
+pub const GS_EPANIC: c_int = -10;
+
+/// Stack kind: starts small and is moved to a reservation twice as large when it runs out (Go's
+/// contiguous stacks). The default. See the stack contract in the README: no pointer into a
+/// growable stack may be kept outside that stack across a point where it can grow.
+pub const GS_STACK_GROWABLE: u32 = 0;
+/// Stack kind: one reservation that never moves; overflowing it is a fatal error. For code that
+/// publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign runtimes).
+pub const GS_STACK_FIXED: u32 = 1;
+
+/// Spawn flag: the goroutine may be moved to another OS thread after it first ran. Off by default
+/// because C compilers cache thread-local addresses (errno) across calls.
+pub const GS_SPAWN_MIGRATABLE: u32 = 1;
+
+/// Smallest accepted `gs_attr.stack_size` / `max_stack_size` (bytes). Sizes are rounded up to pages.
+pub const GS_STACK_MIN: usize = 8 * 1024;
+/// Largest accepted `gs_attr.stack_size` / `max_stack_size` (bytes): 64 GiB.
+pub const GS_STACK_MAX: usize = 68_719_476_736;
+
+/// Goroutine body: called with the `arg` given to `gs_spawn`. Returning from it ends the goroutine.
+pub type gs_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
+/// Attributes for `gs_spawn_with`. Fill with `gs_attr_init` first, then change what you need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct gs_attr {
+    /// `GS_STACK_GROWABLE` (default) or `GS_STACK_FIXED`; anything else is `GS_EINVAL`.
+    pub stack_kind: u32,
+    /// `GS_SPAWN_MIGRATABLE` or 0; unknown bits are `GS_EINVAL`.
+    pub flags: u32,
+    /// GROWABLE: initial reservation; FIXED: the whole stack. 0 = default.
+    /// Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
+    pub stack_size: usize,
+    /// GROWABLE: the most the stack may grow to (0 = default, 1 GiB). Ignored for FIXED.
+    pub max_stack_size: usize,
+    /// Name shown by `gs_dump` and in fatal messages; copied at spawn; may be NULL.
+    pub name: *const c_char,
+}
+
+/// Runtime-wide counters, filled by `gs_get_stats`. A snapshot: counters are read without stopping
+/// the world, so they may be mutually inconsistent by a few units while goroutines run.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct gs_stats {
+    /// Goroutines spawned and not yet exited.
+    pub goroutines_live: u64,
+    /// Goroutines spawned since the library was loaded.
+    pub goroutines_total: u64,
+    /// Goroutine switches performed by the scheduler (each resume of a goroutine counts one).
+    pub switches: u64,
+    /// Bytes of virtual address space reserved for goroutine stacks (guards excluded), pools included.
+    pub stack_reserved: u64,
+    /// Bytes of goroutine stack memory resident (committed) right now, pools included.
+    pub stack_committed: u64,
+    /// Times a goroutine stack was moved to a larger reservation.
+    pub stack_grows: u64,
+    /// Times a goroutine stack was shrunk.
+    pub stack_shrinks: u64,
+    /// Number of Ps (see `gs_maxprocs`).
+    pub maxprocs: u32,
+    /// OS threads the runtime has used to run goroutines (threads in `gs_run`/`gs_main` included).
+    pub threads: u32,
+}
+
+/// The calling goroutine's stack, filled by `gs_get_stack_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct gs_stack_info {
+    /// Lowest usable address (the guard region lies below it).
+    pub lo: usize,
+    /// One past the highest usable address.
+    pub hi: usize,
+    /// `hi - lo`.
+    pub size: usize,
+    /// `hi -` the caller's stack pointer.
+    pub used: usize,
+    /// `GS_STACK_GROWABLE` or `GS_STACK_FIXED`.
+    pub kind: u32,
+    /// Times this goroutine's stack grew.
+    pub grows: u64,
+    /// Times this goroutine's stack shrank.
+    pub shrinks: u64,
+}
+

@@ -1,0 +1,80 @@
+//! Go-style fatal errors, printable from anywhere: a signal handler, g0, a goroutine with little
+//! stack left. Formatting goes into a fixed buffer on the stack (no allocation, no locks) and out
+//! through write(2).
+
+use core::fmt::{self, Write};
+
+/// A fixed-size, allocation-free writer to a file descriptor. Flushes when full and on drop.
+pub struct FdWriter {
+    fd: i32,
+    len: usize,
+    buf: [u8; 512],
+}
+
+impl FdWriter {
+    pub const fn stderr() -> Self {
+        FdWriter { fd: 2, len: 0, buf: [0; 512] }
+    }
+
+    pub const fn new(fd: i32) -> Self {
+        FdWriter { fd, len: 0, buf: [0; 512] }
+    }
+
+    pub fn flush(&mut self) {
+        let mut off = 0;
+        while off < self.len {
+            // SAFETY: writes initialised bytes of our own buffer.
+            let n = unsafe { libc::write(self.fd, self.buf[off..].as_ptr().cast(), self.len - off) };
+            if n <= 0 {
+                if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                break;
+            }
+            off += n as usize;
+        }
+        self.len = 0;
+    }
+}
+
+impl Write for FdWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FdWriter {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Prints `runtime: <details>` lines already written by the caller, then Go's
+/// `fatal error: <msg>`, and aborts the process.
+pub fn throw(msg: &str) -> ! {
+    let mut w = FdWriter::stderr();
+    let _ = write!(w, "fatal error: {msg}\n");
+    w.flush();
+    crate::sched::dump_current_for_fatal(&mut w);
+    w.flush();
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() }
+}
+
+/// `fatal!("format", args..)`: print `fatal error: ...` (and the running goroutine) and abort.
+macro_rules! fatal {
+    ($($arg:tt)*) => {{
+        let mut w = $crate::fatal::FdWriter::stderr();
+        let _ = core::fmt::Write::write_fmt(&mut w, format_args!("runtime: {}\n", format_args!($($arg)*)));
+        drop(w);
+        $crate::fatal::throw("unexpected runtime state")
+    }};
+}
+pub(crate) use fatal;

@@ -1,0 +1,29 @@
+//! # gostack: Go-style goroutines for C, Python and embedding interpreters
+//!
+//! The layers, top to bottom (data flows down; nothing calls up except through the scheduler):
+//!
+//! ```text
+//!  C programs / Python (ctypes) / interpreters
+//!         |  include/gostack.h (cbindgen)
+//!  abi/     the exported gs_* functions: argument checks, error codes, panic boundary
+//!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
+//!  stack/   guarded reservations, pools
+//!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults), chaining
+//!  arch/    switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
+//! ```
+//!
+//! Vocabulary is Go's on purpose: a **G** is a goroutine, an **M** an OS thread running goroutines
+//! (its **g0** is the thread's own stack, where the scheduler runs), a **P** a processor with a
+//! local run queue. Functions that run on g0 end in `_m`. See docs/DESIGN.md in the repository.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(non_camel_case_types)]
+
+pub mod abi;
+#[doc(hidden)]
+pub mod arch;
+mod fatal;
+#[doc(hidden)]
+pub mod sched;
+mod signal;
+#[doc(hidden)]
+pub mod stack;

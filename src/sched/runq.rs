@@ -1,0 +1,167 @@
+//! Run queues: each P's local ring of 256 plus `runnext` (Go's runqput/runqget, lock-free for one
+//! producer, the owning M, and any number of consumers), and the global queue, an intrusive list
+//! through `G::schedlink` guarded by the scheduler lock.
+
+use super::G;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
+
+pub const RUNQ_SIZE: usize = 256;
+
+/// A P's local run queue. Only the owning M puts; anyone may take (stealing comes with M:N).
+pub struct LocalRunq {
+    head: AtomicU32,
+    tail: AtomicU32,
+    buf: [AtomicPtr<G>; RUNQ_SIZE],
+    /// A G to run next, ahead of the ring (woken goroutines go here: Go's runnext).
+    runnext: AtomicPtr<G>,
+}
+
+impl LocalRunq {
+    pub const fn new() -> Self {
+        LocalRunq {
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            buf: [const { AtomicPtr::new(null_mut()) }; RUNQ_SIZE],
+            runnext: AtomicPtr::new(null_mut()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        let h = self.head.load(Acquire);
+        let t = self.tail.load(Acquire);
+        t.wrapping_sub(h) as usize + (!self.runnext.load(Relaxed).is_null()) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Owner only. Puts `g` at the tail; returns it back if the ring is full.
+    pub fn put_tail(&self, g: *mut G) -> Result<(), *mut G> {
+        let h = self.head.load(Acquire);
+        let t = self.tail.load(Relaxed);
+        if t.wrapping_sub(h) as usize >= RUNQ_SIZE {
+            return Err(g);
+        }
+        self.buf[t as usize % RUNQ_SIZE].store(g, Relaxed);
+        self.tail.store(t.wrapping_add(1), Release);
+        Ok(())
+    }
+
+    /// Owner only. Makes `g` the next to run; returns the G it displaced, if any.
+    pub fn put_next(&self, g: *mut G) -> Option<*mut G> {
+        let old = self.runnext.swap(g, AcqRel);
+        (!old.is_null()).then_some(old)
+    }
+
+    /// Takes the next G: `runnext` first, then the ring's head.
+    pub fn get(&self) -> Option<*mut G> {
+        let next = self.runnext.load(Relaxed);
+        if !next.is_null() && self.runnext.compare_exchange(next, null_mut(), AcqRel, Relaxed).is_ok() {
+            return Some(next);
+        }
+        self.get_ring()
+    }
+
+    /// Takes the ring's head, ignoring `runnext`.
+    pub fn get_ring(&self) -> Option<*mut G> {
+        loop {
+            let h = self.head.load(Acquire);
+            let t = self.tail.load(Acquire);
+            if t == h {
+                return None;
+            }
+            let g = self.buf[h as usize % RUNQ_SIZE].load(Relaxed);
+            if self.head.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok() {
+                return Some(g);
+            }
+        }
+    }
+
+    /// Owner only: takes half of the ring (the oldest) for the global queue, as Go's runqputslow.
+    pub fn take_half(&self, out: &mut GQueue) -> bool {
+        let h = self.head.load(Acquire);
+        let t = self.tail.load(Relaxed);
+        let n = t.wrapping_sub(h) / 2;
+        if n == 0 {
+            return false;
+        }
+        let mut batch = [null_mut(); RUNQ_SIZE / 2];
+        for i in 0..n {
+            batch[i as usize] = self.buf[h.wrapping_add(i) as usize % RUNQ_SIZE].load(Relaxed);
+        }
+        if self.head.compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed).is_err() {
+            return false;
+        }
+        for &g in &batch[..n as usize] {
+            out.push(g);
+        }
+        true
+    }
+}
+
+impl Default for LocalRunq {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An intrusive FIFO of Gs through `G::schedlink`. Not synchronised: the owner provides that.
+pub struct GQueue {
+    head: *mut G,
+    tail: *mut G,
+    len: usize,
+}
+
+// SAFETY: a GQueue is only touched under the scheduler lock (or by one owner).
+unsafe impl Send for GQueue {}
+
+impl GQueue {
+    pub const fn new() -> Self {
+        GQueue { head: null_mut(), tail: null_mut(), len: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, g: *mut G) {
+        // SAFETY: g is a live G not on any other queue; its schedlink is ours to set.
+        unsafe { (*g).schedlink = null_mut() };
+        if self.tail.is_null() {
+            self.head = g;
+        } else {
+            // SAFETY: tail is a live G on this queue.
+            unsafe { (*self.tail).schedlink = g };
+        }
+        self.tail = g;
+        self.len += 1;
+    }
+
+    pub fn pop(&mut self) -> Option<*mut G> {
+        let g = self.head;
+        if g.is_null() {
+            return None;
+        }
+        // SAFETY: head is a live G on this queue.
+        self.head = unsafe { (*g).schedlink };
+        if self.head.is_null() {
+            self.tail = null_mut();
+        }
+        self.len -= 1;
+        // SAFETY: as above.
+        unsafe { (*g).schedlink = null_mut() };
+        Some(g)
+    }
+}
+
+impl Default for GQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}

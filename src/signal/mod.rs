@@ -1,0 +1,184 @@
+//! Signals: every M gets a sigaltstack; one SIGSEGV/SIGBUS handler (SA_ONSTACK | SA_SIGINFO)
+//! handles faults in the guard regions of goroutine stacks and chains every other fault to the
+//! handler that was installed before it, exactly as that handler expects (Go's c-shared mode).
+//!
+//! - Installed lazily, when the first thread becomes an M (first gs_run/gs_main), so a host that
+//!   installs its own handlers at start-up is chained, not replaced.
+//! - Handlers already installed without SA_ONSTACK get it added (Go's setsigstack): a signal
+//!   frame (~3 KiB here) must never land on a small goroutine stack. Checked again whenever a
+//!   thread becomes an M, since hosts may install handlers later.
+//! - A guard fault of a goroutine's stack is fatal with Go's message (copy-growth turns it into a
+//!   growth request for GROWABLE stacks). The kernel reports a signal frame that could not be
+//!   pushed as SI_KERNEL with si_addr 0: rsp near the guard identifies it.
+
+use crate::fatal::FdWriter;
+use crate::sched::{getm, M};
+use core::fmt::Write;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::Once;
+
+const NSIG: usize = 65;
+static mut OLD_ACTIONS: [MaybeUninit<libc::sigaction>; NSIG] = [const { MaybeUninit::zeroed() }; NSIG];
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static INSTALL: Once = Once::new();
+
+/// Signal stacks are at least this large (the signal frame alone is ~3 KiB on this CPU, and the
+/// handler formats messages).
+/// glibc's `_SC_SIGSTKSZ` (bits/confname.h; not in the libc crate).
+const SC_SIGSTKSZ: libc::c_int = 250;
+const MIN_ALTSTACK: usize = 64 * 1024;
+
+/// Called once per new M, on its thread.
+pub fn on_new_m(m: *mut M) {
+    INSTALL.call_once(install_handlers);
+    add_onstack_to_handlers();
+    ensure_altstack(m);
+}
+
+fn install_handlers() {
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        // SAFETY: plain sigaction calls; OLD_ACTIONS is written once, here, before our handler can
+        // run (it is installed by the same call), and only read afterwards.
+        unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = handler as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+            libc::sigemptyset(&mut sa.sa_mask);
+            let old = (*core::ptr::addr_of_mut!(OLD_ACTIONS))[sig as usize].as_mut_ptr();
+            libc::sigaction(sig, &sa, old);
+        }
+    }
+    INSTALLED.store(true, Release);
+}
+
+/// Adds SA_ONSTACK to every installed handler that lacks it (Go's setsigstack).
+fn add_onstack_to_handlers() {
+    for sig in 1..NSIG as i32 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGSEGV || sig == libc::SIGBUS {
+            continue;
+        }
+        // SAFETY: query, then re-install the same action with one flag more.
+        unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            if libc::sigaction(sig, core::ptr::null(), &mut sa) != 0 {
+                continue;
+            }
+            if sa.sa_sigaction == libc::SIG_DFL || sa.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
+            if sa.sa_flags & libc::SA_ONSTACK == 0 {
+                sa.sa_flags |= libc::SA_ONSTACK;
+                libc::sigaction(sig, &sa, core::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Gives the calling thread a sigaltstack unless it has a big enough one already.
+fn ensure_altstack(m: *mut M) {
+    // SAFETY: sigaltstack queries/sets the calling thread's signal stack; the mapping we install
+    // is owned by the M, which lives as long as the process.
+    unsafe {
+        let mut cur: libc::stack_t = core::mem::zeroed();
+        libc::sigaltstack(core::ptr::null(), &mut cur);
+        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALTSTACK {
+            return;
+        }
+        let want = MIN_ALTSTACK.max(libc::sysconf(SC_SIGSTKSZ).max(0) as usize);
+        let want = (want + 4095) & !4095;
+        let len = want + 4096; // a guard page below
+        let p = libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        libc::mprotect(p, 4096, libc::PROT_NONE);
+        let ss = libc::stack_t { ss_sp: (p as usize + 4096) as *mut _, ss_flags: 0, ss_size: want };
+        if libc::sigaltstack(&ss, core::ptr::null_mut()) == 0 {
+            (*m).altstack = (p as usize, len);
+        } else {
+            libc::munmap(p, len);
+        }
+    }
+}
+
+/// The SIGSEGV/SIGBUS handler.
+extern "C" fn handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes valid info and ucontext pointers; TLS_M is const-initialised and
+    // M/G records are never freed, so reading them here is sound.
+    unsafe {
+        let addr = (*info).si_addr() as usize;
+        let code = (*info).si_code;
+        let uc = ctx as *mut libc::ucontext_t;
+        let rsp = (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+        let m = getm();
+        if !m.is_null() && !(*m).curg.is_null() && (*m).on_g0 == 0 {
+            let g = &*(*m).curg;
+            let st = g.stack;
+            let kernel_frame = code == libc::SI_KERNEL && rsp >= st.guard_lo() && rsp < st.lo + 16 * 1024;
+            if st.lo != 0 && (st.in_guard(addr) || kernel_frame) {
+                stack_overflow(g, addr, rsp);
+            }
+        }
+        chain(sig, info, ctx);
+    }
+}
+
+/// Go's message for a goroutine that ran out of stack, then abort.
+fn stack_overflow(g: &crate::sched::G, addr: usize, rsp: usize) -> ! {
+    let mut w = FdWriter::stderr();
+    let limit = if g.stack_kind == crate::abi::types::GS_STACK_FIXED { g.stack.size() } else { g.max_stack.min(g.stack.size()) };
+    let _ = write!(
+        w,
+        "runtime: goroutine {} stack exceeds {}-byte limit\nruntime: sp={:#x} fault={:#x} stack=[{:#x}, {:#x})\n",
+        g.goid, limit, rsp, addr, g.stack.lo, g.stack.hi
+    );
+    drop(w);
+    crate::fatal::throw("stack overflow")
+}
+
+/// Passes a fault we do not own to the handler installed before ours.
+unsafe fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: OLD_ACTIONS was filled before our handler was installed and is never written again.
+    let old = unsafe { &*(*core::ptr::addr_of!(OLD_ACTIONS))[sig as usize].as_ptr() };
+    let h = old.sa_sigaction;
+    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        // Restore the default action and return: the faulting instruction runs again and the
+        // kernel delivers the signal with its default action (core dump, exit status).
+        // SAFETY: plain sigaction with a zeroed (SIG_DFL) action.
+        unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &sa, core::ptr::null_mut());
+        }
+        if unsafe { (*info).si_code } <= 0 {
+            // Sent by kill/raise, not a fault: re-raise it so the default action happens now.
+            // SAFETY: raise has no preconditions.
+            unsafe { libc::raise(sig) };
+        }
+        return;
+    }
+    // SAFETY: the previous handler, called the way its flags say it expects.
+    unsafe {
+        if old.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) = core::mem::transmute(h);
+            f(sig, info, ctx);
+        } else {
+            let f: extern "C" fn(i32) = core::mem::transmute(h);
+            f(sig);
+        }
+    }
+}
+
+/// Is our handler installed (for tests)?
+#[allow(dead_code)]
+pub fn installed() -> bool {
+    INSTALLED.load(Acquire)
+}
