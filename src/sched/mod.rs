@@ -130,6 +130,8 @@ pub struct M {
     pub on_g0: u32,
     /// Inside gs_run/gs_main.
     pub in_scheduler: bool,
+    /// FP control state loaded on this thread while g0 runs (see arch::gs_asm_gogo), packed.
+    pub fpctl: u64,
     /// What gs_run/gs_main returns.
     pub exit_status: c_int,
     /// The gs_main goroutine this M waits for, if any.
@@ -486,11 +488,22 @@ pub fn yield_now() -> c_int {
     }
 }
 
+/// First thing every `_m` function does: note the FP control state the goroutine left loaded.
+#[inline(always)]
+unsafe fn enter_m(g: *mut G) -> *mut M {
+    // SAFETY: g was just saved by mcall on its M.
+    unsafe {
+        let m = (*g).m;
+        (*m).fpctl = arch::frame_fpctl((*g).sched.sp);
+        m
+    }
+}
+
 unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     let g = gp as *mut G;
     // SAFETY: on g0 of the M that ran g; g is saved.
     unsafe {
-        let m = (*g).m;
+        let m = enter_m(g);
         (*g).status.store(G_RUNNABLE, Relaxed);
         (*m).curg = null_mut();
         runqput(&*(*m).p, g, false);
@@ -525,7 +538,7 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
     let g = gp as *mut G;
     // SAFETY: on g0; g is dead from here on and owned by this M until freed.
     unsafe {
-        let m = (*g).m;
+        let m = enter_m(g);
         let p = &*(*m).p;
         (*m).curg = null_mut();
         (*g).status.store(G_DEAD, Relaxed);
@@ -570,7 +583,7 @@ unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
         arch::set_tls_stack_guard((*g).stackguard0);
         let sp = (*g).sched.sp;
         (*g).sched.sp = 0;
-        arch::gs_asm_gogo(sp)
+        arch::gs_asm_gogo(sp, (*m).fpctl)
     }
 }
 
@@ -638,7 +651,12 @@ unsafe fn schedule(m: *mut M) -> ! {
 
 unsafe extern "C" fn schedule_entry(mp: *mut c_void) {
     // SAFETY: called by gs_asm_mstart on g0 with our M.
-    unsafe { schedule(mp as *mut M) }
+    // The thread's FP control state is the one saved by gs_asm_mstart.
+    unsafe {
+        let m = mp as *mut M;
+        (*m).fpctl = arch::frame_fpctl((*m).resume_sp);
+        schedule(m)
+    }
 }
 
 /// Leaves the scheduler: releases the P and resumes the thread inside gs_run/gs_main.
@@ -655,7 +673,7 @@ unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
             s.pidle.push(p);
         }
         SCHED.cond.notify_all();
-        arch::gs_asm_gogo((*m).resume_sp)
+        arch::gs_asm_gogo((*m).resume_sp, (*m).fpctl)
     }
 }
 
@@ -674,6 +692,7 @@ fn getm_or_create() -> *mut M {
         on_g0: 0,
         in_scheduler: false,
         exit_status: GS_OK,
+        fpctl: 0,
         main_wait: core::ptr::null(),
         // SAFETY: gettid has no preconditions.
         tid: unsafe { libc::gettid() },

@@ -16,8 +16,8 @@
 //! - Sizes are powers of two from 8 KiB to 2 MiB (size classes, carved from arenas); larger stacks
 //!   get a mapping of their own.
 //! - Recycling: each P keeps a small cache of warm stacks per class (no lock on spawn/exit); the
-//!   global pool behind a mutex takes the overflow and gives back their pages (all but the top
-//!   page) so that idle pooled stacks cost little memory.
+//!   global pool behind a mutex takes the overflow, keeps `GLOBAL_WARM_MAX` per class warm and
+//!   gives back the pages of the rest, so idle pooled stacks cost little.
 //!
 //! Invariant: a `Stack` is owned by exactly one of: a G, a P cache, the global pool.
 
@@ -262,18 +262,22 @@ pub fn free_global(s: Stack) {
     }
 }
 
+/// Stacks per class the global pool keeps warm; beyond that, pooled stacks give their pages back.
+/// A syscall per stack is too dear for every exit (~0.5 µs), but idle memory must stay bounded.
+pub const GLOBAL_WARM_MAX: usize = 1024;
+
 fn release_to_global(v: Vec<Stack>) {
     if v.is_empty() {
         return;
     }
-    for s in &v {
-        // Give back all but the top page: pooled stacks should cost little memory.
-        // SAFETY: the stack is ours (no goroutine uses it); its contents are dead.
-        unsafe { libc::madvise(s.lo as *mut _, s.size() - PAGE, libc::MADV_DONTNEED) };
-    }
     let mut g = GLOBAL.lock();
     for s in v {
-        g.free[s.class as usize].push(s);
+        let c = s.class as usize;
+        if g.free[c].len() >= GLOBAL_WARM_MAX {
+            // SAFETY: the stack is ours (no goroutine uses it); its contents are dead.
+            unsafe { libc::madvise(s.lo as *mut _, s.size(), libc::MADV_DONTNEED) };
+        }
+        g.free[c].push(s);
     }
 }
 

@@ -1,0 +1,399 @@
+//! Builds and runs the C test programs in `c-tests/` against the freshly built `libgostack.so`.
+//!
+//! Each `c-tests/test_<feature>.c` is one `#[test]` here (see `c_tests!` below): it is compiled with
+//! `cc -std=gnu11 -Wall -Wextra -Wpedantic -Werror -O2 -g`, linked against the library with an rpath,
+//! and run with a timeout and `GOSTACK_MAXPROCS=1`; a non-zero exit, a signal or the timeout fails the
+//! test and prints what the program wrote. `every_c_test_is_listed` fails when a new `test_*.c` is not in the list, and
+//! `exported_symbols` checks that the library exports exactly the functions the header declares.
+//!
+//! The library: `cargo test` builds the cdylib next to this test executable in
+//! `target/<profile>/deps/` (the uplifted copy lives in `target/<profile>/`). Set
+//! `GOSTACK_LIBRARY=/path/to/libgostack.so` to test another build, `CC` to use another compiler and
+//! `GOSTACK_C_TEST_CFLAGS` to add flags (e.g. `-fsanitize=address`).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one C test program may run before it is killed.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding `libgostack.so`.
+fn lib_dir() -> PathBuf {
+    if let Some(path) = std::env::var_os("GOSTACK_LIBRARY") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "GOSTACK_LIBRARY={} is not a file",
+            path.display()
+        );
+        return path
+            .parent()
+            .expect("GOSTACK_LIBRARY has a directory")
+            .to_path_buf();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe
+        .parent()
+        .expect("test executable has a directory")
+        .to_path_buf();
+    let mut tried = Vec::new();
+    for dir in [
+        deps.clone(),
+        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
+    ] {
+        if dir.join("libgostack.so").is_file() {
+            return dir;
+        }
+        tried.push(dir.join("libgostack.so"));
+    }
+    panic!(
+        "libgostack.so not found; looked at {:?}. Is crate-type \"cdylib\" still in Cargo.toml?",
+        tried
+    );
+}
+
+fn lib_path() -> PathBuf {
+    match std::env::var_os("GOSTACK_LIBRARY") {
+        Some(p) => PathBuf::from(p),
+        None => lib_dir().join("libgostack.so"),
+    }
+}
+
+fn out_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c-tests");
+    std::fs::create_dir_all(&dir).expect("create the C test output directory");
+    dir
+}
+
+fn read_lossy(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+/// Compiles `c-tests/<name>.c`; returns the executable.
+fn compile(name: &str) -> PathBuf {
+    let repo = repo();
+    let src = repo.join("c-tests").join(format!("{name}.c"));
+    let lib_dir = lib_dir();
+    let exe = out_dir().join(name);
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let mut cmd = Command::new(&cc);
+    cmd.args([
+        "-std=gnu11",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+        "-O2",
+        "-g",
+    ])
+    .arg(format!("-I{}", repo.join("include").display()))
+    .arg(format!("-I{}", repo.join("c-tests").display()));
+    if let Ok(extra) = std::env::var("GOSTACK_C_TEST_CFLAGS") {
+        cmd.args(extra.split_whitespace());
+    }
+    cmd.arg(&src)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-lgostack")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .args(["-lpthread", "-lm", "-o"])
+        .arg(&exe);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "compiling {} failed ({}):\n{:?}\n{}{}",
+            src.display(),
+            out.status,
+            cmd,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    exe
+}
+
+/// Compiles and runs one C test program; panics with its output unless it exits 0 in time.
+fn run_c_test(name: &str) {
+    let exe = compile(name);
+    let dir = out_dir();
+    let stdout_path = dir.join(format!("{name}.stdout"));
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let mut child = Command::new(&exe)
+        .current_dir(&dir)
+        // The ordering tests (FIFO round robin, "nothing runs before gs_run") are about one P.
+        .env("GOSTACK_MAXPROCS", "1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("create stdout file"))
+        .stderr(File::create(&stderr_path).expect("create stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the C test") {
+            break Some(status);
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    let stdout = read_lossy(&stdout_path);
+    let stderr = read_lossy(&stderr_path);
+    match status {
+        Some(s) if s.success() => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            println!("{name}: passed in {:.2?}", elapsed);
+        }
+        Some(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            let how = match s.signal() {
+                Some(sig) => format!("killed by signal {sig}{}", if s.core_dumped() { " (core dumped)" } else { "" }),
+                None => format!("exit status {}", s.code().unwrap_or(-1)),
+            };
+            panic!(
+                "C test {name} failed: {how} after {:.2?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+                elapsed
+            );
+        }
+        None => panic!(
+            "C test {name} timed out after {:?} and was killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+            TIMEOUT
+        ),
+    }
+}
+
+macro_rules! c_tests {
+    ($($name:ident),* $(,)?) => {
+        /// Every C test program this file runs, by file stem.
+        const C_TESTS: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                run_c_test(stringify!($name));
+            }
+        )*
+    };
+}
+
+c_tests!(
+    test_bad_input,
+    test_exit,
+    test_fp_control,
+    test_gs_main,
+    test_many_goroutines,
+    test_self,
+    test_signal_chain,
+    test_spawn_nested,
+    test_stack_info,
+    test_stack_overflow,
+    test_stats,
+    test_systemstack,
+    test_yield_order,
+);
+
+#[test]
+fn every_c_test_is_listed() {
+    let dir = repo().join("c-tests");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("read c-tests/") {
+        let name = entry
+            .expect("dir entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(stem) = name.strip_suffix(".c") {
+            if stem.starts_with("test_") && !C_TESTS.contains(&stem) {
+                missing.push(name);
+            }
+        }
+    }
+    for name in C_TESTS {
+        assert!(
+            dir.join(format!("{name}.c")).is_file(),
+            "c-tests/{name}.c is listed but does not exist"
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "add these to c_tests!(...) in tests/c_tests.rs: {missing:?}"
+    );
+}
+
+/// Removes `/* */` and `//` comments and preprocessor lines (with their continuations).
+fn strip_c(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"/*") {
+            i = text[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+            out.push(' ');
+        } else if b[i..].starts_with(b"//") {
+            i = text[i..].find('\n').map_or(b.len(), |e| i + e);
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    let mut kept = String::with_capacity(out.len());
+    let mut in_directive = false;
+    for line in out.lines() {
+        let directive = in_directive || line.trim_start().starts_with('#');
+        in_directive = directive && line.trim_end().ends_with('\\');
+        if !directive {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
+/// Names of the functions the header declares: `gs_name(...)` followed by `;` (definitions of
+/// static inline helpers are followed by a body and are not exported; calls inside their bodies
+/// are skipped with the body).
+fn declared_functions(header: &str) -> BTreeSet<String> {
+    let text = strip_c(header);
+    let b = text.as_bytes();
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while let Some(off) = text[i..].find("gs_") {
+        let start = i + off;
+        i = start + 3;
+        if start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_') {
+            continue;
+        }
+        let mut end = start + 3;
+        while end < b.len()
+            && (b[end].is_ascii_lowercase() || b[end].is_ascii_digit() || b[end] == b'_')
+        {
+            end += 1;
+        }
+        let mut j = end;
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if j >= b.len() || b[j] != b'(' || end == start + 3 {
+            continue;
+        }
+        let mut depth = 0;
+        let mut k = j;
+        while k < b.len() {
+            match b[k] {
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        k += 1;
+        while k < b.len() && b[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if k < b.len() && b[k] == b';' {
+            names.insert(text[start..end].to_string());
+        } else if k < b.len() && b[k] == b'{' {
+            // A function definition (static inline helper): skip its body.
+            let mut depth = 0;
+            while k < b.len() {
+                match b[k] {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                k += 1;
+            }
+            i = k.min(b.len());
+        }
+    }
+    names
+}
+
+#[test]
+fn header_parser_sees_declarations_only() {
+    let sample = "/* gs_comment(1); */\n#define GS_X(b) gs_macro((b))\n#define GS_Y \\\n  gs_cont(1);\n\
+                  typedef void (*gs_fn)(void *arg);\nint gs_a(void);\nint64_t gs_b2 (gs_fn f,\n  void *arg);\n\
+                  static inline uintptr_t gs__helper(void) { return gs_inner(); }\n// gs_line(x);\n";
+    let got: Vec<String> = declared_functions(sample).into_iter().collect();
+    assert_eq!(got, vec!["gs_a".to_string(), "gs_b2".to_string()]);
+}
+
+#[test]
+fn exported_symbols() {
+    let header_path = repo().join("include").join("gostack.h");
+    let header = std::fs::read_to_string(&header_path).expect("read include/gostack.h");
+    let declared = declared_functions(&header);
+    assert!(
+        declared.len() >= 10,
+        "parsed only {declared:?} from {}",
+        header_path.display()
+    );
+
+    let lib = lib_path();
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&lib)
+        .output()
+        .expect("run nm (binutils)");
+    assert!(
+        out.status.success(),
+        "nm -D --defined-only {} failed: {}",
+        lib.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+
+    // Symbols the static linker itself defines in every shared object.
+    const LINKER_PROVIDED: &[&str] = &["_init", "_fini", "_edata", "_end", "__bss_start"];
+    let mut exported = BTreeSet::new();
+    let mut unexpected = Vec::new();
+    for line in listing.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, name) = match fields.as_slice() {
+            [_addr, kind, name] => (*kind, *name),
+            [kind, name] => (*kind, *name),
+            _ => {
+                unexpected.push(format!("unparsed nm line: {line}"));
+                continue;
+            }
+        };
+        let name = name.split('@').next().unwrap_or(name);
+        if kind == "A" || LINKER_PROVIDED.contains(&name) {
+            continue; // version nodes and linker-provided markers
+        }
+        if declared.contains(name) && kind == "T" {
+            exported.insert(name.to_string());
+        } else {
+            unexpected.push(format!("{kind} {name}"));
+        }
+    }
+    let missing: Vec<&String> = declared.difference(&exported).collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "{} must export exactly the functions declared in include/gostack.h\n\
+         declared but not exported (as T): {missing:?}\n\
+         exported but not declared: {unexpected:?}\n--- nm -D --defined-only ---\n{listing}",
+        lib.display()
+    );
+}
