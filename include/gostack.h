@@ -274,6 +274,13 @@ int gs_run(void);
 int gs_main(gs_fn func, void *arg);
 
 /*
+ Parks the calling goroutine for at least `nanoseconds` (other goroutines run meanwhile); from a
+ thread outside goroutines, sleeps that thread. `GS_EINVAL` if negative, `GS_ESTATE` inside a
+ `gs_systemstack` function.
+ */
+int gs_sleep(int64_t nanoseconds);
+
+/*
  The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
  */
 int64_t gs_self(void);

@@ -119,6 +119,14 @@ pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
     guard!(GS_EPANIC, { sched::run(Some((f, arg))) })
 }
 
+/// Parks the calling goroutine for at least `nanoseconds` (other goroutines run meanwhile); from a
+/// thread outside goroutines, sleeps that thread. `GS_EINVAL` if negative, `GS_ESTATE` inside a
+/// `gs_systemstack` function.
+#[no_mangle]
+pub extern "C" fn gs_sleep(nanoseconds: i64) -> c_int {
+    guard!(GS_EPANIC, { sched::sleep(nanoseconds) })
+}
+
 /// The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
 #[no_mangle]
 pub extern "C" fn gs_self() -> i64 {

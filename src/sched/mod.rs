@@ -83,6 +83,18 @@ pub struct G {
     pub param: usize,
     /// Set for the goroutine of a gs_main call: signalled when it exits.
     pub main_wait: *const MainWait,
+    /// Embedding hooks (foreign-runtime state to swap on every switch), null for plain C.
+    pub embed_hooks: *const EmbedHooks,
+    /// The embedder's per-goroutine data (e.g. a PyThreadState).
+    pub embed_data: *mut c_void,
+}
+
+/// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines, on g0 of the
+/// goroutine's M: `switch_in` just before the goroutine resumes, `switch_out` just after it stopped
+/// (yield, park, exit). They must not switch goroutines.
+pub struct EmbedHooks {
+    pub switch_in: unsafe fn(g: *mut G),
+    pub switch_out: unsafe fn(g: *mut G),
 }
 
 impl G {
@@ -105,6 +117,8 @@ impl G {
             shrinks: 0,
             param: 0,
             main_wait: core::ptr::null(),
+            embed_hooks: core::ptr::null(),
+            embed_data: null_mut(),
         }
     }
 }
@@ -139,7 +153,14 @@ pub struct M {
     pub tid: i32,
     /// This M's sigaltstack (mapping base, length), 0 if it uses one it found installed.
     pub altstack: (usize, usize),
+    /// gopark's unlock function and its argument, run on g0 once the G is saved.
+    pub waitunlockf: Option<UnlockFn>,
+    pub waitlock: *mut c_void,
 }
+
+/// Called on g0 after a goroutine parked (its context is saved, its status WAITING): releases
+/// whatever lock the parking code held. Returning false resumes the goroutine at once.
+pub type UnlockFn = unsafe fn(g: *mut G, lock: *mut c_void) -> bool;
 
 thread_local! {
     /// The M of this thread; const-initialised so a signal handler may read it.
@@ -339,11 +360,13 @@ pub struct Attr {
     pub stack_size: usize,
     pub max_stack: usize,
     pub name: Option<CString>,
+    /// For embedders: hooks and data attached to the goroutine (see [`EmbedHooks`]).
+    pub embed: Option<(&'static EmbedHooks, *mut c_void)>,
 }
 
 impl Attr {
     pub fn default_attr() -> Attr {
-        Attr { stack_kind: GS_STACK_GROWABLE, flags: 0, stack_size: DEFAULT_STACK_SIZE, max_stack: DEFAULT_MAX_STACK, name: None }
+        Attr { stack_kind: GS_STACK_GROWABLE, flags: 0, stack_size: DEFAULT_STACK_SIZE, max_stack: DEFAULT_MAX_STACK, name: None, embed: None }
     }
 
     /// Checks a C attribute block; `GS_EINVAL` for anything out of range.
@@ -372,7 +395,7 @@ impl Attr {
             // SAFETY: per the contract, a NUL-terminated string.
             Some(unsafe { CStr::from_ptr(a.name) }.to_owned())
         };
-        Ok(Attr { stack_kind: a.stack_kind, flags: a.flags, stack_size: stack::round_size(stack_size), max_stack, name })
+        Ok(Attr { stack_kind: a.stack_kind, flags: a.flags, stack_size: stack::round_size(stack_size), max_stack, name, embed: None })
     }
 }
 
@@ -419,6 +442,16 @@ unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wait: *const 
         gr.shrinks = 0;
         gr.param = 0;
         gr.main_wait = main_wait;
+        match attr.embed {
+            Some((h, d)) => {
+                gr.embed_hooks = h;
+                gr.embed_data = d;
+            }
+            None => {
+                gr.embed_hooks = core::ptr::null();
+                gr.embed_data = null_mut();
+            }
+        }
         gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
         gr.status.store(G_RUNNABLE, Release);
     }
@@ -495,6 +528,9 @@ unsafe fn enter_m(g: *mut G) -> *mut M {
     unsafe {
         let m = (*g).m;
         (*m).fpctl = arch::frame_fpctl((*g).sched.sp);
+        if !(*g).embed_hooks.is_null() {
+            ((*(*g).embed_hooks).switch_out)(g);
+        }
         m
     }
 }
@@ -521,6 +557,211 @@ pub fn exit_now() -> c_int {
         },
         Where::SystemStack => GS_ESTATE,
         Where::Outside => GS_ENOTGOROUTINE,
+    }
+}
+
+// ---- park / ready: the primitive the sync layer builds on ----------------------------------
+
+/// Go's gopark: parks the running goroutine with a wait reason (shown by gs_dump). Once the
+/// goroutine is saved and WAITING, `unlockf(g, lock)` runs on g0; if it returns false the
+/// goroutine resumes at once, else it stays parked until someone calls [`ready`] on it.
+/// Returns `GS_ENOTGOROUTINE`/`GS_ESTATE` when not on a goroutine's own stack.
+///
+/// # Safety
+/// `unlockf` must be safe to call with `lock` on g0 (no stack of the parked goroutine may be
+/// assumed to stay untouched: another thread may resume it as soon as the lock is released).
+pub unsafe fn park(reason: &'static str, unlockf: Option<UnlockFn>, lock: *mut c_void) -> c_int {
+    match whereami() {
+        // SAFETY: on g's own stack; park_m runs on g0 and resumes g only through ready/execute.
+        Where::Goroutine(m, g) => unsafe {
+            (*g).waitreason = reason;
+            (*m).waitunlockf = unlockf;
+            (*m).waitlock = lock;
+            mcall(m, g, park_m);
+            GS_OK
+        },
+        Where::SystemStack => GS_ESTATE,
+        Where::Outside => GS_ENOTGOROUTINE,
+    }
+}
+
+unsafe extern "C" fn park_m(gp: *mut c_void) {
+    let g = gp as *mut G;
+    // SAFETY: on g0; g is saved. Status becomes WAITING before the unlock so that a ready() that
+    // follows the unlock sees it.
+    unsafe {
+        let m = enter_m(g);
+        (*g).status.store(G_WAITING, Release);
+        (*m).curg = null_mut();
+        if let Some(f) = (*m).waitunlockf.take() {
+            let lock = core::mem::replace(&mut (*m).waitlock, null_mut());
+            if !f(g, lock) {
+                (*g).status.store(G_RUNNABLE, Relaxed);
+                execute(m, &*(*m).p, g);
+            }
+        }
+        schedule(m)
+    }
+}
+
+/// Go's goready: makes a parked goroutine runnable; it runs next on the caller's P when the caller
+/// is a goroutine (Go's runnext), else it is queued globally. Callable from any thread.
+///
+/// # Safety
+/// `g` is a goroutine parked by [`park`] that nobody else readies.
+pub unsafe fn ready(g: *mut G) {
+    // SAFETY: g is a live G record (never freed).
+    let ok = unsafe { (*g).status.compare_exchange(G_WAITING, G_RUNNABLE, AcqRel, Relaxed) };
+    if let Err(st) = ok {
+        // SAFETY: as above.
+        fatal!("goready: goroutine {} has status {} (not waiting)", unsafe { (*g).goid }, st);
+    }
+    // SAFETY: RUNNABLE, on no queue, ours to queue.
+    unsafe { ready_any(g, true) };
+}
+
+// ---- timers and sleep ---------------------------------------------------------------------
+
+/// Monotonic nanoseconds.
+pub fn nanotime() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes the local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// A timer callback: runs on some M's g0 (or a thread in the scheduler) with no runtime lock
+/// held, after its deadline. It must not block; it typically calls [`ready`].
+pub type TimerFn = unsafe fn(arg: usize, seq: u64);
+
+struct Timer {
+    when: i64,
+    id: u64,
+    f: TimerFn,
+    arg: usize,
+    seq: u64,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        self.when == o.when && self.id == o.id
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    // Min-heap on (when, id) through BinaryHeap's max-heap.
+    fn cmp(&self, o: &Self) -> core::cmp::Ordering {
+        (o.when, o.id).cmp(&(self.when, self.id))
+    }
+}
+
+struct Timers {
+    heap: std::collections::BinaryHeap<Timer>,
+    /// Ids armed and not yet fired or deleted (a deleted timer stays in the heap until it
+    /// reaches the top, then is skipped).
+    armed: std::collections::BTreeSet<u64>,
+    next_id: u64,
+}
+
+static TIMERS: Mutex<Timers> =
+    Mutex::new(Timers { heap: std::collections::BinaryHeap::new(), armed: std::collections::BTreeSet::new(), next_id: 1 });
+/// Deadline of the earliest timer (i64::MAX if none): checked without the lock.
+static TIMER_NEXT: AtomicI64 = AtomicI64::new(i64::MAX);
+
+/// Arms a timer: `f(arg, seq)` runs at or after `when` (nanotime). Returns its id for
+/// [`timer_del`].
+pub fn timer_add(when: i64, f: TimerFn, arg: usize, seq: u64) -> u64 {
+    let mut t = TIMERS.lock();
+    let id = t.next_id;
+    t.next_id += 1;
+    t.heap.push(Timer { when, id, f, arg, seq });
+    t.armed.insert(id);
+    let next = t.heap.peek().map_or(i64::MAX, |t| t.when);
+    TIMER_NEXT.store(next, Release);
+    drop(t);
+    // An idle M may be sleeping until a later deadline: wake it to recompute.
+    SCHED.cond.notify_all();
+    id
+}
+
+/// Disarms a timer. Returns true if it had not fired (and now never will).
+pub fn timer_del(id: u64) -> bool {
+    TIMERS.lock().armed.remove(&id)
+}
+
+/// Runs every timer whose deadline has passed. Returns true if any ran.
+fn run_timers() -> bool {
+    if TIMER_NEXT.load(Acquire) > nanotime() {
+        return false;
+    }
+    let mut ran = false;
+    loop {
+        let now = nanotime();
+        let due = {
+            let mut t = TIMERS.lock();
+            let mut due = None;
+            while let Some(top) = t.heap.peek() {
+                if top.when > now {
+                    break;
+                }
+                let top = t.heap.pop().unwrap();
+                if t.armed.remove(&top.id) {
+                    due = Some(top);
+                    break;
+                }
+            }
+            let next = t.heap.peek().map_or(i64::MAX, |t| t.when);
+            TIMER_NEXT.store(next, Release);
+            due
+        };
+        match due {
+            // SAFETY: the callback's contract (TimerFn).
+            Some(tm) => unsafe {
+                (tm.f)(tm.arg, tm.seq);
+                ran = true;
+            },
+            None => return ran,
+        }
+    }
+}
+
+fn timers_pending() -> bool {
+    TIMER_NEXT.load(Acquire) != i64::MAX
+}
+
+unsafe fn sleep_wake(arg: usize, _seq: u64) {
+    // SAFETY: arg is the G parked in sleep(); its timer fires once.
+    unsafe { ready(arg as *mut G) };
+}
+
+unsafe fn sleep_arm(g: *mut G, when: *mut c_void) -> bool {
+    timer_add(when as i64, sleep_wake, g as usize, 0);
+    true
+}
+
+/// gs_sleep: parks the calling goroutine for at least `ns` nanoseconds; from a thread outside
+/// goroutines, sleeps that thread.
+pub fn sleep(ns: i64) -> c_int {
+    if ns < 0 {
+        return GS_EINVAL;
+    }
+    match whereami() {
+        Where::Goroutine(..) => {
+            let when = nanotime().saturating_add(ns);
+            // SAFETY: sleep_arm arms the timer after the G is saved, so its wake-up cannot race
+            // ahead of the park.
+            unsafe { park("sleep", Some(sleep_arm), when as usize as *mut c_void) }
+        }
+        Where::SystemStack => GS_ESTATE,
+        Where::Outside => {
+            std::thread::sleep(std::time::Duration::from_nanos(ns as u64));
+            GS_OK
+        }
     }
 }
 
@@ -551,6 +792,8 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
         (*g).sched.sp = 0;
         let mw = (*g).main_wait;
         (*g).main_wait = core::ptr::null();
+        (*g).embed_hooks = core::ptr::null();
+        (*g).embed_data = null_mut();
         if pl.gfree.len() < 256 {
             pl.gfree.push(g);
         } else {
@@ -579,6 +822,9 @@ unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
             (*g).lockedm = m;
         }
         (*m).curg = g;
+        if !(*g).embed_hooks.is_null() {
+            ((*(*g).embed_hooks).switch_in)(g);
+        }
         p.switches.store(p.switches.load(Relaxed) + 1, Relaxed);
         arch::set_tls_stack_guard((*g).stackguard0);
         let sp = (*g).sched.sp;
@@ -633,6 +879,7 @@ unsafe fn schedule(m: *mut M) -> ! {
             if !mw.is_null() && (*mw).done.load(Acquire) {
                 leave_scheduler(m, GS_OK);
             }
+            run_timers();
             if let Some(g) = find_runnable(p) {
                 execute(m, p, g);
             }
@@ -640,10 +887,16 @@ unsafe fn schedule(m: *mut M) -> ! {
                 leave_scheduler(m, GS_OK);
             }
             // Goroutines exist but none is runnable here: wait until one is readied (by another
-            // thread) or everything ends.
+            // thread or a timer) or everything ends.
             let mut s = lock_sched();
             if s.runq.is_empty() && SCHED.live.load(Acquire) != 0 && !(!mw.is_null() && (*mw).done.load(Acquire)) {
-                SCHED.cond.wait(&mut s);
+                let next = TIMER_NEXT.load(Acquire);
+                if next == i64::MAX {
+                    SCHED.cond.wait(&mut s);
+                } else {
+                    let d = (next - nanotime()).max(0) as u64;
+                    SCHED.cond.wait_for(&mut s, std::time::Duration::from_nanos(d));
+                }
             }
         }
     }
@@ -697,6 +950,8 @@ fn getm_or_create() -> *mut M {
         // SAFETY: gettid has no preconditions.
         tid: unsafe { libc::gettid() },
         altstack: (0, 0),
+        waitunlockf: None,
+        waitlock: null_mut(),
     }));
     lock_sched().allm.push(m);
     TLS_M.with(|c| c.set(m));
