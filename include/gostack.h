@@ -260,7 +260,9 @@ int gs_systemstack(gs_fn func, void *arg);
 
 /*
  The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
- then returns `GS_OK`. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+ then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
+ timer pending and no live thread outside the scheduler that has used the runtime (and so might
+ still wake one). `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
  function) or re-entered. Blocks the calling thread.
  */
 int gs_run(void);
@@ -269,7 +271,9 @@ int gs_run(void);
  Go's `main`: runs `func(arg)` as a goroutine, the calling thread joining the scheduler, and
  returns `GS_OK` when `func` returns. Other goroutines are not waited for (returning from C's
  `main` then ends them, as in Go). `GS_EINVAL` if `func` is NULL; `GS_ESTATE` from inside a
- goroutine.
+ goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
+ pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
+ goroutine and exits the process with status 2.
  */
 int gs_main(gs_fn func, void *arg);
 
@@ -279,6 +283,25 @@ int gs_main(gs_fn func, void *arg);
  `gs_systemstack` function.
  */
 int gs_sleep(int64_t nanoseconds);
+
+/*
+ Sets the number of Ps (threads running goroutines at once) to `n` and returns the previous
+ number; `n == 0` only returns the current number; `n < 0` is `GS_EINVAL`. Values above 256 are
+ capped. Callable from any thread, any time. With one P there are no worker threads: goroutines
+ run in the threads inside `gs_run`/`gs_main`, one at a time, and yields are strictly FIFO.
+ */
+int gs_set_maxprocs(int n);
+
+/*
+ The number of Ps (env `GOSTACK_MAXPROCS`, default: online CPUs).
+ */
+int gs_maxprocs(void);
+
+/*
+ Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
+ wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd < 0`.
+ */
+int gs_dump(int fd);
 
 /*
  The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.

@@ -130,6 +130,9 @@ fn run_c_test(name: &str) {
         .current_dir(&dir)
         // The ordering tests (FIFO round robin, "nothing runs before gs_run") are about one P.
         .env("GOSTACK_MAXPROCS", "1")
+        // cargo puts target/<profile> on LD_LIBRARY_PATH, which beats the RUNPATH we link with:
+        // the uplifted copy there can be stale. Test exactly the library we linked against.
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(Stdio::null())
         .stdout(File::create(&stdout_path).expect("create stdout file"))
         .stderr(File::create(&stderr_path).expect("create stderr file"))
@@ -189,10 +192,14 @@ macro_rules! c_tests {
 
 c_tests!(
     test_bad_input,
+    test_dump,
     test_exit,
     test_fp_control,
     test_gs_main,
     test_many_goroutines,
+    test_mn_foreign_spawn,
+    test_mn_interleave,
+    test_mn_pinning,
     test_self,
     test_signal_chain,
     test_spawn_nested,

@@ -102,7 +102,9 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
 }
 
 /// The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
-/// then returns `GS_OK`. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+/// then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
+/// timer pending and no live thread outside the scheduler that has used the runtime (and so might
+/// still wake one). `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
 /// function) or re-entered. Blocks the calling thread.
 #[no_mangle]
 pub extern "C" fn gs_run() -> c_int {
@@ -112,11 +114,18 @@ pub extern "C" fn gs_run() -> c_int {
 /// Go's `main`: runs `func(arg)` as a goroutine, the calling thread joining the scheduler, and
 /// returns `GS_OK` when `func` returns. Other goroutines are not waited for (returning from C's
 /// `main` then ends them, as in Go). `GS_EINVAL` if `func` is NULL; `GS_ESTATE` from inside a
-/// goroutine.
+/// goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
+/// pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
+/// goroutine and exits the process with status 2.
 #[no_mangle]
 pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
-    guard!(GS_EPANIC, { sched::run(Some((f, arg))) })
+    guard!(GS_EPANIC, {
+        match sched::run(Some((f, arg))) {
+            GS_EDEADLOCK => sched::main_deadlock(),
+            st => st,
+        }
+    })
 }
 
 /// Parks the calling goroutine for at least `nanoseconds` (other goroutines run meanwhile); from a
@@ -125,6 +134,40 @@ pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
 #[no_mangle]
 pub extern "C" fn gs_sleep(nanoseconds: i64) -> c_int {
     guard!(GS_EPANIC, { sched::sleep(nanoseconds) })
+}
+
+/// Sets the number of Ps (threads running goroutines at once) to `n` and returns the previous
+/// number; `n == 0` only returns the current number; `n < 0` is `GS_EINVAL`. Values above 256 are
+/// capped. Callable from any thread, any time. With one P there are no worker threads: goroutines
+/// run in the threads inside `gs_run`/`gs_main`, one at a time, and yields are strictly FIFO.
+#[no_mangle]
+pub extern "C" fn gs_set_maxprocs(n: c_int) -> c_int {
+    if n < 0 {
+        return GS_EINVAL;
+    }
+    guard!(GS_EPANIC, {
+        if n == 0 {
+            sched::SCHED.nprocs.load(core::sync::atomic::Ordering::Relaxed) as c_int
+        } else {
+            sched::set_maxprocs(n as usize) as c_int
+        }
+    })
+}
+
+/// The number of Ps (env `GOSTACK_MAXPROCS`, default: online CPUs).
+#[no_mangle]
+pub extern "C" fn gs_maxprocs() -> c_int {
+    sched::SCHED.nprocs.load(core::sync::atomic::Ordering::Relaxed) as c_int
+}
+
+/// Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
+/// wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd < 0`.
+#[no_mangle]
+pub extern "C" fn gs_dump(fd: c_int) -> c_int {
+    if fd < 0 {
+        return GS_EINVAL;
+    }
+    guard!(GS_EPANIC, { sched::dump(fd) })
 }
 
 /// The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.

@@ -20,6 +20,7 @@
 //! in the global queue: a G goes to the global queue only when that is non-empty or the ring is
 //! full, and the ring refills from the global queue only when it is empty.
 
+pub mod proc;
 pub mod runq;
 
 use crate::abi::types::*;
@@ -31,8 +32,10 @@ use core::ffi::{c_int, c_void, CStr};
 use core::fmt::Write;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 use runq::{GQueue, LocalRunq};
+pub use proc::{dump, main_deadlock, ready_any, run, runqput, schedule, set_maxprocs, wakep};
+use proc::{Note, ProcLocked};
 use std::ffi::CString;
 
 // ---- G -------------------------------------------------------------------------------------
@@ -126,6 +129,8 @@ impl G {
 /// The exit flag of a gs_main goroutine; lives on the gs_main caller's stack.
 pub struct MainWait {
     pub done: AtomicBool,
+    /// The thread in gs_main, woken when the goroutine exits.
+    pub m: *mut M,
 }
 
 // ---- M -------------------------------------------------------------------------------------
@@ -156,6 +161,23 @@ pub struct M {
     /// gopark's unlock function and its argument, run on g0 once the G is saved.
     pub waitunlockf: Option<UnlockFn>,
     pub waitlock: *mut c_void,
+    /// A worker thread started by the runtime (never leaves the scheduler).
+    pub is_worker: bool,
+    /// Looking for work after a wakep (counted in SCHED.nmspinning).
+    pub spinning: bool,
+    /// Runnable goroutines pinned to this M, queued by other threads.
+    pub lockedq: Mutex<GQueue>,
+    pub lockedq_len: AtomicUsize,
+    /// The thread is outside gs_run/gs_main: goroutines pinned to it are unpinned when readied.
+    pub departed: AtomicBool,
+    /// Where the M sleeps when idle.
+    pub note: Note,
+    /// When it acquired its P (for hand-off slices).
+    pub p_since: i64,
+    /// A P handed to this M while it slept (under the scheduler lock).
+    pub nextp: *mut P,
+    /// xorshift state for picking steal victims.
+    pub rand: u32,
 }
 
 /// Called on g0 after a goroutine parked (its context is saved, its status WAITING): releases
@@ -195,6 +217,8 @@ pub struct P {
     inner: UnsafeCell<PLocal>,
     /// Resumed goroutines (gs_stats.switches); written only by the M holding this P.
     pub switches: AtomicU64,
+    /// proc::P_IDLE, P_RUNNING or P_DEAD (beyond nprocs).
+    pub status: AtomicU32,
 }
 
 /// State of a P touched only by the M holding it.
@@ -215,6 +239,7 @@ impl P {
             runq: LocalRunq::new(),
             inner: UnsafeCell::new(PLocal { m: null_mut(), schedtick: 0, gfree: Vec::new(), stacks: StackCache::new() }),
             switches: AtomicU64::new(0),
+            status: AtomicU32::new(proc::P_DEAD),
         }
     }
 
@@ -243,6 +268,7 @@ pub struct SchedLocked {
     pub allg: Vec<*mut G>,
     pub allm: Vec<*mut M>,
     pub initialised: bool,
+    pub proc: ProcLocked,
 }
 
 // SAFETY: the raw pointers are to G/M/P records that live forever; access is under the lock.
@@ -250,8 +276,6 @@ unsafe impl Send for SchedLocked {}
 
 pub struct Sched {
     pub lock: Mutex<SchedLocked>,
-    /// Ms waiting for a P, for work, or for the end of all goroutines.
-    pub cond: Condvar,
     /// Mirror of `runq.len()` readable without the lock.
     pub runqsize: AtomicUsize,
     pub goidgen: AtomicI64,
@@ -259,6 +283,13 @@ pub struct Sched {
     pub live: AtomicI64,
     pub total: AtomicU64,
     pub nprocs: AtomicUsize,
+    pub npidle: AtomicUsize,
+    pub nmspinning: AtomicUsize,
+    pub npwait: AtomicUsize,
+    /// Live threads outside the scheduler that used the runtime and are not blocked in it.
+    pub ext_threads: AtomicI64,
+    /// GOSTACK_MIGRATE=1: every goroutine may migrate.
+    pub migrate_all: AtomicBool,
     pub allp: [P; MAX_PROCS],
 }
 
@@ -270,85 +301,71 @@ pub static SCHED: Sched = Sched {
         allg: Vec::new(),
         allm: Vec::new(),
         initialised: false,
+        proc: ProcLocked::new(),
     }),
-    cond: Condvar::new(),
     runqsize: AtomicUsize::new(0),
     goidgen: AtomicI64::new(0),
     mnext: AtomicI64::new(0),
     live: AtomicI64::new(0),
     total: AtomicU64::new(0),
     nprocs: AtomicUsize::new(1),
+    npidle: AtomicUsize::new(0),
+    nmspinning: AtomicUsize::new(0),
+    npwait: AtomicUsize::new(0),
+    ext_threads: AtomicI64::new(0),
+    migrate_all: AtomicBool::new(false),
     allp: [const { P::new() }; MAX_PROCS],
 };
 
-/// Locks the scheduler, setting it up on first use.
-fn lock_sched() -> MutexGuard<'static, SchedLocked> {
-    let mut s = SCHED.lock.lock();
-    if !s.initialised {
-        s.initialised = true;
-        let n = SCHED.nprocs.load(Relaxed);
-        for i in (0..n).rev() {
-            s.pidle.push(&SCHED.allp[i] as *const P as *mut P);
-        }
-    }
-    s
+/// Runtime set-up when the library loads: the number of Ps from GOSTACK_MAXPROCS (default: online
+/// CPUs) and GOSTACK_MIGRATE.
+#[ctor::ctor]
+fn init_runtime() {
+    init_once();
 }
 
-fn global_put(s: &mut SchedLocked, g: *mut G) {
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+fn init_once() {
+    let mut s = SCHED.lock.lock();
+    if s.initialised {
+        return;
+    }
+    s.initialised = true;
+    // SAFETY: sysconf has no preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let n = env_usize("GOSTACK_MAXPROCS").filter(|&n| n >= 1).unwrap_or(cpus).min(MAX_PROCS);
+    SCHED.nprocs.store(n, Relaxed);
+    for i in (0..n).rev() {
+        SCHED.allp[i].status.store(proc::P_IDLE, Relaxed);
+        s.pidle.push(&SCHED.allp[i] as *const P as *mut P);
+    }
+    SCHED.npidle.store(n, Relaxed);
+    SCHED.migrate_all.store(std::env::var("GOSTACK_MIGRATE").is_ok_and(|v| v.trim() == "1"), Relaxed);
+}
+
+/// Locks the scheduler (set up by the library constructor, or here if that has not run).
+pub(crate) fn lock_sched() -> MutexGuard<'static, SchedLocked> {
+    let s = SCHED.lock.lock();
+    if s.initialised {
+        return s;
+    }
+    drop(s);
+    init_once();
+    SCHED.lock.lock()
+}
+
+pub(crate) fn global_put(s: &mut SchedLocked, g: *mut G) {
     s.runq.push(g);
     SCHED.runqsize.store(s.runq.len(), Relaxed);
 }
 
-fn global_get(s: &mut SchedLocked) -> Option<*mut G> {
+pub(crate) fn global_get(s: &mut SchedLocked) -> Option<*mut G> {
     let g = s.runq.pop();
     SCHED.runqsize.store(s.runq.len(), Relaxed);
     g
-}
-
-/// Puts a runnable G on `p`'s queue (the calling M holds `p`).
-///
-/// # Safety
-/// The calling M holds `p`; `g` is RUNNABLE and on no queue.
-unsafe fn runqput(p: &P, g: *mut G, next: bool) {
-    let mut g = g;
-    if next {
-        match p.runq.put_next(g) {
-            None => return,
-            Some(old) => g = old,
-        }
-    }
-    let one_p = SCHED.nprocs.load(Relaxed) == 1;
-    if !(one_p && SCHED.runqsize.load(Relaxed) != 0) {
-        match p.runq.put_tail(g) {
-            Ok(()) => return,
-            Err(back) => g = back,
-        }
-    }
-    let mut s = lock_sched();
-    if !one_p {
-        // Go's runqputslow: move half the ring to the global queue, then g.
-        p.runq.take_half(&mut s.runq);
-    }
-    global_put(&mut s, g);
-}
-
-/// Makes a parked or new G runnable from any thread (Go's goready/newproc tail).
-///
-/// # Safety
-/// `g` is RUNNABLE, on no queue, and owned by the caller.
-unsafe fn ready_any(g: *mut G, next: bool) {
-    let m = getm();
-    // SAFETY: our M; only its thread touches m.p.
-    let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
-    if !p.is_null() {
-        // SAFETY: we hold p.
-        unsafe { runqput(&*p, g, next) };
-    } else {
-        let mut s = lock_sched();
-        global_put(&mut s, g);
-        drop(s);
-        SCHED.cond.notify_all();
-    }
 }
 
 // ---- spawn ------------------------------------------------------------------------------------
@@ -405,10 +422,13 @@ pub fn spawn(attr: Attr, f: RawFn, arg: *mut c_void) -> Result<i64, c_int> {
     unsafe { spawn_inner(attr, f, arg, core::ptr::null()) }
 }
 
-unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wait: *const MainWait) -> Result<i64, c_int> {
+pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wait: *const MainWait) -> Result<i64, c_int> {
     let m = getm();
     // SAFETY: our own M (if any); only this thread touches m.p.
     let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
+    if p.is_null() {
+        proc::ext_register();
+    }
     let (stack, g) = if !p.is_null() {
         // SAFETY: this thread's M holds p.
         let pl = unsafe { (*p).local() };
@@ -671,7 +691,7 @@ struct Timers {
 static TIMERS: Mutex<Timers> =
     Mutex::new(Timers { heap: std::collections::BinaryHeap::new(), armed: std::collections::BTreeSet::new(), next_id: 1 });
 /// Deadline of the earliest timer (i64::MAX if none): checked without the lock.
-static TIMER_NEXT: AtomicI64 = AtomicI64::new(i64::MAX);
+pub(crate) static TIMER_NEXT: AtomicI64 = AtomicI64::new(i64::MAX);
 
 /// Arms a timer: `f(arg, seq)` runs at or after `when` (nanotime). Returns its id for
 /// [`timer_del`].
@@ -684,8 +704,14 @@ pub fn timer_add(when: i64, f: TimerFn, arg: usize, seq: u64) -> u64 {
     let next = t.heap.peek().map_or(i64::MAX, |t| t.when);
     TIMER_NEXT.store(next, Release);
     drop(t);
-    // An idle M may be sleeping until a later deadline: wake it to recompute.
-    SCHED.cond.notify_all();
+    // Idle Ms may sleep until a later deadline: wake one to recompute (an earlier deadline).
+    if next == when {
+        let s = lock_sched();
+        if let Some(&m) = s.proc.waiting.first().or(s.proc.midle.first()) {
+            // SAFETY: Ms are never freed.
+            unsafe { (*m).note.wakeup() };
+        }
+    }
     id
 }
 
@@ -695,7 +721,7 @@ pub fn timer_del(id: u64) -> bool {
 }
 
 /// Runs every timer whose deadline has passed. Returns true if any ran.
-fn run_timers() -> bool {
+pub(crate) fn run_timers() -> bool {
     if TIMER_NEXT.load(Acquire) > nanotime() {
         return false;
     }
@@ -728,10 +754,6 @@ fn run_timers() -> bool {
             None => return ran,
         }
     }
-}
-
-fn timers_pending() -> bool {
-    TIMER_NEXT.load(Acquire) != i64::MAX
 }
 
 unsafe fn sleep_wake(arg: usize, _seq: u64) {
@@ -803,22 +825,24 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
         if !mw.is_null() {
             (*mw).done.store(true, Release);
         }
-        if left == 0 || (!mw.is_null() && (*m).main_wait != mw) {
-            // Wake threads waiting for the end of all goroutines, or for their gs_main goroutine.
-            let _s = lock_sched();
-            SCHED.cond.notify_all();
+        if !mw.is_null() && (*mw).m != m {
+            (*(*mw).m).note.wakeup();
+        }
+        if left == 0 {
+            // Threads in gs_run waiting for the end of all goroutines.
+            proc::wake_waiting();
         }
         schedule(m)
     }
 }
 
 /// Runs `g` on `m` (which holds `p`). Never returns.
-unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
+pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
     // SAFETY: g was taken from a run queue: RUNNABLE and ours.
     unsafe {
         (*g).status.store(G_RUNNING, Relaxed);
         (*g).m = m;
-        if (*g).lockedm.is_null() && (*g).flags & GS_SPAWN_MIGRATABLE == 0 {
+        if (*g).lockedm.is_null() && (*g).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
             (*g).lockedm = m;
         }
         (*m).curg = g;
@@ -833,76 +857,7 @@ unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
     }
 }
 
-/// Finds a runnable G for `m`'s P: local ring, then the global queue.
-unsafe fn find_runnable(p: &P) -> Option<*mut G> {
-    // SAFETY: the caller's M holds p.
-    let pl = unsafe { p.local() };
-    pl.schedtick = pl.schedtick.wrapping_add(1);
-    let one_p = SCHED.nprocs.load(Relaxed) == 1;
-    // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
-    if !one_p && pl.schedtick % 61 == 0 && SCHED.runqsize.load(Relaxed) != 0 {
-        if let Some(g) = global_get(&mut lock_sched()) {
-            return Some(g);
-        }
-    }
-    if let Some(g) = p.runq.get() {
-        return Some(g);
-    }
-    if SCHED.runqsize.load(Relaxed) != 0 {
-        let mut s = lock_sched();
-        let first = global_get(&mut s)?;
-        // Refill the ring with a batch (Go's globrunqget), oldest first.
-        let n = (s.runq.len() / SCHED.nprocs.load(Relaxed).max(1) + 1).min(runq::RUNQ_SIZE / 2);
-        for _ in 0..n {
-            match global_get(&mut s) {
-                Some(g) => {
-                    if let Err(g) = p.runq.put_tail(g) {
-                        global_put(&mut s, g);
-                        break;
-                    }
-                }
-                None => break,
-            }
-        }
-        return Some(first);
-    }
-    None
-}
-
-/// The scheduler loop, on g0. Never returns: runs a goroutine or leaves the scheduler.
-unsafe fn schedule(m: *mut M) -> ! {
-    // SAFETY: on this M's g0; m holds a P.
-    unsafe {
-        loop {
-            let p = &*(*m).p;
-            let mw = (*m).main_wait;
-            if !mw.is_null() && (*mw).done.load(Acquire) {
-                leave_scheduler(m, GS_OK);
-            }
-            run_timers();
-            if let Some(g) = find_runnable(p) {
-                execute(m, p, g);
-            }
-            if SCHED.live.load(Acquire) == 0 {
-                leave_scheduler(m, GS_OK);
-            }
-            // Goroutines exist but none is runnable here: wait until one is readied (by another
-            // thread or a timer) or everything ends.
-            let mut s = lock_sched();
-            if s.runq.is_empty() && SCHED.live.load(Acquire) != 0 && !(!mw.is_null() && (*mw).done.load(Acquire)) {
-                let next = TIMER_NEXT.load(Acquire);
-                if next == i64::MAX {
-                    SCHED.cond.wait(&mut s);
-                } else {
-                    let d = (next - nanotime()).max(0) as u64;
-                    SCHED.cond.wait_for(&mut s, std::time::Duration::from_nanos(d));
-                }
-            }
-        }
-    }
-}
-
-unsafe extern "C" fn schedule_entry(mp: *mut c_void) {
+pub(crate) unsafe extern "C" fn schedule_entry(mp: *mut c_void) {
     // SAFETY: called by gs_asm_mstart on g0 with our M.
     // The thread's FP control state is the one saved by gs_asm_mstart.
     unsafe {
@@ -912,26 +867,8 @@ unsafe extern "C" fn schedule_entry(mp: *mut c_void) {
     }
 }
 
-/// Leaves the scheduler: releases the P and resumes the thread inside gs_run/gs_main.
-unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
-    // SAFETY: on g0 of m, which holds a P.
-    unsafe {
-        let p = (*m).p;
-        (*p).local().m = null_mut();
-        (*m).p = null_mut();
-        (*m).exit_status = status;
-        arch::set_tls_stack_guard(0);
-        {
-            let mut s = lock_sched();
-            s.pidle.push(p);
-        }
-        SCHED.cond.notify_all();
-        arch::gs_asm_gogo((*m).resume_sp, (*m).fpctl)
-    }
-}
-
 /// The calling thread's M, created on first use.
-fn getm_or_create() -> *mut M {
+pub(crate) fn getm_or_create() -> *mut M {
     let m = getm();
     if !m.is_null() {
         return m;
@@ -952,60 +889,20 @@ fn getm_or_create() -> *mut M {
         altstack: (0, 0),
         waitunlockf: None,
         waitlock: null_mut(),
+        is_worker: false,
+        spinning: false,
+        lockedq: Mutex::new(GQueue::new()),
+        lockedq_len: AtomicUsize::new(0),
+        departed: AtomicBool::new(true),
+        note: Note::new(),
+        p_since: 0,
+        nextp: null_mut(),
+        rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
     }));
     lock_sched().allm.push(m);
     TLS_M.with(|c| c.set(m));
     crate::signal::on_new_m(m);
     m
-}
-
-/// gs_run / gs_main: the calling thread joins the scheduler. With `main`, spawns it first and
-/// returns once it has exited; otherwise returns once every goroutine has exited.
-pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
-    match whereami() {
-        Where::Outside => {}
-        _ => return GS_ESTATE,
-    }
-    let m = getm_or_create();
-    // SAFETY: m is this thread's M; nothing else writes its fields.
-    unsafe {
-        if (*m).in_scheduler {
-            return GS_ESTATE;
-        }
-        let wait = MainWait { done: AtomicBool::new(false) };
-        if let Some((f, arg)) = main {
-            if let Err(e) = spawn_inner(Attr::default_attr(), f, arg, &wait) {
-                return e;
-            }
-            (*m).main_wait = &wait;
-        }
-        let status = 'outer: loop {
-            // Take a P, or return when there is nothing left to wait for.
-            let p = {
-                let mut s = lock_sched();
-                loop {
-                    if main.is_some() && wait.done.load(Acquire) {
-                        break 'outer GS_OK;
-                    }
-                    if main.is_none() && SCHED.live.load(Acquire) == 0 {
-                        break 'outer GS_OK;
-                    }
-                    if let Some(p) = s.pidle.pop() {
-                        break p;
-                    }
-                    SCHED.cond.wait(&mut s);
-                }
-            };
-            (*p).local().m = m;
-            (*m).p = p;
-            (*m).in_scheduler = true;
-            arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
-            (*m).in_scheduler = false;
-            break (*m).exit_status;
-        };
-        (*m).main_wait = core::ptr::null();
-        status
-    }
 }
 
 // ---- systemstack ----------------------------------------------------------------------------

@@ -79,8 +79,9 @@ impl LocalRunq {
         }
     }
 
-    /// Owner only: takes half of the ring (the oldest) for the global queue, as Go's runqputslow.
-    pub fn take_half(&self, out: &mut GQueue) -> bool {
+    /// Owner only: takes half of the ring (the oldest) for the global queue, as Go's runqputslow,
+    /// unless one of them is pinned to an M (pinned goroutines never go global).
+    pub fn take_half_unpinned(&self, out: &mut GQueue) -> bool {
         let h = self.head.load(Acquire);
         let t = self.tail.load(Relaxed);
         let n = t.wrapping_sub(h) / 2;
@@ -89,7 +90,12 @@ impl LocalRunq {
         }
         let mut batch = [null_mut(); RUNQ_SIZE / 2];
         for i in 0..n {
-            batch[i as usize] = self.buf[h.wrapping_add(i) as usize % RUNQ_SIZE].load(Relaxed);
+            let g = self.buf[h.wrapping_add(i) as usize % RUNQ_SIZE].load(Relaxed);
+            // SAFETY: Gs in the ring are live records.
+            if unsafe { !(*g).lockedm.is_null() } {
+                return false;
+            }
+            batch[i as usize] = g;
         }
         if self.head.compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed).is_err() {
             return false;
@@ -98,6 +104,47 @@ impl LocalRunq {
             out.push(g);
         }
         true
+    }
+}
+
+impl LocalRunq {
+    /// Steals up to half of this ring into `dst` (the thief's own ring), taking only goroutines
+    /// that may run on `thief` (unpinned ones: the migration policy). Returns one to run now.
+    pub fn steal_half_into(&self, dst: &LocalRunq, thief: *mut super::M) -> Option<*mut G> {
+        loop {
+            let h = self.head.load(Acquire);
+            let t = self.tail.load(Acquire);
+            let avail = t.wrapping_sub(h);
+            if avail == 0 || avail as usize > RUNQ_SIZE {
+                return None;
+            }
+            let n = (avail - avail / 2).min(RUNQ_SIZE as u32 / 2);
+            let mut batch = [null_mut(); RUNQ_SIZE / 2];
+            let mut k = 0;
+            for i in 0..n {
+                let g = self.buf[h.wrapping_add(i) as usize % RUNQ_SIZE].load(Relaxed);
+                // SAFETY: Gs in the ring are live records; lockedm is stable while queued.
+                let lm = unsafe { (*g).lockedm };
+                if !lm.is_null() && lm != thief {
+                    break;
+                }
+                batch[k] = g;
+                k += 1;
+            }
+            if k == 0 {
+                return None;
+            }
+            if self.head.compare_exchange(h, h.wrapping_add(k as u32), AcqRel, Relaxed).is_ok() {
+                for &g in &batch[1..k] {
+                    if dst.put_tail(g).is_err() {
+                        // The thief's ring is full (cannot happen when it was empty): run it later.
+                        let mut s = super::lock_sched();
+                        super::global_put(&mut s, g);
+                    }
+                }
+                return Some(batch[0]);
+            }
+        }
     }
 }
 

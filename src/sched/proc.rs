@@ -1,0 +1,870 @@
+//! M:N scheduling: Ms (OS threads) acquire Ps and run goroutines; idle Ms sleep; work is
+//! balanced by stealing (Go's proc.go, reduced to what a C runtime needs).
+//!
+//! - **Ps.** `nprocs` of them (`GOSTACK_MAXPROCS`, default: online CPUs). An M must hold a P to
+//!   run goroutines. Idle Ps sit on `pidle`; a P released while some M waits for one (`pwait`:
+//!   threads entering gs_run, Ms with pinned work) is handed to that M directly.
+//! - **Where goroutines run.** With more than one P, worker Ms are started on demand (up to
+//!   nprocs), so goroutines spawned from any thread run in the background as in Go. A thread in
+//!   gs_run/gs_main is an M too; when it finds no idle P it queues on `pwait`, and the M holding a
+//!   P hands it over at its next switch once it has held it for `HANDOFF_SLICE_NS`. With one P
+//!   there are no worker threads: goroutines run in the threads inside gs_run/gs_main, one at a
+//!   time, deterministically (yields strictly FIFO).
+//! - **Pinning** (DESIGN.md, decided): C compilers cache TLS addresses such as errno's across
+//!   calls, so a goroutine resumed on another thread mid-function could read another thread's
+//!   errno. A goroutine may be stolen before its first run; from then on it is pinned to its M
+//!   (`G::lockedm`) unless spawned with GS_SPAWN_MIGRATABLE or GOSTACK_MIGRATE=1. Invariant: a
+//!   P's run queue holds only goroutines its holder may run; pinned goroutines readied by another
+//!   M go to their M's `lockedq`, and an M moves its pinned goroutines out of a P it gives away.
+//!   A thread that returns from gs_run/gs_main unpins the goroutines pinned to it (they would
+//!   otherwise wait for that thread to come back).
+//! - **Spinning.** `wakep` wakes (or starts) one M only when there is an idle P and no M is
+//!   already looking for work (Go's nmspinning rule), so a burst of spawns does not wake every
+//!   thread.
+//! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending and no live
+//!   thread outside the scheduler that used the runtime (it could still wake someone), every
+//!   thread in gs_run/gs_main is told: gs_run returns GS_EDEADLOCK, gs_main prints Go's message.
+
+use super::*;
+use parking_lot::Condvar;
+use std::collections::VecDeque;
+
+/// How long an M keeps its P while another thread waits for one.
+pub const HANDOFF_SLICE_NS: i64 = 1_000_000;
+
+/// A wake-up flag an M sleeps on (Go's note). Sticky: a wake-up before the sleep is not lost.
+pub struct Note {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Note {
+    pub const fn new() -> Self {
+        Note { flag: Mutex::new(false), cv: Condvar::new() }
+    }
+
+    pub fn wakeup(&self) {
+        let mut f = self.flag.lock();
+        *f = true;
+        self.cv.notify_one();
+    }
+
+    /// Sleeps until woken or until `deadline` (nanotime; `i64::MAX`: none), then clears the flag.
+    pub fn sleep(&self, deadline: i64) {
+        let mut f = self.flag.lock();
+        while !*f {
+            if deadline == i64::MAX {
+                self.cv.wait(&mut f);
+            } else {
+                let now = nanotime();
+                if now >= deadline {
+                    break;
+                }
+                self.cv.wait_for(&mut f, std::time::Duration::from_nanos((deadline - now) as u64));
+            }
+        }
+        *f = false;
+    }
+}
+
+impl Default for Note {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Scheduler state behind `SCHED.lock` that only this module uses.
+pub struct ProcLocked {
+    /// Idle worker Ms.
+    pub midle: Vec<*mut M>,
+    /// Threads in gs_run/gs_main that sleep without a P.
+    pub waiting: Vec<*mut M>,
+    /// Ms waiting for a P (FIFO): threads entering gs_run, Ms with pinned work.
+    pub pwait: VecDeque<*mut M>,
+    pub nworkers: usize,
+}
+
+impl ProcLocked {
+    pub const fn new() -> Self {
+        ProcLocked { midle: Vec::new(), waiting: Vec::new(), pwait: VecDeque::new(), nworkers: 0 }
+    }
+}
+
+fn remove(v: &mut Vec<*mut M>, m: *mut M) {
+    if let Some(i) = v.iter().position(|&x| x == m) {
+        v.swap_remove(i);
+    }
+}
+
+// ---- Ps -----------------------------------------------------------------------------------------
+
+pub const P_IDLE: u32 = 0;
+pub const P_RUNNING: u32 = 1;
+pub const P_DEAD: u32 = 2;
+
+/// Takes an idle P (the scheduler lock is held).
+fn pidleget(s: &mut SchedLocked) -> *mut P {
+    let n = SCHED.nprocs.load(Relaxed);
+    while let Some(p) = s.pidle.pop() {
+        // SAFETY: Ps live in the static SCHED.allp.
+        let pr = unsafe { &*p };
+        if pr.id() < n {
+            pr.status.store(P_RUNNING, Relaxed);
+            SCHED.npidle.store(s.pidle.len(), Relaxed);
+            return p;
+        }
+        pr.status.store(P_DEAD, Relaxed);
+    }
+    SCHED.npidle.store(0, Relaxed);
+    null_mut()
+}
+
+/// Releases a P: hands it to the first M waiting for one, else puts it on the idle list.
+fn pidleput(s: &mut SchedLocked, p: *mut P) {
+    // SAFETY: Ps are static; the caller held p and gives it up.
+    let pr = unsafe { &*p };
+    // SAFETY: as above; nobody holds p now.
+    unsafe { pr.local().m = null_mut() };
+    if pr.id() >= SCHED.nprocs.load(Relaxed) {
+        retire_idle_p(s, pr);
+        return;
+    }
+    if let Some(w) = s.proc.pwait.pop_front() {
+        SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+        pr.status.store(P_RUNNING, Relaxed);
+        // SAFETY: w is a live M sleeping on its note; nextp is read by it under the lock.
+        unsafe {
+            (*w).nextp = p;
+            (*w).note.wakeup();
+        }
+        return;
+    }
+    pr.status.store(P_IDLE, Relaxed);
+    s.pidle.push(p);
+    SCHED.npidle.store(s.pidle.len(), Relaxed);
+}
+
+/// A P beyond nprocs that nobody holds: its queued goroutines (unpinned, see the module doc) go
+/// to the global queue.
+fn retire_idle_p(s: &mut SchedLocked, p: &P) {
+    while let Some(g) = p.runq.get() {
+        global_put(s, g);
+    }
+    p.status.store(P_DEAD, Relaxed);
+}
+
+/// Changes the number of Ps; returns the previous number.
+pub fn set_maxprocs(n: usize) -> usize {
+    let n = n.clamp(1, MAX_PROCS);
+    let mut s = lock_sched();
+    let old = SCHED.nprocs.swap(n, AcqRel);
+    if n > old {
+        for i in old..n {
+            let p = &SCHED.allp[i];
+            if p.status.load(Relaxed) == P_DEAD {
+                p.status.store(P_IDLE, Relaxed);
+                s.pidle.push(p as *const P as *mut P);
+            }
+        }
+        SCHED.npidle.store(s.pidle.len(), Relaxed);
+    } else if n < old {
+        // Idle Ps beyond n retire now; held ones when their M next schedules.
+        let mut keep = Vec::new();
+        for p in s.pidle.drain(..).collect::<Vec<_>>() {
+            // SAFETY: static P.
+            let pr = unsafe { &*p };
+            if pr.id() >= n {
+                retire_idle_p(&mut s, pr);
+            } else {
+                keep.push(p);
+            }
+        }
+        s.pidle = keep;
+        SCHED.npidle.store(s.pidle.len(), Relaxed);
+    }
+    let queued = !s.runq.is_empty();
+    drop(s);
+    if queued {
+        wakep();
+    }
+    old
+}
+
+// ---- waking and starting Ms ------------------------------------------------------------------------
+
+fn workers_allowed() -> bool {
+    SCHED.nprocs.load(Relaxed) > 1
+}
+
+/// Called when work was queued: if a P is idle and no M is looking for work, wake (or start) one.
+pub fn wakep() {
+    if SCHED.npidle.load(Acquire) == 0 || SCHED.nmspinning.load(Acquire) != 0 {
+        return;
+    }
+    if SCHED.nmspinning.compare_exchange(0, 1, AcqRel, Relaxed).is_err() {
+        return;
+    }
+    let mut s = lock_sched();
+    let p = pidleget(&mut s);
+    if p.is_null() {
+        SCHED.nmspinning.fetch_sub(1, AcqRel);
+        return;
+    }
+    // With one P, only threads inside gs_run/gs_main run goroutines (determinism), even if
+    // workers are left from a time with more Ps.
+    let m = if workers_allowed() { s.proc.midle.pop().or_else(|| s.proc.waiting.pop()) } else { s.proc.waiting.pop() };
+    if let Some(m) = m {
+        // SAFETY: an idle M sleeping on its note; nextp/spinning are read by it under the lock.
+        unsafe {
+            (*m).nextp = p;
+            (*m).spinning = true;
+            (*m).note.wakeup();
+        }
+        return;
+    }
+    if workers_allowed() && s.proc.nworkers < MAX_PROCS {
+        s.proc.nworkers += 1;
+        drop(s);
+        start_worker(p);
+        return;
+    }
+    pidleput(&mut s, p);
+    SCHED.nmspinning.fetch_sub(1, AcqRel);
+}
+
+struct SendP(*mut P);
+// SAFETY: a P handed to a new thread is owned by it from then on.
+unsafe impl Send for SendP {}
+
+fn start_worker(p: *mut P) {
+    let sp = SendP(p);
+    let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(256 * 1024).spawn(move || {
+        let sp = sp;
+        let m = getm_or_create();
+        // SAFETY: this thread's new M; p was taken from pidle for it.
+        unsafe {
+            (*m).is_worker = true;
+            (*m).spinning = true;
+            (*m).in_scheduler = true;
+            (*m).departed.store(false, Release);
+            take_p(m, sp.0);
+            arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
+        }
+        fatal!("worker M left the scheduler");
+    });
+    if r.is_err() {
+        // Could not start a thread: give the P back; goroutines still run in gs_run threads.
+        let mut s = lock_sched();
+        s.proc.nworkers -= 1;
+        pidleput(&mut s, p);
+        SCHED.nmspinning.fetch_sub(1, AcqRel);
+    }
+}
+
+/// m now holds p.
+///
+/// # Safety
+/// m is the calling thread's M and p was given to it.
+unsafe fn take_p(m: *mut M, p: *mut P) {
+    // SAFETY: per the contract.
+    unsafe {
+        (*p).local().m = m;
+        (*p).status.store(P_RUNNING, Relaxed);
+        (*m).p = p;
+        (*m).p_since = nanotime();
+    }
+}
+
+// ---- queues -----------------------------------------------------------------------------------------
+
+/// Puts a runnable G where an M that may run it will find it. Callable from any thread.
+///
+/// # Safety
+/// `g` is RUNNABLE, on no queue, and owned by the caller.
+pub unsafe fn ready_any(g: *mut G, next: bool) {
+    let m = getm();
+    // SAFETY: our M (if any); only its thread touches m.p.
+    let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
+    // SAFETY: g is ours to queue.
+    let lm = unsafe { (*g).lockedm };
+    if !lm.is_null() && (lm != m || p.is_null()) {
+        // Pinned to another M (or to this thread while it is outside the scheduler).
+        // SAFETY: Ms are never freed.
+        unsafe {
+            let mut q = (*lm).lockedq.lock();
+            if !(*lm).departed.load(Acquire) {
+                q.push(g);
+                (*lm).lockedq_len.store(q.len(), Release);
+                drop(q);
+                (*lm).note.wakeup();
+                return;
+            }
+            drop(q);
+            (*g).lockedm = null_mut(); // its thread left the scheduler: unpinned
+        }
+    }
+    if !p.is_null() {
+        // SAFETY: this thread's M holds p.
+        unsafe { runqput(&*p, g, next) };
+        if SCHED.nprocs.load(Relaxed) > 1 {
+            wakep();
+        }
+    } else {
+        let mut s = lock_sched();
+        global_put(&mut s, g);
+        drop(s);
+        wakep();
+    }
+}
+
+/// Puts a runnable G on `p`'s queue.
+///
+/// # Safety
+/// The calling M holds `p`; `g` is RUNNABLE, on no queue, and may run on the calling M.
+pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
+    let mut g = g;
+    if next {
+        match p.runq.put_next(g) {
+            None => return,
+            Some(old) => g = old,
+        }
+    }
+    let one_p = SCHED.nprocs.load(Relaxed) == 1;
+    // With one P, FIFO: a G goes behind the global queue's when that is non-empty.
+    if !(one_p && SCHED.runqsize.load(Relaxed) != 0) {
+        match p.runq.put_tail(g) {
+            Ok(()) => return,
+            Err(back) => g = back,
+        }
+    }
+    let mut s = lock_sched();
+    if !one_p {
+        // Go's runqputslow: move half the ring to the global queue, then g. Pinned Gs must not
+        // go global, so only a ring without them is halved (the common case for fresh spawns).
+        p.runq.take_half_unpinned(&mut s.runq);
+        SCHED.runqsize.store(s.runq.len(), Relaxed);
+        // SAFETY: g is ours.
+        if unsafe { !(*g).lockedm.is_null() } {
+            drop(s);
+            // A full ring of pinned work: keep g with its M.
+            // SAFETY: g is pinned to this M.
+            unsafe { lockedq_push((*g).lockedm, g) };
+            return;
+        }
+    }
+    global_put(&mut s, g);
+}
+
+/// Queues a G pinned to `m` on m's private queue.
+///
+/// # Safety
+/// g is RUNNABLE, on no queue, pinned to m.
+unsafe fn lockedq_push(m: *mut M, g: *mut G) {
+    // SAFETY: Ms are never freed.
+    unsafe {
+        let mut q = (*m).lockedq.lock();
+        q.push(g);
+        (*m).lockedq_len.store(q.len(), Release);
+    }
+}
+
+/// Finds a runnable G for m (which holds p).
+///
+/// # Safety
+/// On m's g0; m holds p.
+pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
+    // SAFETY: per the contract.
+    unsafe {
+        // Goroutines pinned to this M that were readied elsewhere come first (Go's runnext
+        // spirit: they were woken).
+        if (*m).lockedq_len.load(Acquire) != 0 {
+            let mut q = (*m).lockedq.lock();
+            let g = q.pop();
+            (*m).lockedq_len.store(q.len(), Release);
+            if g.is_some() {
+                return g;
+            }
+        }
+        let pl = p.local();
+        pl.schedtick = pl.schedtick.wrapping_add(1);
+        let nprocs = SCHED.nprocs.load(Relaxed);
+        // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
+        if nprocs > 1 && pl.schedtick % 61 == 0 && SCHED.runqsize.load(Relaxed) != 0 {
+            if let Some(g) = global_get(&mut lock_sched()) {
+                return Some(g);
+            }
+        }
+        if let Some(g) = p.runq.get() {
+            return Some(g);
+        }
+        if SCHED.runqsize.load(Relaxed) != 0 {
+            let mut s = lock_sched();
+            if let Some(first) = global_get(&mut s) {
+                // Refill the ring with a batch (Go's globrunqget), oldest first.
+                let n = (s.runq.len() / nprocs.max(1) + 1).min(runq::RUNQ_SIZE / 2);
+                for _ in 0..n {
+                    match global_get(&mut s) {
+                        Some(g) => {
+                            if let Err(g) = p.runq.put_tail(g) {
+                                global_put(&mut s, g);
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+                return Some(first);
+            }
+        }
+        if nprocs > 1 {
+            return steal(m, p, nprocs);
+        }
+        None
+    }
+}
+
+/// Steals half of a random victim's queue (only goroutines that may still move).
+fn steal(m: *mut M, p: &P, nprocs: usize) -> Option<*mut G> {
+    let me = p.id();
+    let start = fastrand(m) as usize % nprocs;
+    for i in 0..nprocs {
+        let v = (start + i) % nprocs;
+        if v == me {
+            continue;
+        }
+        let victim = &SCHED.allp[v];
+        if victim.runq.is_empty() {
+            continue;
+        }
+        if let Some(g) = victim.runq.steal_half_into(&p.runq, m) {
+            return Some(g);
+        }
+    }
+    None
+}
+
+fn fastrand(m: *mut M) -> u32 {
+    // SAFETY: our M; xorshift state only it touches.
+    unsafe {
+        let mut x = (*m).rand;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (*m).rand = x;
+        x
+    }
+}
+
+// ---- the loop ---------------------------------------------------------------------------------------
+
+/// The scheduler loop, on g0. Never returns: runs a goroutine or leaves the scheduler.
+///
+/// # Safety
+/// On m's g0, entered through gs_asm_mstart or an mcall.
+pub unsafe fn schedule(m: *mut M) -> ! {
+    // SAFETY: per the contract.
+    unsafe {
+        loop {
+            if (*m).p.is_null() {
+                if let Some(st) = stop_m(m) {
+                    leave_scheduler(m, st);
+                }
+                continue;
+            }
+            let p = &*(*m).p;
+            let mw = (*m).main_wait;
+            if !mw.is_null() && (*mw).done.load(Acquire) {
+                leave_scheduler(m, GS_OK);
+            }
+            if p.id() >= SCHED.nprocs.load(Relaxed) {
+                release_p(m, true);
+                continue;
+            }
+            // With one P, a worker keeps a P only to run goroutines pinned to it.
+            if (*m).is_worker && !workers_allowed() && (*m).lockedq_len.load(Acquire) == 0 {
+                release_p(m, true);
+                continue;
+            }
+            if SCHED.npwait.load(Relaxed) != 0 && nanotime() - (*m).p_since > HANDOFF_SLICE_NS {
+                release_p(m, true);
+                continue;
+            }
+            run_timers();
+            if let Some(g) = find_runnable(m, p) {
+                if (*m).spinning {
+                    (*m).spinning = false;
+                    if SCHED.nmspinning.fetch_sub(1, AcqRel) == 1 {
+                        wakep();
+                    }
+                }
+                execute(m, p, g);
+            }
+            if !(*m).is_worker && SCHED.live.load(Acquire) == 0 {
+                leave_scheduler(m, GS_OK);
+            }
+            if let Some(st) = stop_m(m) {
+                leave_scheduler(m, st);
+            }
+        }
+    }
+}
+
+/// Gives up m's P: goroutines pinned to m leave its run queue for m's private queue (or lose their
+/// pin when `unpin`... see leave_scheduler), the rest stay with the P.
+///
+/// # Safety
+/// On m's g0; m holds a P.
+unsafe fn release_p(m: *mut M, keep_pinned: bool) {
+    // SAFETY: per the contract.
+    unsafe {
+        let p = &*(*m).p;
+        let mut mine = GQueue::new();
+        let mut others = GQueue::new();
+        while let Some(g) = p.runq.get() {
+            if (*g).lockedm == m {
+                if keep_pinned {
+                    mine.push(g);
+                } else {
+                    (*g).lockedm = null_mut();
+                    others.push(g);
+                }
+            } else {
+                others.push(g);
+            }
+        }
+        while let Some(g) = others.pop() {
+            if let Err(g) = p.runq.put_tail(g) {
+                let mut s = lock_sched();
+                global_put(&mut s, g);
+            }
+        }
+        if !mine.is_empty() {
+            let mut q = (*m).lockedq.lock();
+            while let Some(g) = mine.pop() {
+                q.push(g);
+            }
+            (*m).lockedq_len.store(q.len(), Release);
+        }
+        let had_work = !p.runq.is_empty();
+        let mut s = lock_sched();
+        if p.id() >= SCHED.nprocs.load(Relaxed) {
+            p.local().m = null_mut();
+            while let Some(g) = p.runq.get() {
+                global_put(&mut s, g);
+            }
+            p.status.store(P_DEAD, Relaxed);
+        } else {
+            pidleput(&mut s, (*m).p);
+        }
+        (*m).p = null_mut();
+        drop(s);
+        if had_work {
+            wakep();
+        }
+    }
+}
+
+/// m has nothing to run: release its P and sleep until there is work, a P for its pinned work,
+/// or (threads in gs_run/gs_main) a reason to leave. Returns with a P, or with the status to
+/// leave the scheduler with.
+///
+/// # Safety
+/// On m's g0.
+unsafe fn stop_m(m: *mut M) -> Option<c_int> {
+    // SAFETY: per the contract; lists and nextp are only touched under the scheduler lock.
+    unsafe {
+        loop {
+            let mut s = lock_sched();
+            if !(*m).p.is_null() {
+                // Last look under the lock: work queued globally or for us keeps the P.
+                if !s.runq.is_empty() || (*m).lockedq_len.load(Acquire) != 0 {
+                    return None;
+                }
+                let p = (*m).p;
+                (*m).p = null_mut();
+                pidleput(&mut s, p);
+            }
+            if (*m).spinning {
+                (*m).spinning = false;
+                SCHED.nmspinning.fetch_sub(1, AcqRel);
+            }
+            if !(*m).is_worker {
+                let mw = (*m).main_wait;
+                if (!mw.is_null() && (*mw).done.load(Acquire)) || (mw.is_null() && SCHED.live.load(Acquire) == 0) {
+                    return Some(GS_OK);
+                }
+            }
+            if check_dead(&s) {
+                for &w in &s.proc.waiting {
+                    (*w).note.wakeup();
+                }
+                if !(*m).is_worker {
+                    return Some(GS_EDEADLOCK);
+                }
+            }
+            // Pinned work waiting for us needs a P.
+            if (*m).lockedq_len.load(Acquire) != 0 {
+                let p = pidleget(&mut s);
+                if !p.is_null() {
+                    take_p(m, p);
+                    return None;
+                }
+                if !s.proc.pwait.contains(&m) {
+                    s.proc.pwait.push_back(m);
+                    SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+                }
+            }
+            if (*m).is_worker {
+                s.proc.midle.push(m);
+            } else {
+                s.proc.waiting.push(m);
+            }
+            (*m).nextp = null_mut();
+            drop(s);
+
+            (*m).note.sleep(TIMER_NEXT.load(Acquire));
+
+            let mut s = lock_sched();
+            remove(&mut s.proc.midle, m);
+            remove(&mut s.proc.waiting, m);
+            if let Some(i) = s.proc.pwait.iter().position(|&x| x == m) {
+                s.proc.pwait.remove(i);
+                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+            }
+            let mut p = core::mem::replace(&mut (*m).nextp, null_mut());
+            let may_run_shared = !(*m).is_worker || workers_allowed();
+            if p.is_null()
+                && ((*m).lockedq_len.load(Acquire) != 0
+                    || (may_run_shared && (TIMER_NEXT.load(Acquire) <= nanotime() || !s.runq.is_empty())))
+            {
+                p = pidleget(&mut s);
+            }
+            if !p.is_null() {
+                take_p(m, p);
+                return None;
+            }
+        }
+    }
+}
+
+/// Is every goroutine asleep for good? (The scheduler lock is held.)
+fn check_dead(s: &SchedLocked) -> bool {
+    let n = SCHED.nprocs.load(Relaxed);
+    if SCHED.live.load(Acquire) == 0 || SCHED.npidle.load(Acquire) < n || !s.runq.is_empty() {
+        return false;
+    }
+    if TIMER_NEXT.load(Acquire) != i64::MAX || SCHED.ext_threads.load(Acquire) > 0 {
+        return false;
+    }
+    if SCHED.allp[..n].iter().any(|p| !p.runq.is_empty()) {
+        return false;
+    }
+    // SAFETY: Ms are never freed; lockedq_len is atomic.
+    !s.allm.iter().any(|&m| unsafe { (*m).lockedq_len.load(Acquire) } != 0)
+}
+
+/// Leaves the scheduler: releases the P (unpinning goroutines pinned to this thread, which may not
+/// come back) and resumes the thread inside gs_run/gs_main.
+///
+/// # Safety
+/// On m's g0; m is not a worker.
+pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
+    // SAFETY: per the contract.
+    unsafe {
+        {
+            let mut q = (*m).lockedq.lock();
+            (*m).departed.store(true, Release);
+            let mut s = lock_sched();
+            while let Some(g) = q.pop() {
+                (*g).lockedm = null_mut();
+                global_put(&mut s, g);
+            }
+            (*m).lockedq_len.store(0, Release);
+        }
+        if !(*m).p.is_null() {
+            release_p(m, false);
+        }
+        if (*m).spinning {
+            (*m).spinning = false;
+            SCHED.nmspinning.fetch_sub(1, AcqRel);
+        }
+        (*m).exit_status = status;
+        arch::set_tls_stack_guard(0);
+        if SCHED.runqsize.load(Acquire) != 0 {
+            wakep();
+        }
+        arch::gs_asm_gogo((*m).resume_sp, (*m).fpctl)
+    }
+}
+
+/// Wakes every thread sleeping in gs_run/gs_main (the last goroutine exited, or a gs_main
+/// goroutine ended).
+pub fn wake_waiting() {
+    let s = lock_sched();
+    for &w in &s.proc.waiting {
+        // SAFETY: Ms are never freed.
+        unsafe { (*w).note.wakeup() };
+    }
+}
+
+/// gs_run / gs_main: the calling thread joins the scheduler. With `main`, spawns it first and
+/// returns once it has exited; otherwise returns once every goroutine has exited.
+pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
+    match whereami() {
+        Where::Outside => {}
+        _ => return GS_ESTATE,
+    }
+    let m = getm_or_create();
+    // SAFETY: m is this thread's M; the scheduler touches it only while we are inside.
+    unsafe {
+        if (*m).in_scheduler {
+            return GS_ESTATE;
+        }
+        let wait = MainWait { done: AtomicBool::new(false), m };
+        if let Some((f, arg)) = main {
+            if let Err(e) = spawn_inner(Attr::default_attr(), f, arg, &wait) {
+                return e;
+            }
+            (*m).main_wait = &wait;
+        }
+        ext_enter_scheduler();
+        {
+            let _q = (*m).lockedq.lock();
+            (*m).departed.store(false, Release);
+        }
+        (*m).in_scheduler = true;
+        (*m).is_worker = false;
+        {
+            let mut s = lock_sched();
+            let p = pidleget(&mut s);
+            if !p.is_null() {
+                take_p(m, p);
+            } else {
+                s.proc.pwait.push_back(m);
+                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+            }
+        }
+        arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
+        (*m).in_scheduler = false;
+        (*m).main_wait = core::ptr::null();
+        ext_leave_scheduler();
+        (*m).exit_status
+    }
+}
+
+// ---- threads outside the scheduler (for deadlock detection) -------------------------------------
+
+struct ExtThread {
+    registered: Cell<bool>,
+    in_sched: Cell<bool>,
+}
+
+impl Drop for ExtThread {
+    fn drop(&mut self) {
+        if self.registered.get() && !self.in_sched.get() {
+            SCHED.ext_threads.fetch_sub(1, AcqRel);
+        }
+    }
+}
+
+thread_local! {
+    static EXT: ExtThread = const { ExtThread { registered: Cell::new(false), in_sched: Cell::new(false) } };
+}
+
+/// A thread outside the scheduler used the runtime (spawned, or readied a goroutine): while it
+/// lives it may do so again, so goroutines are not declared deadlocked.
+pub fn ext_register() {
+    let _ = EXT.try_with(|e| {
+        if !e.registered.get() {
+            e.registered.set(true);
+            if !e.in_sched.get() {
+                SCHED.ext_threads.fetch_add(1, AcqRel);
+            }
+        }
+    });
+}
+
+fn ext_enter_scheduler() {
+    let _ = EXT.try_with(|e| {
+        e.in_sched.set(true);
+        if e.registered.get() {
+            SCHED.ext_threads.fetch_sub(1, AcqRel);
+        }
+    });
+}
+
+fn ext_leave_scheduler() {
+    let _ = EXT.try_with(|e| {
+        e.in_sched.set(false);
+        if e.registered.get() {
+            SCHED.ext_threads.fetch_add(1, AcqRel);
+        }
+    });
+}
+
+/// A thread outside the scheduler blocks in a runtime call (the sync layer): while blocked it
+/// cannot wake anyone. Pair with [`ext_unblock`].
+pub fn ext_block() {
+    let _ = EXT.try_with(|e| {
+        if e.registered.get() && !e.in_sched.get() {
+            SCHED.ext_threads.fetch_sub(1, AcqRel);
+        }
+    });
+}
+
+pub fn ext_unblock() {
+    let _ = EXT.try_with(|e| {
+        if e.registered.get() && !e.in_sched.get() {
+            SCHED.ext_threads.fetch_add(1, AcqRel);
+        }
+    });
+}
+
+// ---- gs_dump -----------------------------------------------------------------------------------
+
+/// Go-style dump of every goroutine: `goroutine N [state]:` with its wait reason, stack and name.
+pub fn dump(fd: i32) -> c_int {
+    let s = lock_sched();
+    let gs: Vec<*mut G> = s.allg.clone();
+    drop(s);
+    let mut w = FdWriter::new(fd);
+    for g in gs {
+        // SAFETY: G records are never freed; fields may be racy snapshots of running goroutines.
+        let g = unsafe { &*g };
+        let st = g.status.load(Acquire);
+        let state = match st {
+            G_RUNNABLE => "runnable",
+            G_RUNNING => "running",
+            G_WAITING => {
+                if g.waitreason.is_empty() {
+                    "waiting"
+                } else {
+                    g.waitreason
+                }
+            }
+            _ => continue,
+        };
+        let _ = write!(w, "goroutine {} [{}]:\n", g.goid, state);
+        let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
+        let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
+        if let Some(n) = &g.name {
+            let _ = write!(w, ", name \"{}\"", n.to_string_lossy());
+        }
+        if !g.lockedm.is_null() {
+            // SAFETY: Ms are never freed.
+            let _ = write!(w, ", on thread {}", unsafe { (*g.lockedm).tid });
+        }
+        let _ = w.write_str("\n\n");
+    }
+    GS_OK
+}
+
+/// gs_main found its goroutine asleep for good: Go's message, the dump, exit(2).
+pub fn main_deadlock() -> ! {
+    let mut w = FdWriter::stderr();
+    let _ = w.write_str("fatal error: all goroutines are asleep - deadlock!\n\n");
+    drop(w);
+    dump(2);
+    // SAFETY: exit runs atexit handlers; fine from a thread outside goroutines.
+    unsafe { libc::exit(2) }
+}
