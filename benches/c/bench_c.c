@@ -61,7 +61,8 @@ static double spawn_from_main(long n) {
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : "";
     double v[RUNS];
-    printf("gostack %s C-level benchmarks (%d runs each)\n", gs_version(), RUNS);
+    gs_set_maxprocs(1); /* the single-thread switch path; see bench_sched.c for several Ps */
+    printf("gostack %s C-level benchmarks at P=1 (%d runs each)\n", gs_version(), RUNS);
     if (!*only || strstr("yield", only)) {
         for (int i = 0; i < RUNS; i++) v[i] = yield_pair(1000000);
         report("gs_yield between 2 goroutines, per switch", v);

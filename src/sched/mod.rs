@@ -217,6 +217,8 @@ pub struct P {
     inner: UnsafeCell<PLocal>,
     /// Resumed goroutines (gs_stats.switches); written only by the M holding this P.
     pub switches: AtomicU64,
+    /// Goroutines spawned through this P (part of gs_stats.goroutines_total).
+    pub spawned: AtomicU64,
     /// proc::P_IDLE, P_RUNNING or P_DEAD (beyond nprocs).
     pub status: AtomicU32,
 }
@@ -224,6 +226,9 @@ pub struct P {
 /// State of a P touched only by the M holding it.
 pub struct PLocal {
     pub m: *mut M,
+    /// Goroutine ids handed out by this P: [goid_next, goid_end) (Go's goidcache).
+    pub goid_next: i64,
+    pub goid_end: i64,
     pub schedtick: u32,
     pub gfree: Vec<*mut G>,
     pub stacks: StackCache,
@@ -237,8 +242,9 @@ impl P {
     const fn new() -> Self {
         P {
             runq: LocalRunq::new(),
-            inner: UnsafeCell::new(PLocal { m: null_mut(), schedtick: 0, gfree: Vec::new(), stacks: StackCache::new() }),
+            inner: UnsafeCell::new(PLocal { m: null_mut(), goid_next: 0, goid_end: 0, schedtick: 0, gfree: Vec::new(), stacks: StackCache::new() }),
             switches: AtomicU64::new(0),
+            spawned: AtomicU64::new(0),
             status: AtomicU32::new(proc::P_DEAD),
         }
     }
@@ -444,7 +450,22 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
         let g = free.unwrap_or_else(alloc_g);
         (stack, g)
     };
-    let goid = SCHED.goidgen.fetch_add(1, Relaxed) + 1;
+    let goid = if !p.is_null() {
+        // SAFETY: this thread's M holds p.
+        let pl = unsafe { (*p).local() };
+        if pl.goid_next == pl.goid_end {
+            const BATCH: i64 = 16;
+            pl.goid_next = SCHED.goidgen.fetch_add(BATCH, Relaxed) + 1;
+            pl.goid_end = pl.goid_next + BATCH;
+        }
+        pl.goid_next += 1;
+        // SAFETY: as above.
+        unsafe { (*p).spawned.store((*p).spawned.load(Relaxed) + 1, Relaxed) };
+        pl.goid_next - 1
+    } else {
+        SCHED.total.fetch_add(1, Relaxed);
+        SCHED.goidgen.fetch_add(1, Relaxed) + 1
+    };
     // SAFETY: g is a free G we own; stack is ours and its top is writable.
     unsafe {
         let gr = &mut *g;
@@ -476,7 +497,6 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
         gr.status.store(G_RUNNABLE, Release);
     }
     SCHED.live.fetch_add(1, Relaxed);
-    SCHED.total.fetch_add(1, Relaxed);
     // SAFETY: g is RUNNABLE and on no queue.
     unsafe { ready_any(g, false) };
     Ok(goid)
@@ -722,7 +742,9 @@ pub fn timer_del(id: u64) -> bool {
 
 /// Runs every timer whose deadline has passed. Returns true if any ran.
 pub(crate) fn run_timers() -> bool {
-    if TIMER_NEXT.load(Acquire) > nanotime() {
+    // Cheap when no timer is armed (the common case on the switch path): no clock read.
+    let next = TIMER_NEXT.load(Acquire);
+    if next == i64::MAX || next > nanotime() {
         return false;
     }
     let mut ran = false;
@@ -938,7 +960,7 @@ pub fn stats() -> gs_stats {
     drop(s);
     gs_stats {
         goroutines_live: SCHED.live.load(Relaxed).max(0) as u64,
-        goroutines_total: SCHED.total.load(Relaxed),
+        goroutines_total: SCHED.total.load(Relaxed) + SCHED.allp.iter().map(|p| p.spawned.load(Relaxed)).sum::<u64>(),
         switches: SCHED.allp.iter().map(|p| p.switches.load(Relaxed)).sum(),
         stack_reserved: stack::reserved_bytes(),
         stack_committed: stack::committed_bytes(),
