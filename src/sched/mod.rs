@@ -740,11 +740,20 @@ pub fn timer_del(id: u64) -> bool {
     TIMERS.lock().armed.remove(&id)
 }
 
-/// Runs every timer whose deadline has passed. Returns true if any ran.
+/// Runs every timer whose deadline has passed. Returns true if any ran. Inlined check: no clock
+/// read and no call when no timer is armed (the common case on the switch path).
+#[inline(always)]
 pub(crate) fn run_timers() -> bool {
-    // Cheap when no timer is armed (the common case on the switch path): no clock read.
-    let next = TIMER_NEXT.load(Acquire);
-    if next == i64::MAX || next > nanotime() {
+    if TIMER_NEXT.load(Acquire) == i64::MAX {
+        return false;
+    }
+    run_timers_slow()
+}
+
+#[cold]
+#[inline(never)]
+fn run_timers_slow() -> bool {
+    if TIMER_NEXT.load(Acquire) > nanotime() {
         return false;
     }
     let mut ran = false;
@@ -859,6 +868,7 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
 }
 
 /// Runs `g` on `m` (which holds `p`). Never returns.
+#[inline(always)]
 pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
     // SAFETY: g was taken from a run queue: RUNNABLE and ours.
     unsafe {

@@ -321,6 +321,7 @@ pub unsafe fn ready_any(g: *mut G, next: bool) {
 ///
 /// # Safety
 /// The calling M holds `p`; `g` is RUNNABLE, on no queue, and may run on the calling M.
+#[inline]
 pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
     let mut g = g;
     if next {
@@ -372,6 +373,7 @@ unsafe fn lockedq_push(m: *mut M, g: *mut G) {
 ///
 /// # Safety
 /// On m's g0; m holds p.
+#[inline(always)]
 pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
     // SAFETY: per the contract.
     unsafe {
