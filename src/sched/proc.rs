@@ -310,6 +310,8 @@ pub unsafe fn ready_any(g: *mut G, next: bool) {
             wakep();
         }
     } else {
+        // A thread outside the scheduler woke a goroutine: it may do so again while it lives.
+        ext_register();
         let mut s = lock_sched();
         global_put(&mut s, g);
         drop(s);
