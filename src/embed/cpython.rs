@@ -64,21 +64,26 @@ const SLICE_POLL_NS: i64 = 1_000_000;
 const PTHREAD_KEYS_MAX: u32 = 1024;
 
 type Obj = *mut c_void;
+type Fn = unsafe extern "C" fn();
+type FnObj = unsafe extern "C" fn(Obj);
+type FnToObj = unsafe extern "C" fn() -> Obj;
+type FnObjToObj = unsafe extern "C" fn(Obj) -> Obj;
+type FnObjObjToObj = unsafe extern "C" fn(Obj, Obj) -> Obj;
 
 /// The CPython functions we call (all in the stable ABI since 3.2, except
 /// `PyInterpreterState_Get`: 3.9).
 struct Api {
-    interpreter_get: unsafe extern "C" fn() -> Obj,
-    thread_state_new: unsafe extern "C" fn(Obj) -> Obj,
-    eval_restore_thread: unsafe extern "C" fn(Obj),
-    object_call_object: unsafe extern "C" fn(Obj, Obj) -> Obj,
-    inc_ref: unsafe extern "C" fn(Obj),
-    dec_ref: unsafe extern "C" fn(Obj),
-    err_occurred: unsafe extern "C" fn() -> Obj,
-    err_write_unraisable: unsafe extern "C" fn(Obj),
-    thread_state_clear: unsafe extern "C" fn(Obj),
-    thread_state_delete_current: unsafe extern "C" fn(),
-    gilstate_this_thread_state: unsafe extern "C" fn() -> Obj,
+    interpreter_get: FnToObj,
+    thread_state_new: FnObjToObj,
+    eval_restore_thread: FnObj,
+    object_call_object: FnObjObjToObj,
+    inc_ref: FnObj,
+    dec_ref: FnObj,
+    err_occurred: FnToObj,
+    err_write_unraisable: FnObj,
+    thread_state_clear: FnObj,
+    thread_state_delete_current: Fn,
+    gilstate_this_thread_state: FnToObj,
 }
 
 static API: OnceLock<Option<Api>> = OnceLock::new();
@@ -92,28 +97,28 @@ fn sym(name: &[u8]) -> Option<*mut c_void> {
 }
 
 macro_rules! load {
-    ($name:literal) => {{
+    ($name:literal, $ty:ty) => {{
         let p = sym(concat!($name, "\0").as_bytes())?;
         // SAFETY: the symbol is the CPython function of that name, whose C signature the field's
         // type spells out.
-        unsafe { core::mem::transmute::<*mut c_void, _>(p) }
+        unsafe { core::mem::transmute::<*mut c_void, $ty>(p) }
     }};
 }
 
 fn api() -> Option<&'static Api> {
     API.get_or_init(|| {
         Some(Api {
-            interpreter_get: load!("PyInterpreterState_Get"),
-            thread_state_new: load!("PyThreadState_New"),
-            eval_restore_thread: load!("PyEval_RestoreThread"),
-            object_call_object: load!("PyObject_CallObject"),
-            inc_ref: load!("Py_IncRef"),
-            dec_ref: load!("Py_DecRef"),
-            err_occurred: load!("PyErr_Occurred"),
-            err_write_unraisable: load!("PyErr_WriteUnraisable"),
-            thread_state_clear: load!("PyThreadState_Clear"),
-            thread_state_delete_current: load!("PyThreadState_DeleteCurrent"),
-            gilstate_this_thread_state: load!("PyGILState_GetThisThreadState"),
+            interpreter_get: load!("PyInterpreterState_Get", FnToObj),
+            thread_state_new: load!("PyThreadState_New", FnObjToObj),
+            eval_restore_thread: load!("PyEval_RestoreThread", FnObj),
+            object_call_object: load!("PyObject_CallObject", FnObjObjToObj),
+            inc_ref: load!("Py_IncRef", FnObj),
+            dec_ref: load!("Py_DecRef", FnObj),
+            err_occurred: load!("PyErr_Occurred", FnToObj),
+            err_write_unraisable: load!("PyErr_WriteUnraisable", FnObj),
+            thread_state_clear: load!("PyThreadState_Clear", FnObj),
+            thread_state_delete_current: load!("PyThreadState_DeleteCurrent", Fn),
+            gilstate_this_thread_state: load!("PyGILState_GetThisThreadState", FnToObj),
         })
     })
     .as_ref()
@@ -203,6 +208,10 @@ unsafe fn switch_out(g: *mut G) {
 }
 
 /// The goroutine's entry: runs the callable under a thread state of its own.
+///
+/// # Safety
+/// Only as the entry of a goroutine made by [`spawn`]: `arg` is its PyG, the API is loaded, and the
+/// calling thread does not hold the GIL.
 unsafe extern "C" fn entry(arg: *mut c_void) {
     // SAFETY: arg is the PyG made by spawn, owned by this goroutine; the API was loaded by spawn.
     unsafe {
@@ -290,6 +299,9 @@ pub unsafe fn spawn(callable: *mut c_void, stack_size: usize) -> i64 {
 
 /// The goroutine `run_slice` runs beside the others: returns (ending the `gs_main` call) when its
 /// time slice is over or it is the only goroutine left.
+///
+/// # Safety
+/// Only as a goroutine entry; `arg` is the deadline (nanotime) cast to a pointer.
 unsafe extern "C" fn slice_main(arg: *mut c_void) {
     let deadline = arg as usize as i64;
     loop {
