@@ -318,3 +318,37 @@ def test_stats_and_maxprocs(gostack):
     if gostack._lib.gs_set_maxprocs is None:
         with pytest.raises(gostack.Unavailable):
             gostack.set_maxprocs(2)
+
+
+def test_python_threads_spawn_while_run_is_running(gostack):
+    seen = []
+    spawned = threading.Event()
+
+    def goroutine(t, i):
+        gostack.yield_()
+        seen.append((t, i))
+
+    def waiter():
+        while not spawned.is_set():  # keeps run() busy while the threads spawn
+            gostack.sleep(0.001)
+
+    def spawner(t):
+        for i in range(200):
+            gostack.go(goroutine, t, i)
+
+    gostack.go(waiter)
+    threads = [threading.Thread(target=spawner, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+
+    def join_all():
+        for th in threads:
+            th.join()
+        spawned.set()
+
+    joiner = threading.Thread(target=join_all)
+    joiner.start()
+    gostack.run()
+    joiner.join()
+    gostack.run()  # anything spawned after the waiter saw the event
+    assert sorted(seen) == [(t, i) for t in range(4) for i in range(200)]
