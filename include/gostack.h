@@ -336,6 +336,29 @@ int gs_stack_check(size_t bytes);
  */
 const char *gs_version(void);
 
+/*
+ For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
+ object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
+ `stack_size` bytes (0 = 8 MiB, committed only as touched). Takes a new reference to `callable`
+ (the caller keeps its own) and drops it when the call returns. An exception escaping the call is
+ passed to `sys.unraisablehook`. Returns the goroutine's id (> 0), `GS_EINVAL` (NULL callable,
+ stack size out of range), `GS_ESTATE` (the process does not run CPython, or the GIL-state slot
+ could not be located), `GS_ENOMEM`.
+
+ # Safety
+ The calling thread holds the GIL and `callable` points to a live Python object.
+ */
+int64_t gs_py_spawn(void *callable, size_t stack_size);
+
+/*
+ For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
+ most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
+ Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs
+ its signal handlers, so Ctrl-C is seen within a slice), `GS_EINVAL` if `slice_ns <= 0`,
+ `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
+ */
+int gs_py_run(int64_t slice_ns);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

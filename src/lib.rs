@@ -6,6 +6,7 @@
 //!  C programs / Python (ctypes) / interpreters
 //!         |  include/gostack.h (cbindgen)
 //!  abi/     the exported gs_* functions: argument checks, error codes, panic boundary
+//!  embed/   foreign runtimes' per-goroutine state (CPython), swapped by switch hooks
 //!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
 //!  stack/   guarded reservations, pools
 //!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults), chaining
@@ -21,6 +22,7 @@
 pub mod abi;
 #[doc(hidden)]
 pub mod arch;
+mod embed;
 mod fatal;
 #[doc(hidden)]
 pub mod sched;

@@ -4,12 +4,14 @@
 //! `guard!` catches any Rust panic at the boundary and turns it into `GS_EPANIC` (no unwinding
 //! crosses into C or through assembly frames).
 
+pub mod python;
 pub mod types;
 
 use crate::arch;
 use crate::sched;
 use core::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+pub use python::*;
 pub use types::*;
 
 /// Runs `$body`, returning `$on_panic` if it panics.

@@ -1,0 +1,90 @@
+"""Ctrl-C during run(), and the whole workload under PYTHONMALLOC=debug (catches GIL misuse)."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import child_env
+
+CHILD = r"""
+import sys, gostack
+mode = sys.argv[1]
+def spin():
+    while True:
+        gostack.yield_()
+def nap():
+    gostack.sleep(100)
+def compute():
+    while True:
+        sum(range(1000))
+gostack.go(lambda: print("ready", flush=True))
+gostack.go({"spin": spin, "sleep": nap, "compute": compute}[mode])
+for _ in range(3):
+    gostack.go(spin if mode != "sleep" else nap)
+try:
+    gostack.run()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+    sys.exit(0)
+print("run returned", flush=True)
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("mode", ["spin", "sleep", "compute"])
+def test_ctrl_c_interrupts_run_promptly(mode):
+    if mode == "compute" and sys.version_info >= (3, 12):
+        pytest.skip("a goroutine computing without switching only sees signals on CPython 3.11 (main OS thread)")
+    p = subprocess.Popen([sys.executable, "-c", CHILD, mode], env=child_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        p.kill()
+    assert p.returncode == 0, (out, err)
+    assert "KeyboardInterrupt" in out
+    assert elapsed < 1.0, elapsed
+
+
+DEBUG_CHILD = r"""
+import ctypes, gc, sqlite3, threading, gostack
+libc = ctypes.CDLL(None)
+CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+libc.qsort.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, CMP]
+local = threading.local()
+done = []
+def worker(n):
+    local.n = n
+    db = sqlite3.connect(":memory:")
+    db.create_function("f", 1, lambda x: (gostack.yield_(), x + 1)[1])
+    assert db.execute("select f(?)", (n,)).fetchone()[0] == n + 1
+    def cmp(a, b):
+        gostack.yield_()
+        return a[0] - b[0]
+    arr = (ctypes.c_int * 4)(3, 1, 2, 0)
+    libc.qsort(arr, 4, 4, CMP(cmp))
+    assert list(arr) == [0, 1, 2, 3]
+    gc.collect()
+    gostack.yield_()
+    assert local.n == n
+    done.append(n)
+for n in range(50):
+    gostack.go(worker, n)
+gostack.run()
+assert len(done) == 50
+print("ok")
+"""
+
+
+def test_pythonmalloc_debug_sees_no_gil_misuse():
+    r = subprocess.run([sys.executable, "-c", DEBUG_CHILD], env=child_env(PYTHONMALLOC="debug"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr)

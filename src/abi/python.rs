@@ -1,0 +1,38 @@
+//! Exports for the CPython adapter (`import gostack`; see src/embed/cpython.rs). C programs need
+//! none of these; they do nothing useful outside a process that runs CPython.
+
+use super::types::*;
+use crate::embed::cpython;
+use core::ffi::{c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
+/// object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
+/// `stack_size` bytes (0 = 8 MiB, committed only as touched). Takes a new reference to `callable`
+/// (the caller keeps its own) and drops it when the call returns. An exception escaping the call is
+/// passed to `sys.unraisablehook`. Returns the goroutine's id (> 0), `GS_EINVAL` (NULL callable,
+/// stack size out of range), `GS_ESTATE` (the process does not run CPython, or the GIL-state slot
+/// could not be located), `GS_ENOMEM`.
+///
+/// # Safety
+/// The calling thread holds the GIL and `callable` points to a live Python object.
+#[no_mangle]
+pub unsafe extern "C" fn gs_py_spawn(callable: *mut c_void, stack_size: usize) -> i64 {
+    match catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per this function's contract.
+        unsafe { cpython::spawn(callable, stack_size) }
+    })) {
+        Ok(v) => v,
+        Err(_) => GS_EPANIC as i64,
+    }
+}
+
+/// For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
+/// most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
+/// Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs
+/// its signal handlers, so Ctrl-C is seen within a slice), `GS_EINVAL` if `slice_ns <= 0`,
+/// `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
+#[no_mangle]
+pub extern "C" fn gs_py_run(slice_ns: i64) -> c_int {
+    catch_unwind(|| cpython::run_slice(slice_ns)).unwrap_or(GS_EPANIC)
+}

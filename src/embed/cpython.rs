@@ -1,0 +1,342 @@
+//! The CPython adapter: goroutines that run Python code (`import gostack`, through ctypes).
+//!
+//! Facts this rests on are in shared notes/cpython.md; the decision in docs/DESIGN.md ("CPython
+//! adapter"). In short:
+//!
+//! ```text
+//!  Python thread (GIL held, ctypes.PyDLL)            goroutine G on some M (g0 runs the hooks)
+//!  gs_py_spawn(callable) ──Py_IncRef, PyG box──►    entry(PyG):
+//!                                                     ts = PyThreadState_New(interp)
+//!                                                     TSS slot := ts        (PyGILState_* see G)
+//!                                                     PyEval_RestoreThread(ts)     takes the GIL
+//!                                                     PyObject_CallObject(callable)
+//!                                                       ... gs_yield through ctypes.CDLL:
+//!                                                       GIL released, switch_out: slot := saved
+//!                                                       ... resumed: switch_in: slot := ts,
+//!                                                       ctypes takes the GIL back with ts
+//!                                                     Py_DecRef, PyThreadState_Clear,
+//!                                                     PyThreadState_DeleteCurrent  drops the GIL
+//!                                                   goexit: switch_out restores the slot, frees PyG
+//! ```
+//!
+//! Invariants:
+//! - One `PyThreadState` per goroutine: CPython keeps frames on a per-thread-state data stack and
+//!   `tstate->cframe` points into the C stack, so two goroutines sharing the OS thread's state
+//!   crash. The stack is FIXED (never moves: `cframe` points into it) with a large, lazily
+//!   committed reservation: Python->C->Python recursion costs ~5 KiB of C stack per level.
+//! - While a Python goroutine runs, the GIL-state TSS slot (`PyGILState_GetThisThreadState()`) names
+//!   its thread state; otherwise `PyGILState_Ensure` (ctypes callbacks, sqlite3 user functions,
+//!   `PYTHONMALLOC=debug`'s GIL check) picks the OS thread's first state and deadlocks or corrupts.
+//!   The hooks swap the slot on every switch (`switch_in` saves and sets, `switch_out` restores).
+//! - CPython is found with `dlsym(RTLD_DEFAULT, …)` at the first `gs_py_spawn`: only stable-ABI
+//!   functions (`PyThreadState_New`, `PyEval_RestoreThread`, `Py_IncRef`, …), no struct layouts.
+//!
+//! How the slot is found, without private offsets: it is a `Py_tss_t`, which on Linux wraps a
+//! pthread key (`PyThread_tss_create` = `pthread_key_create` in CPython 3.7 to 3.13). With the GIL
+//! held on a thread that has a thread state, we scan the keys (glibc: 0..1024) for one whose value
+//! is `PyGILState_GetThisThreadState()`, then *verify* it: set the key to a sentinel, check that
+//! `PyGILState_GetThisThreadState()` returns the sentinel, put the value back. If no key passes,
+//! `gs_py_spawn` fails with `GS_ESTATE` rather than run goroutines that would break extensions.
+//! Checked on CPython 3.11.7, 3.12.1 and 3.13.0 (release builds); 3.14 additionally checks C stack
+//! bounds (cpython issue 139653) and is not supported yet.
+//!
+//! Rejected: a goroutine whose entry is a ctypes callback (shares the thread's state: crashes);
+//! `PyGILState_Ensure` in the entry (binds to the OS thread's existing state, same crash); finding
+//! `_PyRuntime.gilstate.autoTSSkey` by offset (differs per version and build).
+
+use crate::abi::types::*;
+use crate::fatal::fatal;
+use crate::sched::{self, Attr, EmbedHooks, G};
+use core::ffi::{c_int, c_void};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicI64, Ordering::*};
+use std::sync::OnceLock;
+
+/// Default C stack of a Python goroutine: reserved, committed only as touched. Depth 500 of
+/// Python->C->Python recursion needs ~2.5 MiB.
+pub const PY_STACK_SIZE: usize = 8 << 20;
+
+/// How often the time-slice goroutine of [`run_slice`] looks whether it is the last one left.
+const SLICE_POLL_NS: i64 = 1_000_000;
+
+/// glibc's PTHREAD_KEYS_MAX: keys are 0..1024, and `pthread_getspecific` on an unused key
+/// returns NULL.
+const PTHREAD_KEYS_MAX: u32 = 1024;
+
+type Obj = *mut c_void;
+type Fn = unsafe extern "C" fn();
+type FnObj = unsafe extern "C" fn(Obj);
+type FnToObj = unsafe extern "C" fn() -> Obj;
+type FnObjToObj = unsafe extern "C" fn(Obj) -> Obj;
+type FnObjObjToObj = unsafe extern "C" fn(Obj, Obj) -> Obj;
+
+/// The CPython functions we call (all in the stable ABI since 3.2, except
+/// `PyInterpreterState_Get`: 3.9).
+struct Api {
+    interpreter_get: FnToObj,
+    thread_state_new: FnObjToObj,
+    eval_restore_thread: FnObj,
+    object_call_object: FnObjObjToObj,
+    inc_ref: FnObj,
+    dec_ref: FnObj,
+    err_occurred: FnToObj,
+    err_write_unraisable: FnObj,
+    thread_state_clear: FnObj,
+    thread_state_delete_current: Fn,
+    gilstate_this_thread_state: FnToObj,
+}
+
+static API: OnceLock<Option<Api>> = OnceLock::new();
+/// The pthread key behind CPython's GIL-state TSS slot; -1 until found.
+static GILSTATE_KEY: AtomicI64 = AtomicI64::new(-1);
+
+fn sym(name: &[u8]) -> Option<*mut c_void> {
+    // SAFETY: name is NUL-terminated; dlsym has no other preconditions.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
+    (!p.is_null()).then_some(p)
+}
+
+macro_rules! load {
+    ($name:literal, $ty:ty) => {{
+        let p = sym(concat!($name, "\0").as_bytes())?;
+        // SAFETY: the symbol is the CPython function of that name, whose C signature the field's
+        // type spells out.
+        unsafe { core::mem::transmute::<*mut c_void, $ty>(p) }
+    }};
+}
+
+fn api() -> Option<&'static Api> {
+    API.get_or_init(|| {
+        Some(Api {
+            interpreter_get: load!("PyInterpreterState_Get", FnToObj),
+            thread_state_new: load!("PyThreadState_New", FnObjToObj),
+            eval_restore_thread: load!("PyEval_RestoreThread", FnObj),
+            object_call_object: load!("PyObject_CallObject", FnObjObjToObj),
+            inc_ref: load!("Py_IncRef", FnObj),
+            dec_ref: load!("Py_DecRef", FnObj),
+            err_occurred: load!("PyErr_Occurred", FnToObj),
+            err_write_unraisable: load!("PyErr_WriteUnraisable", FnObj),
+            thread_state_clear: load!("PyThreadState_Clear", FnObj),
+            thread_state_delete_current: load!("PyThreadState_DeleteCurrent", Fn),
+            gilstate_this_thread_state: load!("PyGILState_GetThisThreadState", FnToObj),
+        })
+    })
+    .as_ref()
+}
+
+/// The GIL-state slot's pthread key, found and verified on first use (see the module doc).
+///
+/// # Safety
+/// The calling thread holds the GIL.
+unsafe fn gilstate_key(api: &Api) -> Option<libc::pthread_key_t> {
+    let k = GILSTATE_KEY.load(Acquire);
+    if k >= 0 {
+        return Some(k as libc::pthread_key_t);
+    }
+    static SENTINEL: u8 = 0;
+    let sentinel = &SENTINEL as *const u8 as *mut c_void;
+    // SAFETY: the caller holds the GIL: no Python code runs on this thread while we probe, and the
+    // probed key gets its value back before we return.
+    unsafe {
+        let want = (api.gilstate_this_thread_state)();
+        if want.is_null() {
+            return None;
+        }
+        for key in 0..PTHREAD_KEYS_MAX {
+            if libc::pthread_getspecific(key) != want {
+                continue;
+            }
+            // A key holding that value is allocated: setting it is defined.
+            libc::pthread_setspecific(key, sentinel);
+            let seen = (api.gilstate_this_thread_state)();
+            libc::pthread_setspecific(key, want);
+            if seen == sentinel {
+                GILSTATE_KEY.store(key as i64, Release);
+                return Some(key);
+            }
+        }
+    }
+    None
+}
+
+/// Per-goroutine state (`G::embed_data`): owned by the goroutine, freed by `switch_out` at exit.
+struct PyG {
+    callable: Obj,
+    interp: Obj,
+    key: libc::pthread_key_t,
+    /// The goroutine's thread state, null before the entry made it and after it deleted it.
+    tstate: Obj,
+    /// The slot's value to put back on switch-out, valid while `swapped`.
+    saved_slot: *mut c_void,
+    swapped: bool,
+    /// The entry has finished: the next switch-out is the goroutine's exit.
+    done: bool,
+}
+
+static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out };
+
+/// # Safety
+/// Called by the scheduler on g0 with a goroutine spawned by [`spawn`] (embed_data is its PyG).
+unsafe fn switch_in(g: *mut G) {
+    // SAFETY: per the contract; only this M touches the PyG while the goroutine is on it.
+    unsafe {
+        let pg = &mut *((*g).embed_data as *mut PyG);
+        if !pg.tstate.is_null() {
+            pg.saved_slot = libc::pthread_getspecific(pg.key);
+            libc::pthread_setspecific(pg.key, pg.tstate);
+            pg.swapped = true;
+        }
+    }
+}
+
+/// # Safety
+/// As [`switch_in`].
+unsafe fn switch_out(g: *mut G) {
+    // SAFETY: per the contract. At exit (`done`) nothing refers to the PyG any more: the
+    // scheduler clears embed_data right after this hook.
+    unsafe {
+        let pgp = (*g).embed_data as *mut PyG;
+        let pg = &mut *pgp;
+        if pg.swapped {
+            libc::pthread_setspecific(pg.key, pg.saved_slot);
+            pg.swapped = false;
+        }
+        if pg.done {
+            drop(Box::from_raw(pgp));
+        }
+    }
+}
+
+/// The goroutine's entry: runs the callable under a thread state of its own.
+///
+/// # Safety
+/// Only as the entry of a goroutine made by [`spawn`]: `arg` is its PyG, the API is loaded, and the
+/// calling thread does not hold the GIL.
+unsafe extern "C" fn entry(arg: *mut c_void) {
+    // SAFETY: arg is the PyG made by spawn, owned by this goroutine; the API was loaded by spawn.
+    unsafe {
+        let pg = &mut *(arg as *mut PyG);
+        let Some(api) = API.get().and_then(|a| a.as_ref()) else { fatal!("gostack: CPython API vanished") };
+        let ts = (api.thread_state_new)(pg.interp);
+        if ts.is_null() {
+            fatal!("gostack: PyThreadState_New failed (out of memory)");
+        }
+        // Point the slot at ts before taking the GIL, so that PyGILState_Check() holds from the
+        // first allocation on; from now on the hooks keep it so across switches.
+        pg.saved_slot = libc::pthread_getspecific(pg.key);
+        libc::pthread_setspecific(pg.key, ts);
+        pg.swapped = true;
+        pg.tstate = ts;
+        (api.eval_restore_thread)(ts);
+        let r = (api.object_call_object)(pg.callable, null_mut());
+        if r.is_null() {
+            // The Python side (gostack.go) catches and reports everything; this is the backstop
+            // for callables passed to gs_py_spawn directly.
+            if !(api.err_occurred)().is_null() {
+                (api.err_write_unraisable)(pg.callable);
+            }
+        } else {
+            (api.dec_ref)(r);
+        }
+        (api.dec_ref)(pg.callable);
+        pg.callable = null_mut();
+        (api.thread_state_clear)(ts);
+        // Releases the GIL; ts is freed.
+        (api.thread_state_delete_current)();
+        pg.tstate = null_mut();
+        pg.done = true;
+        // Returning exits the goroutine: switch_out puts the slot back and frees pg.
+    }
+}
+
+/// gs_py_spawn: starts a goroutine calling `callable()` with a thread state of its own.
+///
+/// # Safety
+/// The caller holds the GIL and `callable` is a live Python object (borrowed; we take a reference).
+pub unsafe fn spawn(callable: *mut c_void, stack_size: usize) -> i64 {
+    if callable.is_null() {
+        return GS_EINVAL as i64;
+    }
+    if stack_size != 0 && !(GS_STACK_MIN..=GS_STACK_MAX).contains(&stack_size) {
+        return GS_EINVAL as i64;
+    }
+    let Some(api) = api() else { return GS_ESTATE as i64 };
+    // SAFETY: the caller holds the GIL.
+    let Some(key) = (unsafe { gilstate_key(api) }) else { return GS_ESTATE as i64 };
+    // SAFETY: GIL held, so the thread has a current thread state.
+    let interp = unsafe { (api.interpreter_get)() };
+    let size = crate::stack::round_size(if stack_size == 0 { PY_STACK_SIZE } else { stack_size });
+    let pg = Box::into_raw(Box::new(PyG {
+        callable,
+        interp,
+        key,
+        tstate: null_mut(),
+        saved_slot: null_mut(),
+        swapped: false,
+        done: false,
+    }));
+    // SAFETY: GIL held; callable is live.
+    unsafe { (api.inc_ref)(callable) };
+    let attr = Attr {
+        stack_kind: GS_STACK_FIXED,
+        stack_size: size,
+        max_stack: size,
+        embed: Some((&HOOKS, pg.cast())),
+        ..Attr::default_attr()
+    };
+    match sched::spawn(attr, entry, pg.cast()) {
+        Ok(id) => id,
+        Err(e) => {
+            // SAFETY: the goroutine was not created: pg and the reference are still ours.
+            unsafe {
+                (api.dec_ref)(callable);
+                drop(Box::from_raw(pg));
+            }
+            e as i64
+        }
+    }
+}
+
+/// The goroutine `run_slice` runs beside the others: returns (ending the `gs_main` call) when its
+/// time slice is over or it is the only goroutine left.
+///
+/// # Safety
+/// Only as a goroutine entry; `arg` is the deadline (nanotime) cast to a pointer.
+unsafe extern "C" fn slice_main(arg: *mut c_void) {
+    let deadline = arg as usize as i64;
+    loop {
+        if sched::SCHED.live.load(Acquire) <= 1 {
+            return;
+        }
+        let now = sched::nanotime();
+        if now >= deadline {
+            return;
+        }
+        sched::sleep((deadline - now).min(SLICE_POLL_NS));
+    }
+}
+
+/// gs_py_run: runs goroutines on the calling thread for at most about `slice_ns`. Returns 0 when no
+/// goroutine is left, 1 when some are (call again), or a negative `GS_E*` code.
+///
+/// Why slices: a thread blocked in C with the GIL released runs no Python signal handlers, so a
+/// `gs_run` that lasts as long as the goroutines would make Ctrl-C wait for them. The Python
+/// `run()` loops over slices and lets the interpreter run its handlers in between.
+pub fn run_slice(slice_ns: i64) -> c_int {
+    if slice_ns <= 0 {
+        return GS_EINVAL;
+    }
+    if sched::SCHED.live.load(Acquire) == 0 {
+        return GS_OK;
+    }
+    let deadline = sched::nanotime().saturating_add(slice_ns);
+    let rc = sched::run(Some((slice_main, deadline as usize as *mut c_void)));
+    if rc < 0 {
+        return rc;
+    }
+    if sched::SCHED.live.load(Acquire) == 0 {
+        0
+    } else {
+        1
+    }
+}
