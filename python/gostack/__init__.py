@@ -25,6 +25,7 @@ at once (it re-raises them; the remaining goroutines stay queued for the next ``
 
 from __future__ import annotations
 
+import os as _os
 import ctypes
 import sys
 import threading
@@ -262,11 +263,28 @@ def _need(name: str) -> Any:
 
 
 def set_maxprocs(n: int) -> int:
-    """Sets the number of Ps; returns the previous value. ``Unavailable`` until the M:N scheduler lands."""
+    """Sets the number of Ps (OS threads running goroutines at once); returns the previous value.
+
+    Python goroutines run one at a time under the GIL whatever this says, so ``import gostack``
+    sets it to 1 unless ``GOSTACK_MAXPROCS`` is set: all goroutines then run in the thread inside
+    :func:`run`, like greenlet. Raising it only helps C goroutines spawned from C code, and has a
+    hazard for Python ones: a Python goroutine that yields inside a C callback that holds a lock
+    (an sqlite3 user function, say) can deadlock with a Python goroutine on another thread that
+    waits for that lock while holding the GIL.
+    """
     rc = _need("gs_set_maxprocs")(n)
     if rc < 0:
         _raise(rc, "set_maxprocs")
     return rc
+
+
+def _default_one_p() -> None:
+    # See set_maxprocs: one P unless the user chose otherwise through the environment.
+    if "GOSTACK_MAXPROCS" not in _os.environ and _lib.gs_set_maxprocs is not None:
+        _lib.gs_set_maxprocs(1)
+
+
+_default_one_p()
 
 
 def maxprocs() -> int:
