@@ -7,6 +7,7 @@
 //!         |  include/gostack.h (cbindgen)
 //!  abi/     the exported gs_* functions: argument checks, error codes, panic boundary
 //!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
+//!  sync/    channels, select, wait groups, mutexes, semaphores (on park/ready)
 //!  stack/   guarded reservations, pools
 //!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults), chaining
 //!  arch/    switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
@@ -27,3 +28,5 @@ pub mod sched;
 mod signal;
 #[doc(hidden)]
 pub mod stack;
+#[doc(hidden)]
+pub mod sync;

@@ -189,6 +189,7 @@ macro_rules! c_tests {
 
 c_tests!(
     test_bad_input,
+    test_chan,
     test_exit,
     test_fp_control,
     test_gs_main,
