@@ -12,10 +12,10 @@
 //! full buffered channel with waiting senders, takes the head and moves the first sender's value
 //! into the freed tail slot (so FIFO order holds).
 
-use super::waiter::{block, caller, wake, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
+use super::waiter::{Caller, block, caller, wake, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
 use core::ffi::c_int;
-use core::ptr::{copy_nonoverlapping, null_mut};
+use core::ptr::copy_nonoverlapping;
 
 pub struct Chan {
     /// Copy of `ChanState::elem_size` (immutable), readable without the lock.
@@ -128,7 +128,7 @@ impl Chan {
     /// `elem` is readable for elem_size bytes (may be null when elem_size is 0) until this returns.
     pub unsafe fn send(&self, elem: *const u8, wait: Wait) -> c_int {
         let me = match wait {
-            Wait::No => null_mut(),
+            Wait::No => Caller::Thread, // never blocks
             _ => match caller() {
                 Ok(g) => g,
                 Err(e) => return e,
@@ -159,7 +159,7 @@ impl Chan {
             }
             Outcome::Block => {}
         }
-        let ctx = WaitCtx::new(me);
+        let ctx = WaitCtx::new(me, wait == Wait::Forever);
         let mut w = Waiter::new(&ctx, elem as *mut u8, 0);
         // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
         unsafe {
@@ -174,7 +174,7 @@ impl Chan {
     /// `out` is null or writable for elem_size bytes until this returns.
     pub unsafe fn recv(&self, out: *mut u8, wait: Wait) -> c_int {
         let me = match wait {
-            Wait::No => null_mut(),
+            Wait::No => Caller::Thread, // never blocks
             _ => match caller() {
                 Ok(g) => g,
                 Err(e) => return e,
@@ -212,7 +212,7 @@ impl Chan {
                 return GS_ETIMEDOUT;
             }
         }
-        let ctx = WaitCtx::new(me);
+        let ctx = WaitCtx::new(me, wait == Wait::Forever);
         let mut w = Waiter::new(&ctx, out, 0);
         // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
         unsafe {
@@ -315,9 +315,19 @@ impl ChanState {
     /// # Safety
     /// `src` readable and `dst` writable for elem_size bytes, unless null (skips the copy).
     unsafe fn copy(&self, src: *const u8, dst: *mut u8) {
-        if self.elem_size != 0 && !dst.is_null() && !src.is_null() {
-            // SAFETY: per the contract; distinct objects (a frame, a buffer slot, another frame).
-            unsafe { copy_nonoverlapping(src, dst, self.elem_size) };
+        if dst.is_null() || src.is_null() {
+            return;
+        }
+        // SAFETY: per the contract; distinct objects (a frame, a buffer slot, another frame).
+        // Word-sized elements (the common case) are moved inline rather than through memcpy.
+        unsafe {
+            match self.elem_size {
+                0 => {}
+                8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
+                4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
+                16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
+                n => copy_nonoverlapping(src, dst, n),
+            }
         }
     }
 

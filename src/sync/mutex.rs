@@ -50,7 +50,7 @@ impl Mutex {
             if since == 0 {
                 since = nanotime();
             }
-            let ctx = WaitCtx::new(me);
+            let ctx = WaitCtx::new(me, true);
             let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
             w.since = since;
             // SAFETY: lock held; w stays in this frame until a waker dequeued it and woke us.

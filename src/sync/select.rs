@@ -13,10 +13,9 @@
 //! 5. Pass 3, after waking: all locks again, every waiter that is still queued is unlinked.
 
 use super::chan::{Chan, Outcome};
-use super::waiter::{block, caller, fastrandn, lock_all, unlock_all, wake, Lock, WaitCtx, Waiter, NO_DEADLINE};
+use super::waiter::{Caller, block, caller, fastrandn, lock_all, unlock_all, wake, Lock, WaitCtx, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
 use core::ffi::c_int;
-use core::ptr::null_mut;
 
 /// Cases handled without heap allocation.
 const INLINE: usize = 8;
@@ -57,7 +56,7 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
             Err(e) => return e,
         }
     } else {
-        null_mut()
+        Caller::Thread // never blocks
     };
     if nvalid == 0 {
         return match timeout_ns {
@@ -153,7 +152,7 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     }
 
     // Pass 2: queue a waiter on every channel and park.
-    let ctx = WaitCtx::new(me);
+    let ctx = WaitCtx::new(me, false);
     for (k, &i) in order.iter().enumerate() {
         let c = &cs[i as usize];
         waiters[k] = Waiter::new(&ctx, c.elem.cast(), i);

@@ -47,7 +47,7 @@ impl Sema {
             unsafe { self.state.unlock() };
             return GS_OK;
         }
-        let ctx = WaitCtx::new(me);
+        let ctx = WaitCtx::new(me, true);
         let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
         // SAFETY: lock held; w stays in this frame until a release dequeued it and woke us.
         unsafe {

@@ -32,24 +32,69 @@ use crate::sched::{self, Where, G};
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
-use parking_lot::lock_api::RawMutex as _;
-use parking_lot::RawMutex;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 
 const WAITING: u32 = 0;
 const CLAIMED: u32 = 1;
 
-/// The lock type of every queue: a word-sized mutex that can be released from g0 after the
-/// goroutine that took it parked (a guard object could not cross the switch).
-pub type Lock = RawMutex;
+/// The lock of every queue: a test-and-test-and-set spin lock. Critical sections are a few
+/// dozen instructions and never block, so spinning is cheap, and unlocking is a plain release
+/// store (parking_lot's RawMutex needs a second atomic read-modify-write to unlock, which cost
+/// ~10% of an unbuffered round trip). It can be released from g0 after the goroutine that took
+/// it parked (a guard object could not cross the switch). A waiter that spins long (its holder
+/// was preempted, e.g. a host thread) yields its OS thread.
+pub struct Lock {
+    held: AtomicBool,
+}
+
 /// An unlocked [`Lock`].
-pub const LOCK_INIT: Lock = <RawMutex as parking_lot::lock_api::RawMutex>::INIT;
+pub const LOCK_INIT: Lock = Lock { held: AtomicBool::new(false) };
+
+impl Lock {
+    #[inline]
+    pub fn lock(&self) {
+        if !self.held.swap(true, Acquire) {
+            return;
+        }
+        self.lock_slow();
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        let mut spins = 0u32;
+        loop {
+            while self.held.load(Relaxed) {
+                spins += 1;
+                if spins < 200 {
+                    core::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if !self.held.swap(true, Acquire) {
+                return;
+            }
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the lock.
+    #[inline]
+    pub unsafe fn unlock(&self) {
+        self.held.store(false, Release);
+    }
+}
 
 /// One blocking call: who waits and what ended the wait.
 pub struct WaitCtx {
     state: AtomicU32,
-    /// The parked goroutine, or null for a thread outside goroutines.
-    g: *mut G,
+    /// No other party can compete for this wait (one queue, no timeout): whoever holds the
+    /// queue lock may complete it without the CAS (Go's non-select sudogs).
+    exclusive: bool,
+    /// True for a thread outside goroutines.
+    is_thread: bool,
+    /// The parked goroutine: set by the park's commit on g0, before the waiters become visible.
+    g: AtomicPtr<G>,
     /// The blocked thread (only when `g` is null).
     thread: Option<std::thread::Thread>,
     /// Thread waiters: set by the winner after recording the outcome.
@@ -62,12 +107,16 @@ pub struct WaitCtx {
 }
 
 impl WaitCtx {
-    /// A record for the calling goroutine `g`, or for the calling thread when `g` is null.
-    pub fn new(g: *mut G) -> WaitCtx {
+    /// A record for the caller `who` (from [`caller`]). `exclusive`: the wait has a single
+    /// waiter and no deadline, so only the holder of its queue's lock can complete it.
+    pub fn new(who: Caller, exclusive: bool) -> WaitCtx {
+        let is_thread = matches!(who, Caller::Thread);
         WaitCtx {
             state: AtomicU32::new(WAITING),
-            g,
-            thread: if g.is_null() { Some(std::thread::current()) } else { None },
+            exclusive,
+            is_thread,
+            g: AtomicPtr::new(null_mut()),
+            thread: if is_thread { Some(std::thread::current()) } else { None },
             woken: AtomicU32::new(0),
             fired: AtomicPtr::new(null_mut()),
             timer_busy: AtomicU32::new(0),
@@ -238,7 +287,12 @@ unsafe fn claim(w: *mut Waiter) -> bool {
     // SAFETY: per the contract.
     unsafe {
         let ctx = &*(*w).ctx;
-        if ctx.state.compare_exchange(WAITING, CLAIMED, AcqRel, Acquire).is_ok() {
+        if ctx.exclusive {
+            // Nobody else can see this wait without our lock: no race to resolve.
+            ctx.state.store(CLAIMED, Relaxed);
+            ctx.fired.store(w, Release);
+            true
+        } else if ctx.state.compare_exchange(WAITING, CLAIMED, AcqRel, Acquire).is_ok() {
             ctx.fired.store(w, Release);
             true
         } else {
@@ -256,8 +310,8 @@ pub unsafe fn wake(ctx: *const WaitCtx) {
     // SAFETY: the owner cannot return before this wake-up, so ctx is valid until the last line.
     unsafe {
         let c = &*ctx;
-        if !c.g.is_null() {
-            sched::ready(c.g);
+        if !c.is_thread {
+            sched::ready(c.g.load(Relaxed));
         } else {
             let t = c.thread.clone().expect("thread waiter without a thread");
             c.woken.store(1, Release);
@@ -267,12 +321,29 @@ pub unsafe fn wake(ctx: *const WaitCtx) {
     }
 }
 
-/// The caller as a waiter: its goroutine, or null for a thread outside goroutines;
-/// `GS_ESTATE` inside a `gs_systemstack` function (the goroutine's stack is in use below us).
-pub fn caller() -> Result<*mut G, c_int> {
+/// Who is about to block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Caller {
+    /// A goroutine on its own stack: it parks.
+    Goroutine,
+    /// A thread outside goroutines: it blocks itself.
+    Thread,
+}
+
+/// The caller as a waiter; `GS_ESTATE` inside a `gs_systemstack` function (the goroutine's
+/// stack is in use below us, it cannot park).
+#[inline]
+pub fn caller() -> Result<Caller, c_int> {
+    // Fast path: the scheduler publishes the running goroutine's stack guard in %fs:0x70 and
+    // keeps it 0 outside goroutines and inside gs_systemstack (see GS_STACK_CHECK), which
+    // spares a thread-local lookup (a __tls_get_addr call in this shared library).
+    if crate::arch::tls_stack_guard() != 0 {
+        debug_assert!(matches!(sched::whereami(), Where::Goroutine(..)));
+        return Ok(Caller::Goroutine);
+    }
     match sched::whereami() {
-        Where::Goroutine(_, g) => Ok(g),
-        Where::Outside => Ok(null_mut()),
+        Where::Goroutine(..) => Ok(Caller::Goroutine),
+        Where::Outside => Ok(Caller::Thread),
         Where::SystemStack => Err(GS_ESTATE),
     }
 }
@@ -330,12 +401,13 @@ struct ParkArg {
 
 /// The park's unlock function, on g0 after the goroutine is saved and WAITING: arms the
 /// timeout, then releases the queue locks (after which the goroutine may be readied at once).
-unsafe fn park_commit(_g: *mut G, arg: *mut c_void) -> bool {
+unsafe fn park_commit(g: *mut G, arg: *mut c_void) -> bool {
     // SAFETY: arg is the ParkArg in the parked goroutine's frame; every field is read before the
     // first unlock (after it the goroutine may resume and the frame may change).
     unsafe {
         let a = &*(arg as *const ParkArg);
         let (ctx, locks, n, deadline) = (a.ctx, a.locks, a.n, a.deadline);
+        (*ctx).g.store(g, Relaxed);
         if deadline != NO_DEADLINE {
             (*ctx).timer_busy.store(1, Relaxed);
             let id = sched::timer_add(deadline, timeout_fire, ctx as usize, 0);
@@ -351,7 +423,7 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
     let ctx = arg as *const WaitCtx;
     // SAFETY: the owner does not leave its frame while timer_busy is 1 (invariant 5).
     unsafe {
-        let g = (*ctx).g;
+        let g = (*ctx).g.load(Relaxed);
         let won = (*ctx).state.compare_exchange(WAITING, CLAIMED, AcqRel, Acquire).is_ok();
         (*ctx).timer_busy.store(0, Release);
         if won {
@@ -368,9 +440,10 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
 ///
 /// # Safety
 /// `ctx` was made by [`WaitCtx::new`] for the calling goroutine or thread (see [`caller`]);
-/// the locks are held; `reason` is shown by dumps.
+/// the locks are held; `reason` is shown by dumps. An `exclusive` ctx has no deadline.
 pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
-    if !ctx.g.is_null() {
+    debug_assert!(!(ctx.exclusive && deadline != NO_DEADLINE));
+    if !ctx.is_thread {
         let arg = ParkArg { ctx, locks: locks.as_ptr(), n: locks.len(), deadline };
         // SAFETY: park_commit releases the locks on g0 and touches nothing of ours after that.
         let rc = unsafe { sched::park(reason, Some(park_commit), &arg as *const ParkArg as *mut c_void) };
@@ -486,7 +559,7 @@ mod tests {
 
     #[test]
     fn queue_fifo_and_remove() {
-        let ctxs: Vec<WaitCtx> = (0..4).map(|_| WaitCtx::new(null_mut())).collect();
+        let ctxs: Vec<WaitCtx> = (0..4).map(|_| WaitCtx::new(Caller::Thread, false)).collect();
         let mut ws: Vec<Waiter> = ctxs.iter().enumerate().map(|(i, c)| Waiter::new(c, null_mut(), i as u32)).collect();
         let mut q = WaitQueue::new();
         let p = ws.as_mut_ptr();
@@ -514,7 +587,7 @@ mod tests {
 
     #[test]
     fn claim_once() {
-        let c = WaitCtx::new(null_mut());
+        let c = WaitCtx::new(Caller::Thread, false);
         let mut a = Waiter::new(&c, null_mut(), 0);
         let mut b = Waiter::new(&c, null_mut(), 1);
         // SAFETY: local waiters.
@@ -529,7 +602,7 @@ mod tests {
     fn thread_wake_and_timeout() {
         // A thread waiter woken by another thread.
         let lock = Locked::new(WaitQueue::new());
-        let c = WaitCtx::new(null_mut());
+        let c = WaitCtx::new(Caller::Thread, false);
         let mut w = Waiter::new(&c, null_mut(), 7);
         let q = lock.lock();
         // SAFETY: w outlives the wait (block returns only after the wake-up).
@@ -555,7 +628,7 @@ mod tests {
         assert!(w.success);
 
         // A thread waiter timing out.
-        let c = WaitCtx::new(null_mut());
+        let c = WaitCtx::new(Caller::Thread, false);
         let mut w = Waiter::new(&c, null_mut(), 0);
         let q = lock.lock();
         // SAFETY: as above.
