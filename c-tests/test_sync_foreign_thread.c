@@ -43,6 +43,28 @@ static void *host_thread(void *arg) {
     return NULL;
 }
 
+/* A host thread whose %fs:0x70 (glibc's split-stack slot, where the runtime publishes a running
+ * goroutine's stack guard) is non-zero, as C code built with -fsplit-stack leaves it: blocking
+ * calls must still block the thread, not try to park a goroutine. */
+static gs_chan *split_ch;
+static void *split_stack_thread(void *arg) {
+    (void)arg;
+    uintptr_t fake = 4096, saved;
+    __asm__ volatile("movq %%fs:0x70, %0" : "=r"(saved));
+    __asm__ volatile("movq %0, %%fs:0x70" : : "r"(fake));
+    long v = 0;
+    CHECK_OK(gs_chan_recv(split_ch, &v));
+    CHECK_EQ(v, 99);
+    CHECK_RC(gs_chan_recv_timeout(split_ch, &v, 1000 * 1000), GS_ETIMEDOUT);
+    __asm__ volatile("movq %0, %%fs:0x70" : : "r"(saved));
+    return NULL;
+}
+static void split_sender(void *arg) {
+    (void)arg;
+    long v = 99;
+    CHECK_OK(gs_chan_send(split_ch, &v)); /* blocks until the thread receives */
+}
+
 static void feeder(void *arg) {
     long base = (long)arg;
     CHECK_OK(gs_waitgroup_done(wg));
@@ -90,10 +112,15 @@ int main(void) {
     CHECK_OK(gs_waitgroup_add(feeders, 4));
     for (long k = 0; k < 4; k++) CHECK_ID(gs_spawn(feeder_wrap, (void *)(k * (N / 4))));
     CHECK_ID(gs_spawn(coordinator, NULL));
-    pthread_t th;
+    CHECK((split_ch = gs_chan_new(sizeof(long), 0)) != NULL);
+    CHECK_ID(gs_spawn(split_sender, NULL));
+    pthread_t th, th2;
     CHECK(pthread_create(&th, NULL, host_thread, NULL) == 0);
+    CHECK(pthread_create(&th2, NULL, split_stack_thread, NULL) == 0);
     CHECK_OK(gs_run());
     CHECK(pthread_join(th, NULL) == 0);
+    CHECK(pthread_join(th2, NULL) == 0);
+    CHECK_OK(gs_chan_free(split_ch));
     CHECK_EQ(thread_sum, (long)N * (N - 1) / 2);
     CHECK_EQ(shared, 2000);
     CHECK_OK(gs_chan_free(to_thread));

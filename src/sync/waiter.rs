@@ -91,12 +91,12 @@ pub struct WaitCtx {
     /// No other party can compete for this wait (one queue, no timeout): whoever holds the
     /// queue lock may complete it without the CAS (Go's non-select sudogs).
     exclusive: bool,
-    /// True for a thread outside goroutines.
-    is_thread: bool,
+    /// True for a thread outside goroutines (set before the waiters become visible).
+    is_thread: AtomicBool,
     /// The parked goroutine: set by the park's commit on g0, before the waiters become visible.
     g: AtomicPtr<G>,
-    /// The blocked thread (only when `g` is null).
-    thread: Option<std::thread::Thread>,
+    /// The blocked thread (thread waiters only); written only before the waiters are visible.
+    thread: UnsafeCell<Option<std::thread::Thread>>,
     /// Thread waiters: set by the winner after recording the outcome.
     woken: AtomicU32,
     /// The waiter that fired (set by the winner); null after a timeout.
@@ -114,9 +114,9 @@ impl WaitCtx {
         WaitCtx {
             state: AtomicU32::new(WAITING),
             exclusive,
-            is_thread,
+            is_thread: AtomicBool::new(is_thread),
             g: AtomicPtr::new(null_mut()),
-            thread: if is_thread { Some(std::thread::current()) } else { None },
+            thread: UnsafeCell::new(if is_thread { Some(std::thread::current()) } else { None }),
             woken: AtomicU32::new(0),
             fired: AtomicPtr::new(null_mut()),
             timer_busy: AtomicU32::new(0),
@@ -310,10 +310,10 @@ pub unsafe fn wake(ctx: *const WaitCtx) {
     // SAFETY: the owner cannot return before this wake-up, so ctx is valid until the last line.
     unsafe {
         let c = &*ctx;
-        if !c.is_thread {
+        if !c.is_thread.load(Relaxed) {
             sched::ready(c.g.load(Relaxed));
         } else {
-            let t = c.thread.clone().expect("thread waiter without a thread");
+            let t = (*c.thread.get()).clone().expect("thread waiter without a thread");
             c.woken.store(1, Release);
             // ctx may be gone from here on.
             t.unpark();
@@ -443,11 +443,20 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
 /// the locks are held; `reason` is shown by dumps. An `exclusive` ctx has no deadline.
 pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
     debug_assert!(!(ctx.exclusive && deadline != NO_DEADLINE));
-    if !ctx.is_thread {
+    if !ctx.is_thread.load(Relaxed) {
         let arg = ParkArg { ctx, locks: locks.as_ptr(), n: locks.len(), deadline };
         // SAFETY: park_commit releases the locks on g0 and touches nothing of ours after that.
         let rc = unsafe { sched::park(reason, Some(park_commit), &arg as *const ParkArg as *mut c_void) };
-        debug_assert_eq!(rc, GS_OK);
+        if rc != GS_OK {
+            // caller()'s fast path was wrong (a thread that set %fs:0x70 itself, e.g. C code
+            // built with -fsplit-stack): park did nothing and we still hold the locks, so no
+            // waker has seen ctx yet. Wait as the thread we are.
+            // SAFETY: nobody else can read these fields before we release the locks.
+            unsafe { *ctx.thread.get() = Some(std::thread::current()) };
+            ctx.is_thread.store(true, Relaxed);
+            // SAFETY: the caller's contract, unchanged.
+            return unsafe { block(ctx, reason, locks, deadline) };
+        }
         if deadline != NO_DEADLINE && !sched::timer_del(ctx.timer_id.load(Acquire)) {
             // The timer fired (or is firing on another M): wait until it let go of ctx.
             let mut spins = 0u32;
