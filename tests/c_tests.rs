@@ -191,6 +191,7 @@ c_tests!(
     test_bad_input,
     test_chan,
     test_chan_classic,
+    test_chan_timeout_race,
     test_exit,
     test_fp_control,
     test_gs_main,
