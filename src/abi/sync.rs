@@ -77,6 +77,8 @@ pub unsafe extern "C" fn gs_chan_try_send(ch: *mut gs_chan, elem: *const c_void)
     unsafe { send_common(ch, elem, Wait::No) }
 }
 
+/// # Safety
+/// `ch` is NULL or a live handle; `elem` is NULL or readable for the channel's element size.
 unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_int {
     guard!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
@@ -121,6 +123,8 @@ pub unsafe extern "C" fn gs_chan_recv_timeout(ch: *mut gs_chan, out: *mut c_void
     unsafe { recv_common(ch, out, Wait::Until(deadline)) }
 }
 
+/// # Safety
+/// `ch` is NULL or a live handle; `out` is NULL or writable for the channel's element size.
 unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
     guard!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.

@@ -338,7 +338,7 @@ pub fn caller() -> Result<Caller, c_int> {
     // keeps it 0 outside goroutines and inside gs_systemstack (see GS_STACK_CHECK), which
     // spares a thread-local lookup (a __tls_get_addr call in this shared library).
     if crate::arch::tls_stack_guard() != 0 {
-        debug_assert!(matches!(sched::whereami(), Where::Goroutine(..)));
+        // (A host thread that set the slot itself is caught in `block`.)
         return Ok(Caller::Goroutine);
     }
     match sched::whereami() {
@@ -399,8 +399,12 @@ struct ParkArg {
     deadline: i64,
 }
 
-/// The park's unlock function, on g0 after the goroutine is saved and WAITING: arms the
-/// timeout, then releases the queue locks (after which the goroutine may be readied at once).
+/// The park's unlock function, on g0 after the goroutine is saved and WAITING: records the G,
+/// arms the timeout, then releases the queue locks (after which the goroutine may be readied at
+/// once).
+///
+/// # Safety
+/// `arg` points to the parked goroutine's `ParkArg`, whose locks are held by this M.
 unsafe fn park_commit(g: *mut G, arg: *mut c_void) -> bool {
     // SAFETY: arg is the ParkArg in the parked goroutine's frame; every field is read before the
     // first unlock (after it the goroutine may resume and the frame may change).
@@ -419,6 +423,10 @@ unsafe fn park_commit(g: *mut G, arg: *mut c_void) -> bool {
 }
 
 /// Timer callback of a timed goroutine wait: claims the wait (if nobody did) and readies it.
+///
+/// # Safety
+/// `arg` is the `WaitCtx` given to `timer_add` by `park_commit`; its owner keeps it alive while
+/// `timer_busy` is 1.
 unsafe fn timeout_fire(arg: usize, _seq: u64) {
     let ctx = arg as *const WaitCtx;
     // SAFETY: the owner does not leave its frame while timer_busy is 1 (invariant 5).
