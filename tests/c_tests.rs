@@ -205,6 +205,7 @@ c_tests!(
     test_stack_overflow,
     test_stats,
     test_sync_foreign_thread,
+    test_sync_threads_stress,
     test_systemstack,
     test_yield_order,
 );
