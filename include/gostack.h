@@ -385,6 +385,9 @@ struct gs_chan *gs_chan_new(size_t elem_size, size_t capacity);
  on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
  dropped. The caller must make sure no other goroutine or thread uses or is about to use the
  channel; the handle is invalid afterwards.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_free(struct gs_chan *ch);
 
@@ -394,12 +397,18 @@ int gs_chan_free(struct gs_chan *ch);
  channel is closed, also when it is closed while the sender is blocked (Go panics there).
  `GS_EINVAL` for a NULL channel, or a NULL `elem` with `elem_size > 0`. Blocks the calling
  goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_send(struct gs_chan *ch, const void *elem);
 
 /*
  Like `gs_chan_send`, but never blocks: `GS_EAGAIN` when no receiver waits and the buffer is
  full. Callable from any thread and inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_try_send(struct gs_chan *ch, const void *elem);
 
@@ -409,12 +418,18 @@ int gs_chan_try_send(struct gs_chan *ch, const void *elem);
  the channel is closed and drained, returns `GS_ECLOSED` at once (`out` is not written), also
  to receivers blocked when it is closed. `GS_EINVAL` for a NULL channel. Blocks the calling
  goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_recv(struct gs_chan *ch, void *out);
 
 /*
  Like `gs_chan_recv`, but never blocks: `GS_EAGAIN` when no value is available (and the
  channel is not closed). Callable from any thread and inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_try_recv(struct gs_chan *ch, void *out);
 
@@ -422,6 +437,9 @@ int gs_chan_try_recv(struct gs_chan *ch, void *out);
  Like `gs_chan_recv`, but gives up after `timeout_ns` nanoseconds with `GS_ETIMEDOUT` (`out`
  not written). `timeout_ns == 0` only takes a value that is ready now (else `GS_ETIMEDOUT`);
  negative is `GS_EINVAL`. Blocks like `gs_chan_recv`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_recv_timeout(struct gs_chan *ch, void *out, int64_t timeout_ns);
 
@@ -430,17 +448,26 @@ int gs_chan_recv_timeout(struct gs_chan *ch, void *out, int64_t timeout_ns);
  once the buffer is drained, blocked senders with `GS_ECLOSED`. Closing twice returns
  `GS_ECLOSED`. Never blocks; callable from any thread. The channel is still freed with
  `gs_chan_free`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int gs_chan_close(struct gs_chan *ch);
 
 /*
  Number of values buffered now (Go's `len(ch)`; 0 for unbuffered channels), or `GS_EINVAL`
  for NULL. A snapshot: other goroutines may change it at once.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int64_t gs_chan_len(struct gs_chan *ch);
 
 /*
  The channel's capacity (Go's `cap(ch)`), or `GS_EINVAL` for NULL.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
  */
 int64_t gs_chan_cap(struct gs_chan *ch);
 
@@ -457,6 +484,9 @@ int64_t gs_chan_cap(struct gs_chan *ch);
  `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir`, a send case with NULL `elem` on a channel
  with `elem_size > 0`, `timeout_ns < -1`. Blocks like `gs_chan_recv`; the caller owns `cases`
  and the `elem` buffers, which must stay valid until this returns.
+
+ # Safety
+ `cases` points to `n` cases whose channels are NULL or live and whose `elem` buffers are valid.
  */
 int gs_select(struct gs_case *cases, size_t n, int64_t timeout_ns);
 
@@ -470,11 +500,17 @@ struct gs_waitgroup *gs_waitgroup_new(void);
  Adds `delta` (may be negative) to the counter; when it reaches 0 every waiter wakes. A
  delta that would make the counter negative is `GS_EINVAL` and leaves it unchanged (Go
  panics). Never blocks; callable from any thread. `GS_EINVAL` for NULL.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
  */
 int gs_waitgroup_add(struct gs_waitgroup *wg, int64_t delta);
 
 /*
  `gs_waitgroup_add(wg, -1)`.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
  */
 int gs_waitgroup_done(struct gs_waitgroup *wg);
 
@@ -482,12 +518,18 @@ int gs_waitgroup_done(struct gs_waitgroup *wg);
  Blocks until the counter is 0 (returns at once if it is). Blocks the calling goroutine, or
  the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`; `GS_EINVAL` for
  NULL.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
  */
 int gs_waitgroup_wait(struct gs_waitgroup *wg);
 
 /*
  Frees a wait group: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
  NULL. The handle is invalid afterwards.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
  */
 int gs_waitgroup_free(struct gs_waitgroup *wg);
 
@@ -503,23 +545,35 @@ struct gs_mutex *gs_mutex_new(void);
  more than 1 ms is handed the mutex directly by the next unlock (Go's starvation mode).
  Blocks the calling goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside
  `gs_systemstack`; `GS_EINVAL` for NULL.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
  */
 int gs_mutex_lock(struct gs_mutex *m);
 
 /*
  Locks the mutex if it is free (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
  */
 int gs_mutex_trylock(struct gs_mutex *m);
 
 /*
  Unlocks the mutex (any goroutine or thread may unlock it, as in Go). `GS_ESTATE` if it is
  not locked. Never blocks.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
  */
 int gs_mutex_unlock(struct gs_mutex *m);
 
 /*
  Frees a mutex: `GS_EBUSY` (nothing freed) while it is locked or someone waits for it,
  `GS_EINVAL` for NULL. The handle is invalid afterwards.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
  */
 int gs_mutex_free(struct gs_mutex *m);
 
@@ -533,23 +587,35 @@ struct gs_sema *gs_sema_new(int64_t initial);
  Takes one unit, blocking while there is none. Waiters are served first come, first served.
  Blocks the calling goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside
  `gs_systemstack`; `GS_EINVAL` for NULL.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
  */
 int gs_sema_acquire(struct gs_sema *s);
 
 /*
  Takes one unit if there is one (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
  */
 int gs_sema_try_acquire(struct gs_sema *s);
 
 /*
  Gives back one unit, handing it to the first waiter if any. Never blocks; callable from any
  thread.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
  */
 int gs_sema_release(struct gs_sema *s);
 
 /*
  Frees a semaphore: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
  NULL. The handle is invalid afterwards.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
  */
 int gs_sema_free(struct gs_sema *s);
 

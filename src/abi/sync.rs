@@ -44,6 +44,9 @@ pub extern "C" fn gs_chan_new(elem_size: usize, capacity: usize) -> *mut gs_chan
 /// on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
 /// dropped. The caller must make sure no other goroutine or thread uses or is about to use the
 /// channel; the handle is invalid afterwards.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_free(ch: *mut gs_chan) -> c_int {
     guard!(GS_EPANIC, {
@@ -63,6 +66,9 @@ pub unsafe extern "C" fn gs_chan_free(ch: *mut gs_chan) -> c_int {
 /// channel is closed, also when it is closed while the sender is blocked (Go panics there).
 /// `GS_EINVAL` for a NULL channel, or a NULL `elem` with `elem_size > 0`. Blocks the calling
 /// goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_send(ch: *mut gs_chan, elem: *const c_void) -> c_int {
     // SAFETY: argument checks in send_common; the caller's buffer is valid for the call.
@@ -71,6 +77,9 @@ pub unsafe extern "C" fn gs_chan_send(ch: *mut gs_chan, elem: *const c_void) -> 
 
 /// Like `gs_chan_send`, but never blocks: `GS_EAGAIN` when no receiver waits and the buffer is
 /// full. Callable from any thread and inside `gs_systemstack`.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_try_send(ch: *mut gs_chan, elem: *const c_void) -> c_int {
     // SAFETY: as gs_chan_send.
@@ -96,6 +105,9 @@ unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_in
 /// the channel is closed and drained, returns `GS_ECLOSED` at once (`out` is not written), also
 /// to receivers blocked when it is closed. `GS_EINVAL` for a NULL channel. Blocks the calling
 /// goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_recv(ch: *mut gs_chan, out: *mut c_void) -> c_int {
     // SAFETY: argument checks in recv_common; the caller's buffer is valid for the call.
@@ -104,6 +116,9 @@ pub unsafe extern "C" fn gs_chan_recv(ch: *mut gs_chan, out: *mut c_void) -> c_i
 
 /// Like `gs_chan_recv`, but never blocks: `GS_EAGAIN` when no value is available (and the
 /// channel is not closed). Callable from any thread and inside `gs_systemstack`.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_try_recv(ch: *mut gs_chan, out: *mut c_void) -> c_int {
     // SAFETY: as gs_chan_recv.
@@ -113,6 +128,9 @@ pub unsafe extern "C" fn gs_chan_try_recv(ch: *mut gs_chan, out: *mut c_void) ->
 /// Like `gs_chan_recv`, but gives up after `timeout_ns` nanoseconds with `GS_ETIMEDOUT` (`out`
 /// not written). `timeout_ns == 0` only takes a value that is ready now (else `GS_ETIMEDOUT`);
 /// negative is `GS_EINVAL`. Blocks like `gs_chan_recv`.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_recv_timeout(ch: *mut gs_chan, out: *mut c_void, timeout_ns: i64) -> c_int {
     if timeout_ns < 0 {
@@ -138,6 +156,9 @@ unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
 /// once the buffer is drained, blocked senders with `GS_ECLOSED`. Closing twice returns
 /// `GS_ECLOSED`. Never blocks; callable from any thread. The channel is still freed with
 /// `gs_chan_free`.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_close(ch: *mut gs_chan) -> c_int {
     guard!(GS_EPANIC, {
@@ -149,6 +170,9 @@ pub unsafe extern "C" fn gs_chan_close(ch: *mut gs_chan) -> c_int {
 
 /// Number of values buffered now (Go's `len(ch)`; 0 for unbuffered channels), or `GS_EINVAL`
 /// for NULL. A snapshot: other goroutines may change it at once.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_len(ch: *mut gs_chan) -> i64 {
     guard!(GS_EPANIC as i64, {
@@ -159,6 +183,9 @@ pub unsafe extern "C" fn gs_chan_len(ch: *mut gs_chan) -> i64 {
 }
 
 /// The channel's capacity (Go's `cap(ch)`), or `GS_EINVAL` for NULL.
+///
+/// # Safety
+/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
     guard!(GS_EPANIC as i64, {
@@ -180,6 +207,9 @@ pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
 /// `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir`, a send case with NULL `elem` on a channel
 /// with `elem_size > 0`, `timeout_ns < -1`. Blocks like `gs_chan_recv`; the caller owns `cases`
 /// and the `elem` buffers, which must stay valid until this returns.
+///
+/// # Safety
+/// `cases` points to `n` cases whose channels are NULL or live and whose `elem` buffers are valid.
 #[no_mangle]
 pub unsafe extern "C" fn gs_select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     // SAFETY: per the API contract (cases and their buffers valid for the call).
@@ -205,6 +235,9 @@ unsafe fn wg<'a>(wg: *mut gs_waitgroup) -> Option<&'a WaitGroup> {
 /// Adds `delta` (may be negative) to the counter; when it reaches 0 every waiter wakes. A
 /// delta that would make the counter negative is `GS_EINVAL` and leaves it unchanged (Go
 /// panics). Never blocks; callable from any thread. `GS_EINVAL` for NULL.
+///
+/// # Safety
+/// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -212,6 +245,9 @@ pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> 
 }
 
 /// `gs_waitgroup_add(wg, -1)`.
+///
+/// # Safety
+/// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -221,6 +257,9 @@ pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
 /// Blocks until the counter is 0 (returns at once if it is). Blocks the calling goroutine, or
 /// the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`; `GS_EINVAL` for
 /// NULL.
+///
+/// # Safety
+/// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -229,6 +268,9 @@ pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
 
 /// Frees a wait group: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
 /// NULL. The handle is invalid afterwards.
+///
+/// # Safety
+/// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_free(wg: *mut gs_waitgroup) -> c_int {
     guard!(GS_EPANIC, {
@@ -264,6 +306,9 @@ unsafe fn mx<'a>(m: *mut gs_mutex) -> Option<&'a Mutex> {
 /// more than 1 ms is handed the mutex directly by the next unlock (Go's starvation mode).
 /// Blocks the calling goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside
 /// `gs_systemstack`; `GS_EINVAL` for NULL.
+///
+/// # Safety
+/// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -271,6 +316,9 @@ pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
 }
 
 /// Locks the mutex if it is free (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
+///
+/// # Safety
+/// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -279,6 +327,9 @@ pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
 
 /// Unlocks the mutex (any goroutine or thread may unlock it, as in Go). `GS_ESTATE` if it is
 /// not locked. Never blocks.
+///
+/// # Safety
+/// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -287,6 +338,9 @@ pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
 
 /// Frees a mutex: `GS_EBUSY` (nothing freed) while it is locked or someone waits for it,
 /// `GS_EINVAL` for NULL. The handle is invalid afterwards.
+///
+/// # Safety
+/// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_free(m: *mut gs_mutex) -> c_int {
     guard!(GS_EPANIC, {
@@ -323,6 +377,9 @@ unsafe fn sem<'a>(s: *mut gs_sema) -> Option<&'a Sema> {
 /// Takes one unit, blocking while there is none. Waiters are served first come, first served.
 /// Blocks the calling goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside
 /// `gs_systemstack`; `GS_EINVAL` for NULL.
+///
+/// # Safety
+/// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -330,6 +387,9 @@ pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
 }
 
 /// Takes one unit if there is one (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
+///
+/// # Safety
+/// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -338,6 +398,9 @@ pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
 
 /// Gives back one unit, handing it to the first waiter if any. Never blocks; callable from any
 /// thread.
+///
+/// # Safety
+/// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
@@ -346,6 +409,9 @@ pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
 
 /// Frees a semaphore: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
 /// NULL. The handle is invalid afterwards.
+///
+/// # Safety
+/// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_free(s: *mut gs_sema) -> c_int {
     guard!(GS_EPANIC, {

@@ -280,6 +280,7 @@ impl Chan {
     }
 
     /// Elements buffered now.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         let c = self.lock();
         let n = c.qcount;

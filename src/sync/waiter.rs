@@ -47,10 +47,18 @@ pub struct Lock {
     held: AtomicBool,
 }
 
-/// An unlocked [`Lock`].
-pub const LOCK_INIT: Lock = Lock { held: AtomicBool::new(false) };
+impl Default for Lock {
+    fn default() -> Self {
+        Lock::new()
+    }
+}
 
 impl Lock {
+    /// An unlocked lock.
+    pub const fn new() -> Lock {
+        Lock { held: AtomicBool::new(false) }
+    }
+
     #[inline]
     pub fn lock(&self) {
         if !self.held.swap(true, Acquire) {
@@ -515,7 +523,7 @@ unsafe impl<T: Send> Send for Locked<T> {}
 
 impl<T> Locked<T> {
     pub const fn new(v: T) -> Self {
-        Locked { lock: LOCK_INIT, inner: UnsafeCell::new(v) }
+        Locked { lock: Lock::new(), inner: UnsafeCell::new(v) }
     }
 
     /// Takes the lock and returns the value.
