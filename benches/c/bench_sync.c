@@ -153,12 +153,27 @@ static double mutex_uncontended(long n) {
     return t;
 }
 
+/* ---- reference: a plain switch, to compare runs made while the machine is busy ------------ */
+static void yielder(void *arg) {
+    long n = (long)arg;
+    for (long i = 0; i < n; i++) gs_yield();
+}
+static double yield_switch(long n) {
+    gs_spawn(yielder, (void *)n);
+    gs_spawn(yielder, (void *)n);
+    double t = now_ns();
+    OK(gs_run());
+    return (now_ns() - t) / (2.0 * n);
+}
+
 int main(int argc, char **argv) {
     long scale = argc > 1 ? atol(argv[1]) : 1;
     double v[RUNS];
     gs_stats st;
     OK(gs_get_stats(&st));
     printf("gostack sync benchmarks, maxprocs %u\n", st.maxprocs);
+    for (int r = 0; r < RUNS; r++) v[r] = yield_switch(500000 * scale);
+    report("(reference) gs_yield between 2 goroutines, per switch", v);
     for (int r = 0; r < RUNS; r++) v[r] = pingpong(200000 * scale);
     report("unbuffered ping-pong, per round trip", v);
     for (int r = 0; r < RUNS; r++) v[r] = buffered(1000000 * scale);

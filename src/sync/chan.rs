@@ -315,6 +315,7 @@ impl ChanState {
 
     /// # Safety
     /// `src` readable and `dst` writable for elem_size bytes, unless null (skips the copy).
+    #[inline(always)]
     unsafe fn copy(&self, src: *const u8, dst: *mut u8) {
         if dst.is_null() || src.is_null() {
             return;
@@ -336,6 +337,7 @@ impl ChanState {
     ///
     /// # Safety
     /// The channel lock is held; `elem` readable for elem_size bytes.
+    #[inline]
     pub unsafe fn send_locked(&mut self, elem: *const u8) -> Outcome {
         if self.closed {
             return Outcome::Closed;
@@ -364,6 +366,7 @@ impl ChanState {
     ///
     /// # Safety
     /// The channel lock is held; `out` null or writable for elem_size bytes.
+    #[inline]
     pub unsafe fn recv_locked(&mut self, out: *mut u8) -> Outcome {
         // SAFETY: lock held; a claimed waiter's elem is valid until we wake it.
         unsafe {

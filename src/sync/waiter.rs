@@ -229,6 +229,7 @@ impl WaitQueue {
     ///
     /// # Safety
     /// The queue's lock is held; `w` is valid and, if `queued`, on this queue.
+    #[inline]
     pub unsafe fn remove(&mut self, w: *mut Waiter) {
         // SAFETY: per the contract.
         unsafe {
@@ -264,6 +265,7 @@ impl WaitQueue {
     ///
     /// # Safety
     /// The queue's lock is held.
+    #[inline]
     pub unsafe fn dequeue(&mut self) -> Option<*mut Waiter> {
         loop {
             let w = self.first;
@@ -291,6 +293,7 @@ impl Default for WaitQueue {
 ///
 /// # Safety
 /// `w` is a valid waiter whose ctx is valid (its queue lock held, or it is our own).
+#[inline]
 unsafe fn claim(w: *mut Waiter) -> bool {
     // SAFETY: per the contract.
     unsafe {
@@ -314,6 +317,7 @@ unsafe fn claim(w: *mut Waiter) -> bool {
 ///
 /// # Safety
 /// `ctx` was claimed by the caller (through [`WaitQueue::dequeue`]) and not yet woken.
+#[inline]
 pub unsafe fn wake(ctx: *const WaitCtx) {
     // SAFETY: the owner cannot return before this wake-up, so ctx is valid until the last line.
     unsafe {
