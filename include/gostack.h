@@ -103,6 +103,37 @@
 #define GS_STACK_MAX 68719476736
 
 /*
+ `gs_case.dir`: the case sends `*elem` on `chan`.
+ */
+#define GS_CASE_SEND 1
+
+/*
+ `gs_case.dir`: the case receives from `chan` into `elem` (`elem` may be NULL to discard).
+ */
+#define GS_CASE_RECV 2
+
+/*
+ A channel of fixed-size elements (Go's `chan T`). Opaque: made by `gs_chan_new`, freed by
+ `gs_chan_free`.
+ */
+typedef struct gs_chan gs_chan;
+
+/*
+ A mutex that parks goroutines (Go's `sync.Mutex`). Opaque: `gs_mutex_new` / `gs_mutex_free`.
+ */
+typedef struct gs_mutex gs_mutex;
+
+/*
+ A counting semaphore that parks goroutines. Opaque: `gs_sema_new` / `gs_sema_free`.
+ */
+typedef struct gs_sema gs_sema;
+
+/*
+ A wait group (Go's `sync.WaitGroup`). Opaque: `gs_waitgroup_new` / `gs_waitgroup_free`.
+ */
+typedef struct gs_waitgroup gs_waitgroup;
+
+/*
  Attributes for `gs_spawn_with`. Fill with `gs_attr_init` first, then change what you need.
  */
 typedef struct gs_attr {
@@ -210,6 +241,31 @@ typedef struct gs_stack_info {
    */
   uint64_t shrinks;
 } gs_stack_info;
+
+/*
+ One case of `gs_select` (Go's `case v := <-ch:` / `case ch <- v:`). The caller owns the
+ array and the `elem` buffers; they must stay valid until `gs_select` returns.
+ */
+typedef struct gs_case {
+  /*
+   The channel; NULL makes the case never ready (Go's nil channel).
+   */
+  struct gs_chan *chan;
+  /*
+   `GS_CASE_SEND` or `GS_CASE_RECV`; anything else is `GS_EINVAL`.
+   */
+  int32_t dir;
+  /*
+   SEND: the value to send (elem_size bytes; may be NULL only if elem_size is 0).
+   RECV: where the received value is written (NULL discards it).
+   */
+  void *elem;
+  /*
+   Out, written for the case that fired only: `GS_OK`, or `GS_ECLOSED` when the case is a
+   receive from a closed, drained channel or a send on a closed channel.
+   */
+  int32_t status;
+} gs_case;
 
 #ifdef __cplusplus
 extern "C" {
@@ -358,6 +414,256 @@ int64_t gs_py_spawn(void *callable, size_t stack_size);
  `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
  */
 int gs_py_run(int64_t slice_ns);
+
+/*
+ Makes a channel of `capacity` elements of `elem_size` bytes each. `capacity` 0 makes an
+ unbuffered channel: a send waits for a receiver and the value is copied directly from the
+ sender's buffer into the receiver's (a rendezvous). `elem_size` 0 is allowed (Go's
+ `chan struct{}`: only the synchronisation counts). Returns NULL if the buffer
+ (`elem_size * capacity` bytes) cannot be allocated or its size overflows.
+
+ The caller owns the channel and frees it with `gs_chan_free`. Callable from any thread.
+ */
+struct gs_chan *gs_chan_new(size_t elem_size, size_t capacity);
+
+/*
+ Frees a channel. `GS_EBUSY` (and nothing is freed) while goroutines or threads are blocked
+ on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
+ dropped. The caller must make sure no other goroutine or thread uses or is about to use the
+ channel; the handle is invalid afterwards.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_free(struct gs_chan *ch);
+
+/*
+ Sends the `elem_size` bytes at `elem` (copied; the caller keeps its buffer). Blocks until a
+ receiver takes the value (unbuffered) or there is room in the buffer. `GS_ECLOSED` if the
+ channel is closed, also when it is closed while the sender is blocked (Go panics there).
+ `GS_EINVAL` for a NULL channel, or a NULL `elem` with `elem_size > 0`. Blocks the calling
+ goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_send(struct gs_chan *ch, const void *elem);
+
+/*
+ Like `gs_chan_send`, but never blocks: `GS_EAGAIN` when no receiver waits and the buffer is
+ full. Callable from any thread and inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_try_send(struct gs_chan *ch, const void *elem);
+
+/*
+ Receives one value into `out` (`elem_size` bytes; `out` may be NULL to discard it). Blocks
+ until a value is available. Buffered values are still received after `gs_chan_close`; once
+ the channel is closed and drained, returns `GS_ECLOSED` at once (`out` is not written), also
+ to receivers blocked when it is closed. `GS_EINVAL` for a NULL channel. Blocks the calling
+ goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_recv(struct gs_chan *ch, void *out);
+
+/*
+ Like `gs_chan_recv`, but never blocks: `GS_EAGAIN` when no value is available (and the
+ channel is not closed). Callable from any thread and inside `gs_systemstack`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_try_recv(struct gs_chan *ch, void *out);
+
+/*
+ Like `gs_chan_recv`, but gives up after `timeout_ns` nanoseconds with `GS_ETIMEDOUT` (`out`
+ not written). `timeout_ns == 0` only takes a value that is ready now (else `GS_ETIMEDOUT`);
+ negative is `GS_EINVAL`. Blocks like `gs_chan_recv`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_recv_timeout(struct gs_chan *ch, void *out, int64_t timeout_ns);
+
+/*
+ Closes the channel: no more values may be sent; blocked receivers wake with `GS_ECLOSED`
+ once the buffer is drained, blocked senders with `GS_ECLOSED`. Closing twice returns
+ `GS_ECLOSED`. Never blocks; callable from any thread. The channel is still freed with
+ `gs_chan_free`.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int gs_chan_close(struct gs_chan *ch);
+
+/*
+ Number of values buffered now (Go's `len(ch)`; 0 for unbuffered channels), or `GS_EINVAL`
+ for NULL. A snapshot: other goroutines may change it at once.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int64_t gs_chan_len(struct gs_chan *ch);
+
+/*
+ The channel's capacity (Go's `cap(ch)`), or `GS_EINVAL` for NULL.
+
+ # Safety
+ `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
+ */
+int64_t gs_chan_cap(struct gs_chan *ch);
+
+/*
+ Go's `select` over `n` cases (any mix of sends and receives, see `gs_case`). Returns the
+ index of the case that fired and sets that case's `status` (`GS_OK`, or `GS_ECLOSED` for a
+ receive from a closed, drained channel or a send on a closed channel); other cases are not
+ written. When several cases are ready, one is picked uniformly at random.
+
+ `timeout_ns`: 0 = Go's `default` (`GS_EAGAIN` when no case is ready; never blocks, callable
+ anywhere); -1 = block until a case fires; > 0 = `GS_ETIMEDOUT` after that long. Cases with a
+ NULL channel are ignored (Go's nil channel): with no usable case, `timeout_ns == -1` returns
+ `GS_EDEADLOCK` (it could never return), > 0 sleeps then returns `GS_ETIMEDOUT`.
+ `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir`, a send case with NULL `elem` on a channel
+ with `elem_size > 0`, `timeout_ns < -1`. Blocks like `gs_chan_recv`; the caller owns `cases`
+ and the `elem` buffers, which must stay valid until this returns.
+
+ # Safety
+ `cases` points to `n` cases whose channels are NULL or live and whose `elem` buffers are valid.
+ */
+int gs_select(struct gs_case *cases, size_t n, int64_t timeout_ns);
+
+/*
+ Makes a wait group with counter 0 (NULL if out of memory). The caller owns it and frees it
+ with `gs_waitgroup_free`. Callable from any thread.
+ */
+struct gs_waitgroup *gs_waitgroup_new(void);
+
+/*
+ Adds `delta` (may be negative) to the counter; when it reaches 0 every waiter wakes. A
+ delta that would make the counter negative is `GS_EINVAL` and leaves it unchanged (Go
+ panics). Never blocks; callable from any thread. `GS_EINVAL` for NULL.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
+ */
+int gs_waitgroup_add(struct gs_waitgroup *wg, int64_t delta);
+
+/*
+ `gs_waitgroup_add(wg, -1)`.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
+ */
+int gs_waitgroup_done(struct gs_waitgroup *wg);
+
+/*
+ Blocks until the counter is 0 (returns at once if it is). Blocks the calling goroutine, or
+ the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`; `GS_EINVAL` for
+ NULL.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
+ */
+int gs_waitgroup_wait(struct gs_waitgroup *wg);
+
+/*
+ Frees a wait group: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
+ NULL. The handle is invalid afterwards.
+
+ # Safety
+ `wg` is NULL or a live handle from `gs_waitgroup_new`.
+ */
+int gs_waitgroup_free(struct gs_waitgroup *wg);
+
+/*
+ Makes an unlocked mutex (NULL if out of memory). The caller owns it and frees it with
+ `gs_mutex_free`. Callable from any thread.
+ */
+struct gs_mutex *gs_mutex_new(void);
+
+/*
+ Locks the mutex, blocking while another holder has it. Not recursive (locking it twice from
+ one goroutine blocks forever, as in Go). Fair under contention: a waiter that has waited
+ more than 1 ms is handed the mutex directly by the next unlock (Go's starvation mode).
+ Blocks the calling goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside
+ `gs_systemstack`; `GS_EINVAL` for NULL.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
+ */
+int gs_mutex_lock(struct gs_mutex *m);
+
+/*
+ Locks the mutex if it is free (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
+ */
+int gs_mutex_trylock(struct gs_mutex *m);
+
+/*
+ Unlocks the mutex (any goroutine or thread may unlock it, as in Go). `GS_ESTATE` if it is
+ not locked. Never blocks.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
+ */
+int gs_mutex_unlock(struct gs_mutex *m);
+
+/*
+ Frees a mutex: `GS_EBUSY` (nothing freed) while it is locked or someone waits for it,
+ `GS_EINVAL` for NULL. The handle is invalid afterwards.
+
+ # Safety
+ `m` is NULL or a live handle from `gs_mutex_new`.
+ */
+int gs_mutex_free(struct gs_mutex *m);
+
+/*
+ Makes a counting semaphore holding `initial` units (NULL if `initial < 0` or out of
+ memory). The caller owns it and frees it with `gs_sema_free`. Callable from any thread.
+ */
+struct gs_sema *gs_sema_new(int64_t initial);
+
+/*
+ Takes one unit, blocking while there is none. Waiters are served first come, first served.
+ Blocks the calling goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside
+ `gs_systemstack`; `GS_EINVAL` for NULL.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
+ */
+int gs_sema_acquire(struct gs_sema *s);
+
+/*
+ Takes one unit if there is one (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
+ */
+int gs_sema_try_acquire(struct gs_sema *s);
+
+/*
+ Gives back one unit, handing it to the first waiter if any. Never blocks; callable from any
+ thread.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
+ */
+int gs_sema_release(struct gs_sema *s);
+
+/*
+ Frees a semaphore: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
+ NULL. The handle is invalid afterwards.
+
+ # Safety
+ `s` is NULL or a live handle from `gs_sema_new`.
+ */
+int gs_sema_free(struct gs_sema *s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,6 +8,7 @@
 //!  abi/     the exported gs_* functions: argument checks, error codes, panic boundary
 //!  embed/   foreign runtimes' per-goroutine state (CPython), swapped by switch hooks
 //!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
+//!  sync/    channels, select, wait groups, mutexes, semaphores (on park/ready)
 //!  stack/   guarded reservations, pools
 //!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults), chaining
 //!  arch/    switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
@@ -29,3 +30,5 @@ pub mod sched;
 mod signal;
 #[doc(hidden)]
 pub mod stack;
+#[doc(hidden)]
+pub mod sync;

@@ -192,6 +192,10 @@ macro_rules! c_tests {
 
 c_tests!(
     test_bad_input,
+    test_chan,
+    test_chan_classic,
+    test_chan_timeout_race,
+    test_deadlock,
     test_dump,
     test_exit,
     test_fp_control,
@@ -200,12 +204,16 @@ c_tests!(
     test_mn_foreign_spawn,
     test_mn_interleave,
     test_mn_pinning,
+    test_mutex_wg_sema,
+    test_select,
     test_self,
     test_signal_chain,
     test_spawn_nested,
     test_stack_info,
     test_stack_overflow,
     test_stats,
+    test_sync_foreign_thread,
+    test_sync_threads_stress,
     test_systemstack,
     test_yield_order,
 );

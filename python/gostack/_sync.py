@@ -198,6 +198,8 @@ def _select_outside(cases: Sequence[Tuple[int, int, c_void_p]], timeout_ns: Opti
     while True:
         t = _SLICE_NS if remaining is None else min(_SLICE_NS, remaining)
         rc = sel(arr, len(cases), t)
+        if rc >= 0 and arr[rc].status != 0:
+            return int(arr[rc].status)  # e.g. a send case that fired on a closed channel
         if rc != E.GS_ETIMEDOUT:
             return rc
         if remaining is not None:
@@ -253,6 +255,10 @@ def select(cases: Sequence[SelectCase], timeout: Optional[float] = None, default
             _decref(v)
     if rc >= 0:
         if sends[rc] is not None or isinstance(cases[rc], tuple):
+            if arr[rc].status == E.GS_ECLOSED:
+                # Go panics on a send to a closed channel; we raise, and the value stays ours.
+                _decref(sends[rc])
+                _raise(E.GS_ECLOSED, "select (send case)")
             return rc, None
         if arr[rc].status == E.GS_ECLOSED:
             return rc, CLOSED

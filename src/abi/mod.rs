@@ -24,6 +24,9 @@ macro_rules! guard {
     };
 }
 
+mod sync;
+pub use sync::*;
+
 /// Fills `*attr` with the defaults: GROWABLE stack of the default initial size, 1 GiB limit, not
 /// migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
 #[no_mangle]

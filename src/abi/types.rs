@@ -108,3 +108,49 @@ pub struct gs_stack_info {
     pub shrinks: u64,
 }
 
+
+/// `gs_case.dir`: the case sends `*elem` on `chan`.
+pub const GS_CASE_SEND: i32 = 1;
+/// `gs_case.dir`: the case receives from `chan` into `elem` (`elem` may be NULL to discard).
+pub const GS_CASE_RECV: i32 = 2;
+
+// The handle types are not #[repr(C)] on purpose: cbindgen then emits them as incomplete
+// (opaque) struct types, which C code can only hold pointers to (rustls-ffi's pattern).
+
+/// A channel of fixed-size elements (Go's `chan T`). Opaque: made by `gs_chan_new`, freed by
+/// `gs_chan_free`.
+pub struct gs_chan {
+    _private: [u8; 0],
+}
+
+/// A wait group (Go's `sync.WaitGroup`). Opaque: `gs_waitgroup_new` / `gs_waitgroup_free`.
+pub struct gs_waitgroup {
+    _private: [u8; 0],
+}
+
+/// A mutex that parks goroutines (Go's `sync.Mutex`). Opaque: `gs_mutex_new` / `gs_mutex_free`.
+pub struct gs_mutex {
+    _private: [u8; 0],
+}
+
+/// A counting semaphore that parks goroutines. Opaque: `gs_sema_new` / `gs_sema_free`.
+pub struct gs_sema {
+    _private: [u8; 0],
+}
+
+/// One case of `gs_select` (Go's `case v := <-ch:` / `case ch <- v:`). The caller owns the
+/// array and the `elem` buffers; they must stay valid until `gs_select` returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct gs_case {
+    /// The channel; NULL makes the case never ready (Go's nil channel).
+    pub chan: *mut gs_chan,
+    /// `GS_CASE_SEND` or `GS_CASE_RECV`; anything else is `GS_EINVAL`.
+    pub dir: i32,
+    /// SEND: the value to send (elem_size bytes; may be NULL only if elem_size is 0).
+    /// RECV: where the received value is written (NULL discards it).
+    pub elem: *mut c_void,
+    /// Out, written for the case that fired only: `GS_OK`, or `GS_ECLOSED` when the case is a
+    /// receive from a closed, drained channel or a send on a closed channel.
+    pub status: i32,
+}

@@ -292,8 +292,6 @@ pub struct Sched {
     pub npidle: AtomicUsize,
     pub nmspinning: AtomicUsize,
     pub npwait: AtomicUsize,
-    /// Live threads outside the scheduler that used the runtime and are not blocked in it.
-    pub ext_threads: AtomicI64,
     /// GOSTACK_MIGRATE=1: every goroutine may migrate.
     pub migrate_all: AtomicBool,
     pub allp: [P; MAX_PROCS],
@@ -318,7 +316,6 @@ pub static SCHED: Sched = Sched {
     npidle: AtomicUsize::new(0),
     nmspinning: AtomicUsize::new(0),
     npwait: AtomicUsize::new(0),
-    ext_threads: AtomicI64::new(0),
     migrate_all: AtomicBool::new(false),
     allp: [const { P::new() }; MAX_PROCS],
 };
@@ -432,9 +429,6 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
     let m = getm();
     // SAFETY: our own M (if any); only this thread touches m.p.
     let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
-    if p.is_null() {
-        proc::ext_register();
-    }
     let (stack, g) = if !p.is_null() {
         // SAFETY: this thread's M holds p.
         let pl = unsafe { (*p).local() };

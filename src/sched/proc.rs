@@ -21,9 +21,10 @@
 //! - **Spinning.** `wakep` wakes (or starts) one M only when there is an idle P and no M is
 //!   already looking for work (Go's nmspinning rule), so a burst of spawns does not wake every
 //!   thread.
-//! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending and no live
-//!   thread outside the scheduler that used the runtime (it could still wake someone), every
-//!   thread in gs_run/gs_main is told: gs_run returns GS_EDEADLOCK, gs_main prints Go's message.
+//! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending, no queued
+//!   work, and every thread of the process either inside the scheduler or blocked in a gostack
+//!   call (any other thread could still wake someone), every thread in gs_run/gs_main is told:
+//!   gs_run returns GS_EDEADLOCK, gs_main prints Go's message.
 
 use super::*;
 use parking_lot::Condvar;
@@ -241,6 +242,7 @@ fn start_worker(p: *mut P) {
     let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(256 * 1024).spawn(move || {
         let sp = sp;
         let m = getm_or_create();
+        in_sched_enter();
         // SAFETY: this thread's new M; p was taken from pidle for it.
         unsafe {
             (*m).is_worker = true;
@@ -294,8 +296,11 @@ pub unsafe fn ready_any(g: *mut G, next: bool) {
             let mut q = (*lm).lockedq.lock();
             if !(*lm).departed.load(Acquire) {
                 q.push(g);
-                (*lm).lockedq_len.store(q.len(), Release);
+                (*lm).lockedq_len.store(q.len(), SeqCst);
                 drop(q);
+                if p.is_null() {
+                    WAKE_EPOCH.fetch_add(1, SeqCst);
+                }
                 (*lm).note.wakeup();
                 return;
             }
@@ -310,11 +315,10 @@ pub unsafe fn ready_any(g: *mut G, next: bool) {
             wakep();
         }
     } else {
-        // A thread outside the scheduler woke a goroutine: it may do so again while it lives.
-        ext_register();
         let mut s = lock_sched();
         global_put(&mut s, g);
         drop(s);
+        WAKE_EPOCH.fetch_add(1, SeqCst);
         wakep();
     }
 }
@@ -653,18 +657,25 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
 
 /// Is every goroutine asleep for good? (The scheduler lock is held.)
 fn check_dead(s: &SchedLocked) -> bool {
+    // Work queued or a thread woken by a thread outside the scheduler while we look makes the
+    // snapshot inconsistent: such threads bump WAKE_EPOCH after queuing (see ready_any), so a
+    // change means "not dead" (the M that looks will be woken by that work anyway).
+    let epoch0 = WAKE_EPOCH.load(SeqCst);
     let n = SCHED.nprocs.load(Relaxed);
     if SCHED.live.load(Acquire) == 0 || SCHED.npidle.load(Acquire) < n || !s.runq.is_empty() {
         return false;
     }
-    if TIMER_NEXT.load(Acquire) != i64::MAX || SCHED.ext_threads.load(Acquire) > 0 {
+    if TIMER_NEXT.load(Acquire) != i64::MAX {
         return false;
     }
     if SCHED.allp[..n].iter().any(|p| !p.runq.is_empty()) {
         return false;
     }
     // SAFETY: Ms are never freed; lockedq_len is atomic.
-    !s.allm.iter().any(|&m| unsafe { (*m).lockedq_len.load(Acquire) } != 0)
+    if s.allm.iter().any(|&m| unsafe { (*m).lockedq_len.load(SeqCst) } != 0) {
+        return false;
+    }
+    !outside_threads_may_wake() && WAKE_EPOCH.load(SeqCst) == epoch0
 }
 
 /// Leaves the scheduler: releases the P (unpinning goroutines pinned to this thread, which may not
@@ -731,7 +742,7 @@ pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
             }
             (*m).main_wait = &wait;
         }
-        ext_enter_scheduler();
+        in_sched_enter();
         {
             let _q = (*m).lockedq.lock();
             (*m).departed.store(false, Release);
@@ -751,77 +762,62 @@ pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
         arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
         (*m).in_scheduler = false;
         (*m).main_wait = core::ptr::null();
-        ext_leave_scheduler();
+        in_sched_leave();
         (*m).exit_status
     }
 }
 
 // ---- threads outside the scheduler (for deadlock detection) -------------------------------------
+//
+// Any thread that is not a scheduler thread could still call in and wake a goroutine (a C host
+// can have threads that Go never would). So goroutines are declared deadlocked only when every
+// thread of the process is either inside the scheduler (a worker, or in gs_run/gs_main) or
+// blocked in a gostack call: counted here, compared with the kernel's thread count.
 
-struct ExtThread {
-    registered: Cell<bool>,
-    in_sched: Cell<bool>,
+/// Bumped by threads outside the scheduler after they queue work or unblock a thread.
+static WAKE_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Threads inside the scheduler: workers, and threads in gs_run/gs_main.
+static IN_SCHED: AtomicI64 = AtomicI64::new(0);
+/// Threads outside the scheduler blocked in a gostack call (channel receive, mutex, ...).
+static BLOCKED: AtomicI64 = AtomicI64::new(0);
+
+/// The process's thread count (field 20 of /proc/self/stat), or `i64::MAX` if unknown.
+fn process_threads() -> i64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return i64::MAX };
+    // The command name (field 2) is parenthesised and may contain spaces: count after its ')'.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return i64::MAX };
+    rest.split_whitespace().nth(17).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX)
 }
 
-impl Drop for ExtThread {
-    fn drop(&mut self) {
-        if self.registered.get() && !self.in_sched.get() {
-            SCHED.ext_threads.fetch_sub(1, AcqRel);
-        }
-    }
+/// Could a thread outside the scheduler still wake a goroutine?
+fn outside_threads_may_wake() -> bool {
+    // Blocked first: a thread that blocks after this read was running before it (counted).
+    let blocked = BLOCKED.load(SeqCst);
+    let in_sched = IN_SCHED.load(SeqCst);
+    process_threads() - in_sched - blocked > 0
 }
 
-thread_local! {
-    static EXT: ExtThread = const { ExtThread { registered: Cell::new(false), in_sched: Cell::new(false) } };
+pub(crate) fn in_sched_enter() {
+    IN_SCHED.fetch_add(1, AcqRel);
 }
 
-/// A thread outside the scheduler used the runtime (spawned, or readied a goroutine): while it
-/// lives it may do so again, so goroutines are not declared deadlocked.
-pub fn ext_register() {
-    let _ = EXT.try_with(|e| {
-        if !e.registered.get() {
-            e.registered.set(true);
-            if !e.in_sched.get() {
-                SCHED.ext_threads.fetch_add(1, AcqRel);
-            }
-        }
-    });
+pub(crate) fn in_sched_leave() {
+    IN_SCHED.fetch_sub(1, AcqRel);
 }
 
-fn ext_enter_scheduler() {
-    let _ = EXT.try_with(|e| {
-        e.in_sched.set(true);
-        if e.registered.get() {
-            SCHED.ext_threads.fetch_sub(1, AcqRel);
-        }
-    });
+/// A thread outside the scheduler blocks in a runtime call without a deadline (the sync layer):
+/// while blocked it cannot wake anyone (a timed wait ends by itself, so it does not count). Returns true; whoever ends the wait (the waker, before waking it, or the
+/// thread itself on a timeout) calls [`ext_unblock_other`] exactly once.
+pub fn ext_block() -> bool {
+    BLOCKED.fetch_add(1, SeqCst);
+    true
 }
 
-fn ext_leave_scheduler() {
-    let _ = EXT.try_with(|e| {
-        e.in_sched.set(false);
-        if e.registered.get() {
-            SCHED.ext_threads.fetch_add(1, AcqRel);
-        }
-    });
-}
-
-/// A thread outside the scheduler blocks in a runtime call (the sync layer): while blocked it
-/// cannot wake anyone. Pair with [`ext_unblock`].
-pub fn ext_block() {
-    let _ = EXT.try_with(|e| {
-        if e.registered.get() && !e.in_sched.get() {
-            SCHED.ext_threads.fetch_sub(1, AcqRel);
-        }
-    });
-}
-
-pub fn ext_unblock() {
-    let _ = EXT.try_with(|e| {
-        if e.registered.get() && !e.in_sched.get() {
-            SCHED.ext_threads.fetch_add(1, AcqRel);
-        }
-    });
+/// Counts a thread blocked by [`ext_block`] as running again.
+pub fn ext_unblock_other() {
+    BLOCKED.fetch_sub(1, SeqCst);
+    WAKE_EPOCH.fetch_add(1, SeqCst);
 }
 
 // ---- gs_dump -----------------------------------------------------------------------------------

@@ -1,0 +1,199 @@
+//! `gs_select`: Go's selectgo.
+//!
+//! 1. Poll order: the non-NULL cases shuffled uniformly (Fisher-Yates), so that among ready
+//!    cases each is chosen with equal probability. Lock order: the same cases sorted by channel
+//!    address; every channel lock is taken once, in that order, so that concurrent selects over
+//!    overlapping channels cannot deadlock.
+//! 2. Pass 1, all locks held: the first ready case in poll order fires.
+//! 3. Nothing ready and `timeout_ns == 0`: `GS_EAGAIN` (Go's `default`).
+//! 4. Pass 2: one waiter per case (all sharing one `WaitCtx`) is queued on its channel; the caller
+//!    parks, the park's unlock function releasing every lock on g0. Exactly one party wins the
+//!    `WaitCtx` (a channel operation on any of the channels, a close, or the timer): the
+//!    selectDone CAS of Go, see `waiter`.
+//! 5. Pass 3, after waking: all locks again, every waiter that is still queued is unlinked.
+
+use super::chan::{Chan, Outcome};
+use super::waiter::{Caller, block, caller, fastrandn, lock_all, unlock_all, wake, Lock, WaitCtx, Waiter, NO_DEADLINE};
+use crate::abi::types::*;
+use core::ffi::c_int;
+
+/// Cases handled without heap allocation.
+const INLINE: usize = 8;
+
+/// Runs a select over `cases`. See `gs_select` for the contract.
+///
+/// # Safety
+/// `cases` points to `n` valid `gs_case`s whose `elem` buffers are valid for their channel's
+/// element size until this returns.
+pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
+    if timeout_ns < -1 || n > i32::MAX as usize || (n > 0 && cases.is_null()) {
+        return GS_EINVAL;
+    }
+    let cs: &mut [gs_case] = if n == 0 {
+        &mut []
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::slice::from_raw_parts_mut(cases, n) }
+    };
+    let mut nvalid = 0;
+    for c in cs.iter() {
+        if c.chan.is_null() {
+            continue;
+        }
+        if c.dir != GS_CASE_SEND && c.dir != GS_CASE_RECV {
+            return GS_EINVAL;
+        }
+        // SAFETY: non-NULL channels are live channels per the API contract.
+        let ch = unsafe { &*(c.chan as *const Chan) };
+        if c.dir == GS_CASE_SEND && c.elem.is_null() && ch.elem_size() != 0 {
+            return GS_EINVAL;
+        }
+        nvalid += 1;
+    }
+    let me = if timeout_ns != 0 {
+        match caller() {
+            Ok(g) => g,
+            Err(e) => return e,
+        }
+    } else {
+        Caller::Thread // never blocks
+    };
+    if nvalid == 0 {
+        return match timeout_ns {
+            0 => GS_EAGAIN,
+            -1 => GS_EDEADLOCK,
+            t => match crate::sched::sleep(t) {
+                GS_OK => GS_ETIMEDOUT,
+                e => e,
+            },
+        };
+    }
+    let deadline = if timeout_ns > 0 { crate::sched::nanotime().saturating_add(timeout_ns) } else { NO_DEADLINE };
+
+    let mut poll_in = [0u32; INLINE];
+    let mut lock_in = [0u32; INLINE];
+    let mut locks_in = [core::ptr::null::<Lock>(); INLINE];
+    let mut waiters_in = [Waiter::EMPTY; INLINE];
+    let (mut poll_h, mut lock_h, mut locks_h, mut waiters_h);
+    let (poll, order, locks, waiters): (&mut [u32], &mut [u32], &mut [*const Lock], &mut [Waiter]) = if nvalid <= INLINE {
+        (&mut poll_in[..nvalid], &mut lock_in[..nvalid], &mut locks_in[..nvalid], &mut waiters_in[..nvalid])
+    } else {
+        poll_h = vec![0u32; nvalid];
+        lock_h = vec![0u32; nvalid];
+        locks_h = vec![core::ptr::null::<Lock>(); nvalid];
+        waiters_h = vec![Waiter::EMPTY; nvalid];
+        (&mut poll_h[..], &mut lock_h[..], &mut locks_h[..], &mut waiters_h[..])
+    };
+
+    // Poll order: an inside-out Fisher-Yates shuffle of the valid indices.
+    let mut k = 0;
+    for (i, c) in cs.iter().enumerate() {
+        if c.chan.is_null() {
+            continue;
+        }
+        let j = fastrandn(k + 1);
+        poll[k] = poll[j];
+        poll[j] = i as u32;
+        order[k] = i as u32;
+        k += 1;
+    }
+    // Lock order: by channel address, each channel once.
+    order.sort_unstable_by_key(|&i| cs[i as usize].chan as usize);
+    let mut nlocks = 0;
+    let mut prev = core::ptr::null::<Lock>();
+    for &i in order.iter() {
+        // SAFETY: valid channel (checked above).
+        let l = unsafe { (*(cs[i as usize].chan as *const Chan)).lock_ptr() };
+        if l != prev {
+            locks[nlocks] = l;
+            nlocks += 1;
+            prev = l;
+        }
+    }
+    let locks = &locks[..nlocks];
+    let chan = |i: u32| -> &Chan {
+        // SAFETY: valid channel (checked above).
+        unsafe { &*(cs[i as usize].chan as *const Chan) }
+    };
+
+    // Pass 1.
+    // SAFETY: the lock slice is in lock order without duplicates.
+    unsafe { lock_all(locks) };
+    for &i in poll.iter() {
+        let c = &cs[i as usize];
+        // SAFETY: we hold every lock; elem per the contract.
+        let out = unsafe {
+            let st = chan(i).locked();
+            if c.dir == GS_CASE_RECV {
+                st.recv_locked(c.elem.cast())
+            } else {
+                st.send_locked(c.elem.cast())
+            }
+        };
+        let status = match out {
+            Outcome::Block => continue,
+            Outcome::Closed => (GS_ECLOSED, None),
+            Outcome::Done(w) => (GS_OK, w),
+        };
+        // SAFETY: we hold the locks; a claimed waiter is woken after unlocking.
+        unsafe {
+            unlock_all(locks);
+            if let Some(w) = status.1 {
+                wake(w);
+            }
+        }
+        cs[i as usize].status = status.0;
+        return i as c_int;
+    }
+    if timeout_ns == 0 {
+        // SAFETY: we hold the locks.
+        unsafe { unlock_all(locks) };
+        return GS_EAGAIN;
+    }
+
+    // Pass 2: queue a waiter on every channel and park.
+    let ctx = WaitCtx::new(me, false);
+    for (k, &i) in order.iter().enumerate() {
+        let c = &cs[i as usize];
+        waiters[k] = Waiter::new(&ctx, c.elem.cast(), i);
+        let w: *mut Waiter = &mut waiters[k];
+        // SAFETY: we hold the lock; the waiters live in this frame (or our heap block) until
+        // pass 3 has unlinked them.
+        unsafe {
+            let st = chan(i).locked();
+            if c.dir == GS_CASE_RECV {
+                st.recvq.push_back(w);
+            } else {
+                st.sendq.push_back(w);
+            }
+        }
+    }
+    // SAFETY: locks held, waiters queued, ctx is ours.
+    unsafe { block(&ctx, "select", locks, deadline) };
+
+    // Pass 3: unlink what is still queued.
+    let fired = ctx.fired();
+    // SAFETY: lock order as above; each waiter is on its own case's queue if queued.
+    unsafe {
+        lock_all(locks);
+        for w in waiters.iter_mut() {
+            if !w.queued {
+                continue;
+            }
+            let st = chan(w.index).locked();
+            if cs[w.index as usize].dir == GS_CASE_RECV {
+                st.recvq.remove(w);
+            } else {
+                st.sendq.remove(w);
+            }
+        }
+        unlock_all(locks);
+    }
+    if fired.is_null() {
+        return GS_ETIMEDOUT;
+    }
+    // SAFETY: fired points into `waiters`, which we own.
+    let (i, ok) = unsafe { ((*fired).index, (*fired).success) };
+    cs[i as usize].status = if ok { GS_OK } else { GS_ECLOSED };
+    i as c_int
+}
