@@ -295,9 +295,12 @@ int gs_get_stats(struct gs_stats *out);
 int gs_get_stack_info(struct gs_stack_info *out);
 
 /*
- Makes sure `bytes` bytes of stack are free below the caller's stack pointer. Prefer the
- `GS_STACK_CHECK(bytes)` macro, whose fast path is an inline compare. Outside goroutines:
- `GS_OK`. `GS_ENOMEM` if the stack cannot provide that much.
+ Makes sure `bytes` bytes of stack are free below the caller's stack pointer, moving a
+ GROWABLE stack to a larger reservation first if needed (so every pointer into the stack held
+ outside it goes stale: see `GS_STACK_GROWABLE`). Prefer the `GS_STACK_CHECK(bytes)` macro, whose
+ fast path is an inline compare. Outside goroutines and inside `gs_systemstack`: `GS_OK`.
+ `GS_ENOMEM` if the stack cannot provide that much: a FIXED stack without that much room, or a
+ GROWABLE one that would pass its `max_stack_size` (nothing is moved then).
  */
 int gs_stack_check(size_t bytes);
 

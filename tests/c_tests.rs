@@ -196,6 +196,7 @@ c_tests!(
     test_self,
     test_signal_chain,
     test_spawn_nested,
+    test_stack_grow_deep,
     test_stack_info,
     test_stack_overflow,
     test_stats,
