@@ -114,12 +114,12 @@ static void grow64k(void *arg) {
 
 static size_t attr_size;
 
-static double many_growing(long n, uint64_t *grows) {
+static double many_growing(long n, int check, uint64_t *grows) {
     gs_attr a;
     gs_stats s0, s1;
     gs_attr_init(&a);
     a.stack_size = attr_size;
-    use_check = 0;
+    use_check = check;
     gs_get_stats(&s0);
     double t = now_ns();
     for (long i = 0; i < n; i++)
@@ -242,17 +242,23 @@ int main(int argc, char **argv) {
         size_t sizes[] = {8192, 16384, 32768, 65536};
         for (int s = 0; s < 4; s++) {
             char name[96];
+            if (argc > 2 && strtoul(argv[2], NULL, 0) != sizes[s]) continue; /* one size only */
             attr_size = sizes[s];
-            for (int i = 0; i < 5; i++) v[i] = many_growing(100000, &grows);
-            snprintf(name, sizeof name, "100k goroutines x grow to 64 KiB, initial %zu KiB", sizes[s] / 1024);
-            report(name, v, 5, 1e9, "s ");
-            printf("    grows per goroutine: %.2f\n", grows / 100000.0);
+            for (int check = 0; check < 2; check++) {
+                if (check && sizes[s] != 16384) continue;
+                for (int i = 0; i < 5; i++) v[i] = many_growing(100000, check, &grows);
+                snprintf(name, sizeof name, "100k goroutines x grow to 64 KiB, initial %zu KiB%s", sizes[s] / 1024,
+                         check ? " (checks)" : "");
+                report(name, v, 5, 1e9, "s ");
+                printf("    grows per goroutine: %.2f\n", grows / 100000.0);
+            }
         }
     }
     if (!*only || strstr("parked", only)) {
         size_t sizes[] = {8192, 16384, 32768, 65536};
         for (int s = 0; s < 4; s++) {
             char name[96];
+            if (argc > 2 && strtoul(argv[2], NULL, 0) != sizes[s]) continue;
             for (int i = 0; i < 3; i++) v[i] = parked_memory(1000000, sizes[s]);
             snprintf(name, sizeof name, "memory per parked goroutine (1M), initial %zu KiB", sizes[s] / 1024);
             report(name, v, 3, 1, "B ");

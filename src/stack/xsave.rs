@@ -40,6 +40,8 @@ static INIT: Once = Once::new();
 /// Reads the XSAVE layout (CPUID 0xD). Call before installing the signal handler.
 pub fn init() {
     INIT.call_once(|| {
+        // Fill std's CPU feature cache now (the copier asks it inside the signal handler).
+        let _ = std::arch::is_x86_feature_detected!("avx2");
         // SAFETY: CPUID exists on every x86_64 CPU; leaf 0xD is valid when leaf 0 reports it.
         #[allow(unused_unsafe)]
         let max_leaf = unsafe { core::arch::x86_64::__cpuid(0) }.eax;
