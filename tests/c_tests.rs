@@ -202,6 +202,7 @@ c_tests!(
     test_stack_grow_libc,
     test_stack_grow_many,
     test_stack_grow_setjmp,
+    test_stack_grow_sigframe,
     test_stack_grow_vector,
     test_stack_info,
     test_stack_limit,

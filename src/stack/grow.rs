@@ -275,6 +275,18 @@ pub fn grown_size(old: usize, need: usize) -> usize {
     n
 }
 
+/// [`grown_size`] within the limit `max`: when doubling would pass a limit that is not a power
+/// of two but `need` fits under it, the stack grows to the limit itself (rounded down to pages).
+/// `None`: past the limit.
+pub fn grown_size_within(old: usize, need: usize, max: usize) -> Option<usize> {
+    let n = grown_size(old, need);
+    if n <= max {
+        return Some(n);
+    }
+    let capped = max & !(PAGE - 1);
+    (capped > old && need <= capped).then_some(capped)
+}
+
 /// Chains the dead stack `old` into `g`'s pending list (the link lives in its top 64 bytes, a
 /// page that is surely committed). Async-signal-safe.
 ///
@@ -351,10 +363,7 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         let rsp = gregs[libc::REG_RSP as usize] as usize;
         let low = if fault == 0 { rsp.saturating_sub(2 * KERNEL_FRAME_ROOM) } else { fault.min(rsp) };
         let need = old.hi - low.min(old.hi) + STACK_GUARD + PAGE;
-        let size = grown_size(old.size(), need);
-        if size > g.max_stack {
-            return Err(GrowError::Limit);
-        }
+        let Some(size) = grown_size_within(old.size(), need, g.max_stack) else { return Err(GrowError::Limit) };
         let p = (*m).p;
         let cache: Option<&mut StackCache> = if p.is_null() { None } else { Some(&mut (*p).local().stacks) };
         let Some(new) = super::alloc_in_signal(cache, size) else { return Err(GrowError::NoMemory) };
@@ -406,7 +415,7 @@ pub fn morestack(sp: usize, bytes: usize, fatal_past_limit: bool) -> c_int {
             return GS_ENOMEM;
         }
         let need = (gr.stack.hi - sp).saturating_add(bytes).saturating_add(STACK_GUARD);
-        if grown_size(gr.stack.size(), need) > gr.max_stack {
+        if grown_size_within(gr.stack.size(), need, gr.max_stack).is_none() {
             if fatal_past_limit {
                 overflow(gr, sp, 0);
             }
@@ -427,7 +436,9 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         let m = sched::enter_m(g);
         let gr = &mut *g;
         let old = gr.stack;
-        let size = grown_size(old.size(), gr.growth.need);
+        let Some(size) = grown_size_within(old.size(), gr.growth.need, gr.max_stack) else {
+            crate::fatal::fatal!("newstack_m: request past the limit was not refused")
+        };
         let pl = (*(*m).p).local();
         let Some(new) = pl.stacks.alloc(size) else { crate::fatal::fatal!("cannot allocate a {size}-byte goroutine stack") };
         let sp = gr.sched.sp;
@@ -652,5 +663,9 @@ mod tests {
         assert_eq!(grown_size(16384, 1), 32768);
         assert_eq!(grown_size(16384, 32769), 65536);
         assert_eq!(grown_size(1 << 20, 5 << 20), 8 << 20);
+        assert_eq!(grown_size_within(1 << 20, 1, 1 << 30), Some(2 << 20));
+        assert_eq!(grown_size_within(1 << 20, 1, 1536 << 10), Some(1536 << 10));
+        assert_eq!(grown_size_within(1 << 20, 1600 << 10, 1536 << 10), None);
+        assert_eq!(grown_size_within(1536 << 10, 1, 1536 << 10), None);
     }
 }
