@@ -7,8 +7,8 @@
 //!         |  include/gostack.h (cbindgen)
 //!  abi/     the exported gs_* functions: argument checks, error codes, panic boundary
 //!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
-//!  stack/   guarded reservations, pools
-//!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults), chaining
+//!  stack/   guarded reservations, pools; copy-growing (grow.rs: copy, adjust, shrink)
+//!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults grow stacks), chaining
 //!  arch/    switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
 //! ```
 //!

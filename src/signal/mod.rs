@@ -142,7 +142,7 @@ extern "C" fn handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
                         Err(grow::GrowError::Limit) => {}
                         Err(grow::GrowError::NoMemory) => {
                             let mut w = FdWriter::stderr();
-                            let _ = write!(w, "runtime: cannot allocate a larger stack for goroutine {}\n", (*gp).goid);
+                            let _ = writeln!(w, "runtime: cannot allocate a larger stack for goroutine {}", (*gp).goid);
                             drop(w);
                             crate::fatal::throw("out of memory")
                         }

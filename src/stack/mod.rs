@@ -463,11 +463,8 @@ pub fn free_cold(cache: &mut StackCache, s: Stack) {
 }
 
 fn free_large(s: Stack) {
-    if s.class == LARGE && s.size() > MAX_CLASS_SIZE {
-        match SPARES.put(s) {
-            Ok(()) => return,
-            Err(_) => {}
-        }
+    if s.class == LARGE && s.size() > MAX_CLASS_SIZE && SPARES.put(s).is_ok() {
+        return;
     }
     unmap_large(s)
 }
