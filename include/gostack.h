@@ -74,15 +74,34 @@
 #define GS_EPANIC -10
 
 /*
- Stack kind: starts small and is moved to a reservation twice as large when it runs out (Go's
- contiguous stacks). The default. See the stack contract in the README: no pointer into a
- growable stack may be kept outside that stack across a point where it can grow.
+ Stack kind: starts small (16 KiB reserved, pages committed as touched) and, when it runs out,
+ is MOVED to a reservation twice as large (Go's contiguous stacks). The default.
+
+ When it grows: on a fault in the guard region below the stack (plain C code, no changes
+ needed), in `gs_stack_check` / `GS_STACK_CHECK`, and on entry to any gs_* call that may
+ switch goroutines. Up to `gs_attr.max_stack_size` (1 GiB by default); past it the process
+ aborts with Go's `runtime: goroutine N stack exceeds LIMIT-byte limit` /
+ `fatal error: stack overflow`. At `gs_yield`, a stack using less than a quarter of its
+ reservation (twice in a row) is moved to a smaller one and its memory goes back to the system.
+
+ THE CONTRACT (what moving needs): no pointer into a growable stack may be held outside that
+ stack (heap, globals, thread-locals, another goroutine, the kernel: aio buffers, io_uring)
+ across a point where it can grow or shrink. The runtime moves every 8-byte aligned word in the
+ stack and in the saved registers whose value lies in the old stack (glibc-mangled `jmp_buf`
+ words included, so `setjmp` then growth then `longjmp` works), so pointers kept ON the stack
+ are fine; but an integer that happens to equal a stack address is moved too. Code that cannot
+ promise this (interpreters, `setjmp` buffers in globals, code publishing stack addresses,
+ `fmemopen` on a stack buffer) uses `GS_STACK_FIXED` or runs under `gs_systemstack`.
+ Residual risk: a single frame larger than the 64 KiB guard of a small stack, in code built
+ without `-fstack-clash-protection`, can jump over the guard.
  */
 #define GS_STACK_GROWABLE 0
 
 /*
- Stack kind: one reservation that never moves; overflowing it is a fatal error. For code that
- publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign runtimes).
+ Stack kind: one reservation (256 KiB by default) that never moves; overflowing it is a fatal
+ error (Go's message, then abort) and `gs_stack_check` answers `GS_ENOMEM` when it lacks room.
+ For code that publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign
+ runtimes).
  */
 #define GS_STACK_FIXED 1
 
@@ -146,12 +165,14 @@ typedef struct gs_attr {
    */
   uint32_t flags;
   /*
-   GROWABLE: initial reservation; FIXED: the whole stack. 0 = default.
+   GROWABLE: initial reservation (0 = default, 16 KiB; shrinking never goes below it);
+   FIXED: the whole stack (0 = default, 256 KiB). Rounded up to a power of two up to 2 MiB.
    Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
    */
   size_t stack_size;
   /*
-   GROWABLE: the most the stack may grow to (0 = default, 1 GiB). Ignored for FIXED.
+   GROWABLE: the most the stack may grow to (0 = default, 1 GiB); growing past it is fatal
+   (Go's message, then abort). Ignored for FIXED.
    */
   size_t max_stack_size;
   /*
@@ -191,11 +212,11 @@ typedef struct gs_stats {
    */
   uint64_t stack_committed;
   /*
-   Times a goroutine stack was moved to a larger reservation.
+   Times a goroutine stack was moved to a larger reservation (guard faults, checks, entries).
    */
   uint64_t stack_grows;
   /*
-   Times a goroutine stack was shrunk.
+   Times a goroutine stack was moved to a smaller reservation at a `gs_yield`.
    */
   uint64_t stack_shrinks;
   /*
@@ -213,7 +234,9 @@ typedef struct gs_stats {
  */
 typedef struct gs_stack_info {
   /*
-   Lowest usable address (the guard region lies below it).
+   Lowest usable address (the guard region lies below it). For a GROWABLE stack, valid until
+   it next grows or shrinks; note that a copy of this value kept on the stack is itself moved
+   by the next growth (it equals a stack address).
    */
   size_t lo;
   /*
@@ -381,9 +404,12 @@ int gs_get_stats(struct gs_stats *out);
 int gs_get_stack_info(struct gs_stack_info *out);
 
 /*
- Makes sure `bytes` bytes of stack are free below the caller's stack pointer. Prefer the
- `GS_STACK_CHECK(bytes)` macro, whose fast path is an inline compare. Outside goroutines:
- `GS_OK`. `GS_ENOMEM` if the stack cannot provide that much.
+ Makes sure `bytes` bytes of stack are free below the caller's stack pointer, moving a
+ GROWABLE stack to a larger reservation first if needed (so every pointer into the stack held
+ outside it goes stale: see `GS_STACK_GROWABLE`). Prefer the `GS_STACK_CHECK(bytes)` macro, whose
+ fast path is an inline compare. Outside goroutines and inside `gs_systemstack`: `GS_OK`.
+ `GS_ENOMEM` if the stack cannot provide that much: a FIXED stack without that much room, or a
+ GROWABLE one that would pass its `max_stack_size` (nothing is moved then).
  */
 int gs_stack_check(size_t bytes);
 
@@ -673,9 +699,14 @@ int gs_sema_free(struct gs_sema *s);
 
 /*
  * GS_STACK_CHECK(bytes): make sure `bytes` bytes of stack are free below the caller's stack
- * pointer, growing (moving) a GROWABLE stack if needed. Evaluates to GS_OK (0) on the fast path.
+ * pointer, growing (MOVING: see GS_STACK_GROWABLE's contract) a GROWABLE stack if needed.
+ * Evaluates to GS_OK (0) on the fast path, else to gs_stack_check(bytes): GS_OK once there is
+ * room, GS_ENOMEM for a FIXED stack without room or past max_stack_size (nothing moved).
  * The fast path compares the stack pointer with the running goroutine's stack guard, which the
  * scheduler keeps in the thread's %fs:0x70 slot (glibc's split-stack limit, 0 outside goroutines).
+ * Use it before frames or alloca/VLAs larger than the guard region (64 KiB on small stacks), and
+ * at the top of deeply recursive functions: growth by an explicit check skips the signal round
+ * trip of a guard fault (~3 us here).
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 static inline int gs__stack_short(size_t bytes) {

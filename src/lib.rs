@@ -9,8 +9,8 @@
 //!  embed/   foreign runtimes' per-goroutine state (CPython), swapped by switch hooks
 //!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
 //!  sync/    channels, select, wait groups, mutexes, semaphores (on park/ready)
-//!  stack/   guarded reservations, pools
-//!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults), chaining
+//!  stack/   guarded reservations, pools; copy-growing (grow.rs: copy, adjust, shrink)
+//!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults grow stacks), chaining
 //!  arch/    switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
 //! ```
 //!

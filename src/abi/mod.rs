@@ -9,6 +9,7 @@ pub mod types;
 
 use crate::arch;
 use crate::sched;
+use crate::stack::grow;
 use core::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use python::*;
@@ -63,6 +64,8 @@ pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
 /// block and its name are copied: the caller may free them when this returns.
 #[no_mangle]
 pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *mut c_void) -> i64 {
+    // Spawning may carve a new arena (allocation, system calls) on the caller's stack.
+    grow::secure_stack(2 * grow::RUNTIME_ENTRY_STACK);
     guard!(GS_EPANIC as i64, {
         let Some(f) = func else { return GS_EINVAL as i64 };
         let a = if attr.is_null() {
@@ -85,6 +88,7 @@ pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *
 /// `GS_ENOTGOROUTINE` outside a goroutine, `GS_ESTATE` inside a `gs_systemstack` function.
 #[no_mangle]
 pub extern "C" fn gs_yield() -> c_int {
+    grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
     sched::yield_now()
 }
 
@@ -93,6 +97,7 @@ pub extern "C" fn gs_yield() -> c_int {
 /// goroutine, `GS_ESTATE` inside a `gs_systemstack` function.
 #[no_mangle]
 pub extern "C" fn gs_exit() -> c_int {
+    grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
     sched::exit_now()
 }
 
@@ -103,6 +108,7 @@ pub extern "C" fn gs_exit() -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
+    grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
     sched::systemstack(f, arg)
 }
 
@@ -213,7 +219,13 @@ pub unsafe extern "C" fn gs_get_stats(out: *mut gs_stats) -> c_int {
     if out.is_null() {
         return GS_EINVAL;
     }
+    grow::secure_stack(2 * grow::RUNTIME_ENTRY_STACK);
     guard!(GS_EPANIC, {
+        // Record stacks the signal handler mapped, so that the counts include them.
+        if let sched::Where::Goroutine(m, g) = sched::whereami() {
+            // SAFETY: g runs on this thread, on its own stack, which was just secured.
+            unsafe { grow::settle(m, g) };
+        }
         let s = sched::stats();
         // SAFETY: non-NULL and the caller promises a gs_stats.
         unsafe { out.write(s) };
@@ -228,6 +240,7 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
     if out.is_null() {
         return GS_EINVAL;
     }
+    grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
     let sp = arch::current_sp();
     match sched::stack_info(sp) {
         Ok(info) => {
@@ -239,12 +252,15 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
     }
 }
 
-/// Makes sure `bytes` bytes of stack are free below the caller's stack pointer. Prefer the
-/// `GS_STACK_CHECK(bytes)` macro, whose fast path is an inline compare. Outside goroutines:
-/// `GS_OK`. `GS_ENOMEM` if the stack cannot provide that much.
+/// Makes sure `bytes` bytes of stack are free below the caller's stack pointer, moving a
+/// GROWABLE stack to a larger reservation first if needed (so every pointer into the stack held
+/// outside it goes stale: see `GS_STACK_GROWABLE`). Prefer the `GS_STACK_CHECK(bytes)` macro, whose
+/// fast path is an inline compare. Outside goroutines and inside `gs_systemstack`: `GS_OK`.
+/// `GS_ENOMEM` if the stack cannot provide that much: a FIXED stack without that much room, or a
+/// GROWABLE one that would pass its `max_stack_size` (nothing is moved then).
 #[no_mangle]
 pub extern "C" fn gs_stack_check(bytes: usize) -> c_int {
-    sched::stack_check(arch::current_sp(), bytes)
+    grow::morestack(arch::current_sp(), bytes, false)
 }
 
 /// The library's version, "MAJOR.MINOR.PATCH" (static string).

@@ -26,12 +26,31 @@ pub const GS_ESTATE: c_int = -9;
 /// An internal error (a Rust panic) was caught at the API boundary; the runtime may be inconsistent.
 pub const GS_EPANIC: c_int = -10;
 
-/// Stack kind: starts small and is moved to a reservation twice as large when it runs out (Go's
-/// contiguous stacks). The default. See the stack contract in the README: no pointer into a
-/// growable stack may be kept outside that stack across a point where it can grow.
+/// Stack kind: starts small (16 KiB reserved, pages committed as touched) and, when it runs out,
+/// is MOVED to a reservation twice as large (Go's contiguous stacks). The default.
+///
+/// When it grows: on a fault in the guard region below the stack (plain C code, no changes
+/// needed), in `gs_stack_check` / `GS_STACK_CHECK`, and on entry to any gs_* call that may
+/// switch goroutines. Up to `gs_attr.max_stack_size` (1 GiB by default); past it the process
+/// aborts with Go's `runtime: goroutine N stack exceeds LIMIT-byte limit` /
+/// `fatal error: stack overflow`. At `gs_yield`, a stack using less than a quarter of its
+/// reservation (twice in a row) is moved to a smaller one and its memory goes back to the system.
+///
+/// THE CONTRACT (what moving needs): no pointer into a growable stack may be held outside that
+/// stack (heap, globals, thread-locals, another goroutine, the kernel: aio buffers, io_uring)
+/// across a point where it can grow or shrink. The runtime moves every 8-byte aligned word in the
+/// stack and in the saved registers whose value lies in the old stack (glibc-mangled `jmp_buf`
+/// words included, so `setjmp` then growth then `longjmp` works), so pointers kept ON the stack
+/// are fine; but an integer that happens to equal a stack address is moved too. Code that cannot
+/// promise this (interpreters, `setjmp` buffers in globals, code publishing stack addresses,
+/// `fmemopen` on a stack buffer) uses `GS_STACK_FIXED` or runs under `gs_systemstack`.
+/// Residual risk: a single frame larger than the 64 KiB guard of a small stack, in code built
+/// without `-fstack-clash-protection`, can jump over the guard.
 pub const GS_STACK_GROWABLE: u32 = 0;
-/// Stack kind: one reservation that never moves; overflowing it is a fatal error. For code that
-/// publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign runtimes).
+/// Stack kind: one reservation (256 KiB by default) that never moves; overflowing it is a fatal
+/// error (Go's message, then abort) and `gs_stack_check` answers `GS_ENOMEM` when it lacks room.
+/// For code that publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign
+/// runtimes).
 pub const GS_STACK_FIXED: u32 = 1;
 
 /// Spawn flag: the goroutine may be moved to another OS thread after it first ran. Off by default
@@ -54,10 +73,12 @@ pub struct gs_attr {
     pub stack_kind: u32,
     /// `GS_SPAWN_MIGRATABLE` or 0; unknown bits are `GS_EINVAL`.
     pub flags: u32,
-    /// GROWABLE: initial reservation; FIXED: the whole stack. 0 = default.
+    /// GROWABLE: initial reservation (0 = default, 16 KiB; shrinking never goes below it);
+    /// FIXED: the whole stack (0 = default, 256 KiB). Rounded up to a power of two up to 2 MiB.
     /// Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
     pub stack_size: usize,
-    /// GROWABLE: the most the stack may grow to (0 = default, 1 GiB). Ignored for FIXED.
+    /// GROWABLE: the most the stack may grow to (0 = default, 1 GiB); growing past it is fatal
+    /// (Go's message, then abort). Ignored for FIXED.
     pub max_stack_size: usize,
     /// Name shown by `gs_dump` and in fatal messages; copied at spawn; may be NULL.
     pub name: *const c_char,
@@ -78,9 +99,9 @@ pub struct gs_stats {
     pub stack_reserved: u64,
     /// Bytes of goroutine stack memory resident (committed) right now, pools included.
     pub stack_committed: u64,
-    /// Times a goroutine stack was moved to a larger reservation.
+    /// Times a goroutine stack was moved to a larger reservation (guard faults, checks, entries).
     pub stack_grows: u64,
-    /// Times a goroutine stack was shrunk.
+    /// Times a goroutine stack was moved to a smaller reservation at a `gs_yield`.
     pub stack_shrinks: u64,
     /// Number of Ps (see `gs_maxprocs`).
     pub maxprocs: u32,
@@ -92,7 +113,9 @@ pub struct gs_stats {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct gs_stack_info {
-    /// Lowest usable address (the guard region lies below it).
+    /// Lowest usable address (the guard region lies below it). For a GROWABLE stack, valid until
+    /// it next grows or shrinks; note that a copy of this value kept on the stack is itself moved
+    /// by the next growth (it equals a stack address).
     pub lo: usize,
     /// One past the highest usable address.
     pub hi: usize,

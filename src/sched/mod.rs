@@ -46,8 +46,10 @@ pub const G_RUNNING: u32 = 2;
 pub const G_WAITING: u32 = 3;
 pub const G_DEAD: u32 = 4;
 
-/// Default initial stack reservation (lazily committed).
+/// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// Default initial reservation of a GROWABLE goroutine (chosen by measurement: docs/PERFORMANCE.md).
+pub const DEFAULT_GROWABLE_STACK_SIZE: usize = 16 * 1024;
 /// Default limit of a GROWABLE stack.
 pub const DEFAULT_MAX_STACK: usize = 1 << 30;
 /// Bytes above `stack.lo` kept free for the runtime: `stackguard0 = lo + STACK_GUARD`.
@@ -90,6 +92,8 @@ pub struct G {
     pub embed_hooks: *const EmbedHooks,
     /// The embedder's per-goroutine data (e.g. a PyThreadState).
     pub embed_data: *mut c_void,
+    /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
+    pub growth: crate::stack::grow::GrowState,
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines, on g0 of the
@@ -122,6 +126,7 @@ impl G {
             main_wait: core::ptr::null(),
             embed_hooks: core::ptr::null(),
             embed_data: null_mut(),
+            growth: Default::default(),
         }
     }
 }
@@ -386,7 +391,7 @@ pub struct Attr {
 
 impl Attr {
     pub fn default_attr() -> Attr {
-        Attr { stack_kind: GS_STACK_GROWABLE, flags: 0, stack_size: DEFAULT_STACK_SIZE, max_stack: DEFAULT_MAX_STACK, name: None, embed: None }
+        Attr { stack_kind: GS_STACK_GROWABLE, flags: 0, stack_size: DEFAULT_GROWABLE_STACK_SIZE, max_stack: DEFAULT_MAX_STACK, name: None, embed: None }
     }
 
     /// Checks a C attribute block; `GS_EINVAL` for anything out of range.
@@ -405,7 +410,8 @@ impl Attr {
             return Err(GS_EINVAL);
         }
         let max_stack = if a.max_stack_size == 0 { DEFAULT_MAX_STACK } else { a.max_stack_size };
-        let stack_size = if a.stack_size == 0 { DEFAULT_STACK_SIZE.min(max_stack) } else { a.stack_size };
+        let default_size = if a.stack_kind == GS_STACK_FIXED { DEFAULT_STACK_SIZE } else { DEFAULT_GROWABLE_STACK_SIZE };
+        let stack_size = if a.stack_size == 0 { default_size.min(max_stack) } else { a.stack_size };
         if a.stack_kind == GS_STACK_GROWABLE && stack_size > max_stack {
             return Err(GS_EINVAL);
         }
@@ -487,6 +493,7 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
                 gr.embed_data = null_mut();
             }
         }
+        gr.growth.reset(stack.size());
         gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
         gr.status.store(G_RUNNABLE, Release);
     }
@@ -509,7 +516,7 @@ fn alloc_g() -> *mut G {
 /// # Safety
 /// Called on `g`'s stack, `m` is this thread's M with `m.curg == g`.
 #[inline(always)]
-unsafe fn mcall(m: *mut M, g: *mut G, f: RawFn) {
+pub(crate) unsafe fn mcall(m: *mut M, g: *mut G, f: RawFn) {
     // SAFETY: per the contract; the Gobuf outlives the switch (G records are never freed).
     unsafe { arch::gs_asm_mcall(&mut (*g).sched.sp, (*m).g0_base, f, g.cast()) }
 }
@@ -555,9 +562,13 @@ pub fn yield_now() -> c_int {
     }
 }
 
-/// First thing every `_m` function does: note the FP control state the goroutine left loaded.
+/// First thing every `_m` function does: note the FP control state the goroutine left loaded,
+/// and free the stacks it left behind when it grew in the signal handler.
+///
+/// # Safety
+/// On g0, `g` just saved by mcall on its M.
 #[inline(always)]
-unsafe fn enter_m(g: *mut G) -> *mut M {
+pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
     // SAFETY: g was just saved by mcall on its M.
     unsafe {
         let m = (*g).m;
@@ -565,6 +576,7 @@ unsafe fn enter_m(g: *mut G) -> *mut M {
         if !(*g).embed_hooks.is_null() {
             ((*(*g).embed_hooks).switch_out)(g);
         }
+        crate::stack::grow::settle(m, g);
         m
     }
 }
@@ -574,6 +586,7 @@ unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     // SAFETY: on g0 of the M that ran g; g is saved.
     unsafe {
         let m = enter_m(g);
+        crate::stack::grow::shrink_at_safe_point(m, g);
         (*g).status.store(G_RUNNABLE, Relaxed);
         (*m).curg = null_mut();
         runqput(&*(*m).p, g, false);
@@ -968,8 +981,8 @@ pub fn stats() -> gs_stats {
         switches: SCHED.allp.iter().map(|p| p.switches.load(Relaxed)).sum(),
         stack_reserved: stack::reserved_bytes(),
         stack_committed: stack::committed_bytes(),
-        stack_grows: 0,
-        stack_shrinks: 0,
+        stack_grows: crate::stack::grow::GROWS.load(Relaxed),
+        stack_shrinks: crate::stack::grow::SHRINKS.load(Relaxed),
         maxprocs: n as u32,
         threads,
     }
@@ -995,21 +1008,6 @@ pub fn stack_info(sp: usize) -> Result<gs_stack_info, c_int> {
     })
 }
 
-/// gs_stack_check for stacks that cannot grow (yet): is there room for `bytes` below `sp`?
-pub fn stack_check(sp: usize, bytes: usize) -> c_int {
-    match whereami() {
-        Where::Goroutine(_, g) => {
-            // SAFETY: g runs on this thread.
-            let g = unsafe { &*g };
-            if sp.checked_sub(bytes).is_some_and(|x| x >= g.stackguard0) {
-                GS_OK
-            } else {
-                GS_ENOMEM
-            }
-        }
-        _ => GS_OK,
-    }
-}
 
 /// Writes `goroutine N [running]:` for the goroutine on this thread, for fatal errors. Async-signal
 /// safe: no locks, no allocation.

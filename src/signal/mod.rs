@@ -7,11 +7,18 @@
 //! - Handlers already installed without SA_ONSTACK get it added (Go's setsigstack): a signal
 //!   frame (~3 KiB here) must never land on a small goroutine stack. Checked again whenever a
 //!   thread becomes an M, since hosts may install handlers later.
-//! - A guard fault of a goroutine's stack is fatal with Go's message (copy-growth turns it into a
-//!   growth request for GROWABLE stacks). The kernel reports a signal frame that could not be
-//!   pushed as SI_KERNEL with si_addr 0: rsp near the guard identifies it.
+//! - A guard fault of a GROWABLE goroutine stack is a growth request: the handler moves the stack
+//!   (stack/grow.rs `grow_in_signal`: copy, adjust the saved registers and vector lanes) and
+//!   returns, and the faulting instruction retries on the new stack. Everything on that path is
+//!   async-signal-safe (no allocation, no lock): user code may have faulted inside malloc. Past the
+//!   goroutine's limit, and for FIXED stacks, it is fatal with Go's message. The kernel reports a
+//!   signal frame that could not be pushed as SI_KERNEL with si_addr 0: rsp within
+//!   `KERNEL_FRAME_ROOM` of the stack's low end identifies it (the signal that needed the frame is
+//!   lost; SA_ONSTACK on every handler is the real fix, see below).
 
+use crate::abi::types::GS_STACK_GROWABLE;
 use crate::fatal::FdWriter;
+use crate::stack::grow;
 use crate::sched::{getm, M};
 use core::fmt::Write;
 use core::mem::MaybeUninit;
@@ -31,6 +38,7 @@ const MIN_ALTSTACK: usize = 64 * 1024;
 
 /// Called once per new M, on its thread.
 pub fn on_new_m(m: *mut M) {
+    crate::stack::xsave::init();
     INSTALL.call_once(install_handlers);
     add_onstack_to_handlers();
     ensure_altstack(m);
@@ -120,28 +128,31 @@ extern "C" fn handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
         let rsp = (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
         let m = getm();
         if !m.is_null() && !(*m).curg.is_null() && (*m).on_g0 == 0 {
-            let g = &*(*m).curg;
-            let st = g.stack;
-            let kernel_frame = code == libc::SI_KERNEL && rsp >= st.guard_lo() && rsp < st.lo + 16 * 1024;
-            if st.lo != 0 && (st.in_guard(addr) || kernel_frame) {
-                stack_overflow(g, addr, rsp);
+            let gp = (*m).curg;
+            let st = (*gp).stack;
+            // The thread runs on the goroutine's stack (rsp may already be inside the guard, or
+            // below it after a large `sub rsp`).
+            let on_stack = rsp >= st.guard_lo().saturating_sub(grow::REG_WINDOW_BELOW_GUARD) && rsp < st.hi;
+            let kernel_frame = code == libc::SI_KERNEL && rsp >= st.guard_lo() && rsp < st.lo + grow::KERNEL_FRAME_ROOM;
+            if st.lo != 0 && on_stack && (st.in_guard(addr) || kernel_frame) {
+                if (*gp).stack_kind == GS_STACK_GROWABLE {
+                    let fault = if kernel_frame { 0 } else { addr };
+                    match grow::grow_in_signal(m, gp, uc, fault) {
+                        Ok(()) => return,
+                        Err(grow::GrowError::Limit) => {}
+                        Err(grow::GrowError::NoMemory) => {
+                            let mut w = FdWriter::stderr();
+                            let _ = writeln!(w, "runtime: cannot allocate a larger stack for goroutine {}", (*gp).goid);
+                            drop(w);
+                            crate::fatal::throw("out of memory")
+                        }
+                    }
+                }
+                grow::overflow(&*gp, rsp, addr);
             }
         }
         chain(sig, info, ctx);
     }
-}
-
-/// Go's message for a goroutine that ran out of stack, then abort.
-fn stack_overflow(g: &crate::sched::G, addr: usize, rsp: usize) -> ! {
-    let mut w = FdWriter::stderr();
-    let limit = if g.stack_kind == crate::abi::types::GS_STACK_FIXED { g.stack.size() } else { g.max_stack.min(g.stack.size()) };
-    let _ = write!(
-        w,
-        "runtime: goroutine {} stack exceeds {}-byte limit\nruntime: sp={:#x} fault={:#x} stack=[{:#x}, {:#x})\n",
-        g.goid, limit, rsp, addr, g.stack.lo, g.stack.hi
-    );
-    drop(w);
-    crate::fatal::throw("stack overflow")
 }
 
 /// Passes a fault we do not own to the handler installed before ours.

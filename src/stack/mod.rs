@@ -19,21 +19,51 @@
 //!   global pool behind a mutex takes the overflow, keeps `GLOBAL_WARM_MAX` per class warm and
 //!   gives back the pages of the rest, so idle pooled stacks cost little.
 //!
-//! Invariant: a `Stack` is owned by exactly one of: a G, a P cache, the global pool.
+//! - Growth (src/stack/grow.rs) needs stacks inside the SIGSEGV handler, where nothing may
+//!   allocate or lock: [`alloc_in_signal`] only pops the P's cache, takes a warm spare from
+//!   [`SPARES`] (a lock-free array) or maps a new reservation with two system calls; a stack mapped
+//!   that way has class [`DIRECT`] until [`register_direct`] records it (on g0, later).
+//! - Large stacks (> 2 MiB) freed by growth stay warm in [`SPARES`] up to [`SPARE_BYTES_MAX`]: a
+//!   relocation into cold pages is 4-5x slower than into warm ones (notes/growth.md).
+//!
+//! Invariant: a `Stack` is owned by exactly one of: a G (its stack, or its list of stacks waiting
+//! to be freed), a P cache, the global pool, a spare slot.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+pub mod grow;
+pub mod xsave;
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use parking_lot::Mutex;
 
 pub const PAGE: usize = 4096;
-/// Guard region below every stack. Virtual only; sized so that ordinary C frames cannot jump over
-/// it (see docs/DESIGN.md: a 256 KiB guard caught 100 KiB frames; costs ~550 B of page tables).
+/// Guard region below every stack larger than [`SMALL_STACK_MAX`]. Virtual only; sized so that
+/// ordinary C frames cannot jump over it (see docs/DESIGN.md: a 256 KiB guard caught 100 KiB
+/// frames; costs ~550 B of page tables per stack).
 pub const GUARD_SIZE: usize = 256 * 1024;
+/// Guard region below small stacks (<= [`SMALL_STACK_MAX`]): the page tables of a 256 KiB guard
+/// alone (~550 B) would break the budget of 4.5 KB per parked goroutine (docs/PERFORMANCE.md).
+/// Residual risk, documented in the README: a frame larger than 64 KiB compiled without
+/// `-fstack-clash-protection` can jump over it while the stack is small.
+pub const SMALL_GUARD_SIZE: usize = 64 * 1024;
+pub const SMALL_STACK_MAX: usize = 64 * 1024;
+
+/// The guard region below a stack of `size` bytes.
+pub const fn guard_for(size: usize) -> usize {
+    if size <= SMALL_STACK_MAX {
+        SMALL_GUARD_SIZE
+    } else {
+        GUARD_SIZE
+    }
+}
 /// Smallest and largest pooled size class.
 pub const MIN_CLASS_SIZE: usize = 8 * 1024;
 pub const MAX_CLASS_SIZE: usize = 2 * 1024 * 1024;
 pub const NCLASSES: usize = 9; // 8 KiB .. 2 MiB
 /// Size class value of a stack with its own mapping.
 pub const LARGE: u8 = u8::MAX;
+/// Size class value of a stack mapped inside the signal handler and not yet recorded in the global
+/// list of large stacks (see [`register_direct`]).
+pub const DIRECT: u8 = u8::MAX - 1;
 
 /// Stacks a P keeps per class before handing half to the global pool.
 pub const P_CACHE_MAX: usize = 64;
@@ -96,13 +126,16 @@ struct Arena {
 struct Global {
     free: [Vec<Stack>; NCLASSES],
     arenas: Vec<Arena>,
-    /// Stacks with their own mapping that are in use: (lo, hi) for the committed-bytes count.
+    arenas_of_class: [u32; NCLASSES],
+    /// Stacks with their own mapping (in use, spare, or pooled after the signal handler mapped
+    /// them): (lo, hi) for the committed-bytes count.
     large: Vec<(usize, usize)>,
 }
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global {
     free: [const { Vec::new() }; NCLASSES],
     arenas: Vec::new(),
+    arenas_of_class: [0; NCLASSES],
     large: Vec::new(),
 });
 
@@ -159,20 +192,25 @@ fn map(len: usize) -> Option<usize> {
 /// Carves a new arena for class `c` and pushes its stacks on `free`.
 fn grow_class(g: &mut Global, c: usize) -> bool {
     let size = class_size(c);
-    let slot = size + GUARD_SIZE;
-    let nslots = (32 << 20) / slot;
-    let nslots = nslots.clamp(4, 1024);
+    let guard = guard_for(size);
+    let slot = size + guard;
+    // Arenas of a class start small and double (8, 16, ... slots, up to ~32 MiB): each slot costs
+    // a guard installation (~1.1 µs), which a program that grows one stack once should not pay
+    // for hundreds of slots.
+    let most = ((32 << 20) / slot).clamp(4, 1024);
+    let nslots = (8usize << g.arenas_of_class[c].min(16)).min(most);
+    g.arenas_of_class[c] += 1;
     let len = slot * nslots;
     let Some(base) = map(len) else { return false };
     for i in (0..nslots).rev() {
         let guard_lo = base + i * slot;
-        if !install_guard(guard_lo, GUARD_SIZE) {
+        if !install_guard(guard_lo, guard) {
             // SAFETY: unmapping the arena we just mapped and handed out nothing of.
             unsafe { libc::munmap(base as *mut _, len) };
             return false;
         }
-        let lo = guard_lo + GUARD_SIZE;
-        g.free[c].push(Stack { lo, hi: lo + size, guard: GUARD_SIZE, class: c as u8 });
+        let lo = guard_lo + guard;
+        g.free[c].push(Stack { lo, hi: lo + size, guard, class: c as u8 });
     }
     g.arenas.push(Arena { base, len, slot, size });
     RESERVED.fetch_add((size * nslots) as u64, Relaxed);
@@ -216,9 +254,15 @@ impl StackCache {
         }
     }
 
+    /// Takes a stack of exactly `size` bytes if one is cached here, without refilling: no lock, no
+    /// allocation (the signal handler's path).
+    pub fn pop_exact(&mut self, size: usize) -> Option<Stack> {
+        self.classes[class_of(size)?].pop()
+    }
+
     /// Returns a stack; keeps it warm unless the cache is full.
     pub fn free(&mut self, s: Stack) {
-        if s.class == LARGE {
+        if s.class == LARGE || s.class == DIRECT {
             return free_large(s);
         }
         let c = s.class as usize;
@@ -255,7 +299,7 @@ pub fn alloc_global(size: usize) -> Option<Stack> {
 
 /// Returns a stack without a P.
 pub fn free_global(s: Stack) {
-    if s.class == LARGE {
+    if s.class == LARGE || s.class == DIRECT {
         free_large(s)
     } else {
         release_to_global(vec![s])
@@ -281,22 +325,152 @@ fn release_to_global(v: Vec<Stack>) {
     }
 }
 
-fn alloc_large(size: usize) -> Option<Stack> {
-    let len = size + GUARD_SIZE;
+/// Maps a stack of its own (class [`DIRECT`]: not yet in the global list). Two system calls, no
+/// lock, no allocation: usable in the signal handler.
+fn map_direct(size: usize) -> Option<Stack> {
+    let guard = guard_for(size);
+    let len = size + guard;
     let base = map(len)?;
-    if !install_guard(base, GUARD_SIZE) {
+    if !install_guard(base, guard) {
         // SAFETY: unmapping what we just mapped.
         unsafe { libc::munmap(base as *mut _, len) };
         return None;
     }
-    let lo = base + GUARD_SIZE;
+    let lo = base + guard;
+    if size > MAX_CLASS_SIZE {
+        // Big stacks are filled by deep recursion: transparent huge pages cut the page faults
+        // that dominate their growth (notes/growth.md: 32->64 MiB cold 34-46 ms, 12-14 ms with
+        // THP). Advice only; ignored where THP is off.
+        // SAFETY: the range is the stack we just mapped.
+        unsafe { libc::madvise(lo as *mut _, size, libc::MADV_HUGEPAGE) };
+    }
     RESERVED.fetch_add(size as u64, Relaxed);
-    GLOBAL.lock().large.push((lo, lo + size));
-    Some(Stack { lo, hi: lo + size, guard: GUARD_SIZE, class: LARGE })
+    Some(Stack { lo, hi: lo + size, guard, class: DIRECT })
+}
+
+/// Records a [`DIRECT`] stack in the global list of stacks with their own mapping (for
+/// `committed_bytes`). One of a pooled size joins that size class, so that it is recycled warm
+/// like an arena stack (and never unmapped, like them); a larger one becomes an ordinary
+/// [`LARGE`] stack. Takes the global lock: never call it in a signal handler.
+pub fn register_direct(s: &mut Stack) {
+    if s.class == DIRECT {
+        GLOBAL.lock().large.push((s.lo, s.hi));
+        s.class = class_of(s.size()).map_or(LARGE, |c| c as u8);
+    }
+}
+
+/// A stack for growth, from the signal handler: the P's cache (`cache`, if the M holds a P),
+/// a warm spare, or a new mapping. Async-signal-safe: no lock, no allocation.
+pub fn alloc_in_signal(cache: Option<&mut StackCache>, size: usize) -> Option<Stack> {
+    if let Some(c) = cache {
+        if let Some(s) = c.pop_exact(size) {
+            return Some(s);
+        }
+    }
+    SPARES.take(size).or_else(|| map_direct(size))
+}
+
+/// A free-standing stack slot of [`Spares`]: `state` is EMPTY, BUSY (someone is reading or
+/// writing the other fields) or FULL.
+struct Spare {
+    state: AtomicU32,
+    lo: AtomicUsize,
+    hi: AtomicUsize,
+    guard: AtomicUsize,
+}
+
+const SPARE_EMPTY: u32 = 0;
+const SPARE_BUSY: u32 = 1;
+const SPARE_FULL: u32 = 2;
+/// Large stacks kept warm after they were freed, at most this many bytes in all.
+pub const SPARE_BYTES_MAX: usize = 192 << 20;
+const NSPARES: usize = 16;
+
+/// Warm large stacks (class [`LARGE`], still in the global list), lock-free so that the signal
+/// handler can take one: a thread interrupted while a slot is BUSY only makes others skip it.
+pub struct Spares {
+    slots: [Spare; NSPARES],
+    bytes: AtomicUsize,
+}
+
+pub static SPARES: Spares = Spares {
+    slots: [const { Spare { state: AtomicU32::new(SPARE_EMPTY), lo: AtomicUsize::new(0), hi: AtomicUsize::new(0), guard: AtomicUsize::new(0) } }; NSPARES],
+    bytes: AtomicUsize::new(0),
+};
+
+impl Spares {
+    /// Takes a spare of exactly `size` bytes.
+    pub fn take(&self, size: usize) -> Option<Stack> {
+        if self.bytes.load(Relaxed) == 0 {
+            return None;
+        }
+        for s in &self.slots {
+            if s.state.compare_exchange(SPARE_FULL, SPARE_BUSY, Acquire, Relaxed).is_err() {
+                continue;
+            }
+            let (lo, hi) = (s.lo.load(Relaxed), s.hi.load(Relaxed));
+            if hi - lo != size {
+                s.state.store(SPARE_FULL, Release);
+                continue;
+            }
+            let guard = s.guard.load(Relaxed);
+            s.state.store(SPARE_EMPTY, Release);
+            self.bytes.fetch_sub(size, Relaxed);
+            return Some(Stack { lo, hi, guard, class: LARGE });
+        }
+        None
+    }
+
+    /// Keeps `st` warm if there is room; gives it back otherwise.
+    fn put(&self, st: Stack) -> Result<(), Stack> {
+        if self.bytes.fetch_add(st.size(), Relaxed) + st.size() > SPARE_BYTES_MAX {
+            self.bytes.fetch_sub(st.size(), Relaxed);
+            return Err(st);
+        }
+        for s in &self.slots {
+            if s.state.compare_exchange(SPARE_EMPTY, SPARE_BUSY, Acquire, Relaxed).is_ok() {
+                s.lo.store(st.lo, Relaxed);
+                s.hi.store(st.hi, Relaxed);
+                s.guard.store(st.guard, Relaxed);
+                s.state.store(SPARE_FULL, Release);
+                return Ok(());
+            }
+        }
+        self.bytes.fetch_sub(st.size(), Relaxed);
+        Err(st)
+    }
+}
+
+fn alloc_large(size: usize) -> Option<Stack> {
+    if let Some(s) = SPARES.take(size) {
+        return Some(s);
+    }
+    let mut s = map_direct(size)?;
+    register_direct(&mut s);
+    debug_assert_eq!(s.class, LARGE);
+    Some(s)
+}
+
+/// Frees a stack whose contents are dead and gives its memory back to the kernel (shrinking):
+/// pooled stacks lose their pages, large ones are unmapped.
+pub fn free_cold(cache: &mut StackCache, s: Stack) {
+    if s.class == LARGE || s.class == DIRECT {
+        return unmap_large(s);
+    }
+    // SAFETY: the stack is ours (no goroutine uses it); its contents are dead.
+    unsafe { libc::madvise(s.lo as *mut _, s.size(), libc::MADV_DONTNEED) };
+    cache.free(s);
 }
 
 fn free_large(s: Stack) {
-    {
+    if s.class == LARGE && s.size() > MAX_CLASS_SIZE && SPARES.put(s).is_ok() {
+        return;
+    }
+    unmap_large(s)
+}
+
+fn unmap_large(s: Stack) {
+    if s.class == LARGE {
         let mut g = GLOBAL.lock();
         if let Some(i) = g.large.iter().position(|&(lo, _)| lo == s.lo) {
             g.large.swap_remove(i);
