@@ -18,7 +18,7 @@ static GS_TEST_NOINLINE int deep(int depth) {
     volatile char frame[64];
     frame[0] = (char)depth;
     if (depth == 0) {
-        exits_started++;
+        __atomic_fetch_add(&exits_started, 1, __ATOMIC_RELAXED); /* several Ps: atomic */
         gs_exit();
         after_exit = 1; /* gs_exit returned */
         return 0;

@@ -189,12 +189,20 @@ static void ov_sender(void *arg) {
 }
 static void ov_receiver(void *arg) {
     long id = (long)arg;
-    for (;;) {
+    /* Go's idiom: a closed channel's case becomes a nil (NULL) channel, ignored by select; stop
+     * only when both are closed and drained (q is buffered: it can still hold values after p
+     * reported closed). */
+    gs_chan *a = id % 2 ? p : q, *b = id % 2 ? q : p;
+    while (a != NULL || b != NULL) {
         long v = -1;
-        gs_case cs[2] = {{id % 2 ? p : q, GS_CASE_RECV, &v, 99}, {id % 2 ? q : p, GS_CASE_RECV, &v, 99}};
+        gs_case cs[2] = {{a, GS_CASE_RECV, &v, 99}, {b, GS_CASE_RECV, &v, 99}};
         int i = gs_select(cs, 2, -1);
         CHECK(i == 0 || i == 1);
-        if (cs[i].status == GS_ECLOSED) break;
+        if (cs[i].status == GS_ECLOSED) {
+            if (i == 0) a = NULL;
+            else b = NULL;
+            continue;
+        }
         CHECK_OK(cs[i].status);
         CHECK(v >= 0 && v < SENDERS * EACH);
         __atomic_fetch_add(&received[v], 1, __ATOMIC_RELAXED); /* several Ps: atomics */

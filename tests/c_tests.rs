@@ -120,16 +120,35 @@ fn compile(name: &str) -> PathBuf {
     exe
 }
 
-/// Compiles and runs one C test program; panics with its output unless it exits 0 in time.
-fn run_c_test(name: &str) {
+/// Compiles a C test once per test process (the same program runs on several P counts).
+fn compile_once(name: &str) -> PathBuf {
+    static DONE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, exe)) = done.iter().find(|(n, _)| n == name) {
+        return exe.clone();
+    }
     let exe = compile(name);
+    done.push((name.to_string(), exe.clone()));
+    exe
+}
+
+/// Compiles and runs one C test program on one P; panics with its output unless it exits 0 in
+/// time.
+fn run_c_test(name: &str) {
+    run_c_test_on(name, 1)
+}
+
+/// Runs a C test with `GOSTACK_MAXPROCS=procs`.
+fn run_c_test_on(name: &str, procs: u32) {
+    let exe = compile_once(name);
     let dir = out_dir();
-    let stdout_path = dir.join(format!("{name}.stdout"));
-    let stderr_path = dir.join(format!("{name}.stderr"));
+    let stdout_path = dir.join(format!("{name}.p{procs}.stdout"));
+    let stderr_path = dir.join(format!("{name}.p{procs}.stderr"));
     let mut child = Command::new(&exe)
         .current_dir(&dir)
-        // The ordering tests (FIFO round robin, "nothing runs before gs_run") are about one P.
-        .env("GOSTACK_MAXPROCS", "1")
+        // The ordering tests (FIFO round robin, "nothing runs before gs_run") are about one P;
+        // the tests listed in `on_ps!` below also run on 2 and 4 Ps.
+        .env("GOSTACK_MAXPROCS", procs.to_string())
         // cargo puts target/<profile> on LD_LIBRARY_PATH, which beats the RUNPATH we link with:
         // the uplifted copy there can be stale. Test exactly the library we linked against.
         .env_remove("LD_LIBRARY_PATH")
@@ -208,7 +227,6 @@ c_tests!(
     test_select,
     test_self,
     test_signal_chain,
-    test_spawn_nested,
     test_stack_check,
     test_stack_fixed,
     test_stack_grow_deep,
@@ -226,6 +244,47 @@ c_tests!(
     test_sync_threads_stress,
     test_systemstack,
     test_yield_order,
+);
+
+/// Tests that make no assumption about one P run again on 2 and 4 Ps (worker threads, stealing,
+/// pinned wake-ups across threads). Each becomes `p2::<name>` and `p4::<name>`.
+macro_rules! on_ps {
+    ($module:ident, $procs:expr, $($name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[test]
+                fn $name() {
+                    super::run_c_test_on(stringify!($name), $procs);
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! multi_p_tests {
+    ($($name:ident),* $(,)?) => {
+        on_ps!(p2, 2, $($name),*);
+        on_ps!(p4, 4, $($name),*);
+    };
+}
+
+multi_p_tests!(
+    test_chan,
+    test_chan_classic,
+    test_chan_timeout_race,
+    test_exit,
+    test_mutex_wg_sema,
+    test_select,
+    test_spawn_nested,
+    test_stack_check,
+    test_stack_grow_deep,
+    test_stack_grow_libc,
+    test_stack_grow_many,
+    test_stack_grow_setjmp,
+    test_stack_grow_vector,
+    test_stack_shrink,
+    test_sync_foreign_thread,
+    test_sync_threads_stress,
 );
 
 #[test]
