@@ -27,7 +27,7 @@ use crate::abi::types::*;
 use crate::arch::{self, RawFn};
 use crate::fatal::{fatal, FdWriter};
 use crate::stack::{self, Stack, StackCache};
-use core::cell::{Cell, UnsafeCell};
+use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void, CStr};
 use core::fmt::Write;
 use core::ptr::null_mut;
@@ -189,15 +189,36 @@ pub struct M {
 /// whatever lock the parking code held. Returning false resumes the goroutine at once.
 pub type UnlockFn = unsafe fn(g: *mut G, lock: *mut c_void) -> bool;
 
-thread_local! {
-    /// The M of this thread; const-initialised so a signal handler may read it.
-    static TLS_M: Cell<*mut M> = const { Cell::new(null_mut()) };
+/// The calling thread's M, or null if it never ran goroutines. Reads the initial-exec TLS word
+/// `gs_tls_m` defined in the assembly (no call; async-signal-safe).
+#[inline(always)]
+pub fn getm() -> *mut M {
+    let m: *mut M;
+    // SAFETY: gs_tls_m is an 8-byte .tbss object of this library; the GOT entry holds its offset
+    // from the thread pointer.
+    unsafe {
+        core::arch::asm!(
+            "mov {m}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
+            "mov {m}, qword ptr fs:[{m}]",
+            m = out(reg) m,
+            options(nostack, preserves_flags, readonly, pure)
+        )
+    };
+    m
 }
 
-/// The calling thread's M, or null if it never ran goroutines.
-#[inline]
-pub fn getm() -> *mut M {
-    TLS_M.with(|m| m.get())
+/// Sets the calling thread's M (once, when the thread becomes an M).
+fn setm(m: *mut M) {
+    // SAFETY: as getm; the slot is this thread's own.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
+            "mov qword ptr fs:[{t}], {m}",
+            t = out(reg) _,
+            m = in(reg) m,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// The goroutine running on this thread (also while its gs_systemstack fn runs), or null.
@@ -226,6 +247,8 @@ pub struct P {
     pub spawned: AtomicU64,
     /// proc::P_IDLE, P_RUNNING or P_DEAD (beyond nprocs).
     pub status: AtomicU32,
+    /// Index in SCHED.allp.
+    pub index: AtomicUsize,
 }
 
 /// State of a P touched only by the M holding it.
@@ -251,12 +274,14 @@ impl P {
             switches: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
             status: AtomicU32::new(proc::P_DEAD),
+            index: AtomicUsize::new(0),
         }
     }
 
-    /// This P's index in `SCHED.allp`.
+    /// This P's index in `SCHED.allp` (set once by init_once).
+    #[inline(always)]
     pub fn id(&self) -> usize {
-        (self as *const P as usize - SCHED.allp.as_ptr() as usize) / core::mem::size_of::<P>()
+        self.index.load(Relaxed)
     }
 
     /// # Safety
@@ -346,6 +371,9 @@ fn init_once() {
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     let n = env_usize("GOSTACK_MAXPROCS").filter(|&n| n >= 1).unwrap_or(cpus).min(MAX_PROCS);
     SCHED.nprocs.store(n, Relaxed);
+    for (i, p) in SCHED.allp.iter().enumerate() {
+        p.index.store(i, Relaxed);
+    }
     for i in (0..n).rev() {
         SCHED.allp[i].status.store(proc::P_IDLE, Relaxed);
         s.pidle.push(&SCHED.allp[i] as *const P as *mut P);
@@ -939,7 +967,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
     }));
     lock_sched().allm.push(m);
-    TLS_M.with(|c| c.set(m));
+    setm(m);
     crate::signal::on_new_m(m);
     m
 }

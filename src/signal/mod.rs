@@ -119,7 +119,7 @@ fn ensure_altstack(m: *mut M) {
 
 /// The SIGSEGV/SIGBUS handler.
 extern "C" fn handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes valid info and ucontext pointers; TLS_M is const-initialised and
+    // SAFETY: the kernel passes valid info and ucontext pointers; the M pointer is an initial-exec TLS word and
     // M/G records are never freed, so reading them here is sound.
     unsafe {
         let addr = (*info).si_addr() as usize;

@@ -313,8 +313,23 @@ fn install(g: &mut G, new: Stack, running: bool) {
 ///
 /// # Safety
 /// `g` is the goroutine running on (or just switched away from) this thread.
+#[inline(always)]
 pub unsafe fn settle(m: *mut M, g: *mut G) {
-    // SAFETY: per the contract, g's record is ours to update; only this thread touches m.p.
+    // Inlined check on every switch: nothing to do unless the goroutine's stack moved.
+    // SAFETY: per the contract.
+    unsafe {
+        if (*g).stack.class != super::DIRECT && (*g).growth.pending.lo == 0 {
+            return;
+        }
+        settle_slow(m, g)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn settle_slow(m: *mut M, g: *mut G) {
+    // SAFETY: per the contract of settle, g's record is ours to update; only this thread touches
+    // m.p.
     unsafe {
         let g = &mut *g;
         if g.stack.class == super::DIRECT {
@@ -471,14 +486,25 @@ unsafe fn resume(m: *mut M, g: *mut G) -> ! {
 /// # Safety
 /// On g0 of `m`, which holds a P; `g` was just saved by mcall and nothing points into its stack
 /// but its own frames and `g.sched.sp`.
+#[inline(always)]
 pub unsafe fn shrink_at_safe_point(m: *mut M, g: *mut G) {
+    // Inlined check on every yield: only a stack that grew can shrink.
     // SAFETY: per the contract.
+    unsafe {
+        if (*g).stack_kind != GS_STACK_GROWABLE || (*g).stack.size() <= (*g).growth.initial {
+            return;
+        }
+        shrink_slow(m, g)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn shrink_slow(m: *mut M, g: *mut G) {
+    // SAFETY: per the contract of shrink_at_safe_point.
     unsafe {
         let gr = &mut *g;
         let old = gr.stack;
-        if gr.stack_kind != GS_STACK_GROWABLE || old.size() <= gr.growth.initial {
-            return;
-        }
         let sp = gr.sched.sp;
         let used = old.hi - live_lo(&old, sp);
         if used >= old.size() / 4 {
