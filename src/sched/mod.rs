@@ -469,7 +469,7 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
         let Some(stack) = pl.stacks.alloc(attr.stack_size) else { return Err(GS_ENOMEM) };
         let g = match pl.gfree.pop() {
             Some(g) => g,
-            None => alloc_g(),
+            None => gfget_slow(pl),
         };
         (stack, g)
     } else {
@@ -529,6 +529,18 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
     // SAFETY: g is RUNNABLE and on no queue.
     unsafe { ready_any(g, false) };
     Ok(goid)
+}
+
+/// The P's free G list is empty: refill a batch from the global list (Go's gfget), else allocate.
+#[cold]
+fn gfget_slow(pl: &mut PLocal) -> *mut G {
+    {
+        let mut s = lock_sched();
+        let n = s.gfree.len().min(32);
+        let at = s.gfree.len() - n;
+        pl.gfree.extend(s.gfree.drain(at..));
+    }
+    pl.gfree.pop().unwrap_or_else(alloc_g)
 }
 
 fn alloc_g() -> *mut G {
@@ -685,6 +697,17 @@ unsafe extern "C" fn park_m(gp: *mut c_void) {
 /// # Safety
 /// `g` is a goroutine parked by [`park`] that nobody else readies.
 pub unsafe fn ready(g: *mut G) {
+    // SAFETY: per the contract.
+    unsafe { ready_with(g, true) }
+}
+
+/// Like [`ready`], `next` choosing between Go's runnext (the woken goroutine runs next: channel
+/// hand-offs) and the tail of the run queue (timers: several expiring in one pass keep their
+/// deadline order).
+///
+/// # Safety
+/// As [`ready`].
+pub unsafe fn ready_with(g: *mut G, next: bool) {
     // SAFETY: g is a live G record (never freed).
     let ok = unsafe { (*g).status.compare_exchange(G_WAITING, G_RUNNABLE, AcqRel, Relaxed) };
     if let Err(st) = ok {
@@ -692,7 +715,7 @@ pub unsafe fn ready(g: *mut G) {
         fatal!("goready: goroutine {} has status {} (not waiting)", unsafe { (*g).goid }, st);
     }
     // SAFETY: RUNNABLE, on no queue, ours to queue.
-    unsafe { ready_any(g, true) };
+    unsafe { ready_any(g, next) };
 }
 
 // ---- timers and sleep ---------------------------------------------------------------------
@@ -823,8 +846,9 @@ fn run_timers_slow() -> bool {
 }
 
 unsafe fn sleep_wake(arg: usize, _seq: u64) {
-    // SAFETY: arg is the G parked in sleep(); its timer fires once.
-    unsafe { ready(arg as *mut G) };
+    // SAFETY: arg is the G parked in sleep(); its timer fires once. Tail, not runnext: timers
+    // that expire in the same pass must wake in deadline order.
+    unsafe { ready_with(arg as *mut G, false) };
 }
 
 unsafe fn sleep_arm(g: *mut G, when: *mut c_void) -> bool {
@@ -882,10 +906,12 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
         (*g).main_wait = core::ptr::null();
         (*g).embed_hooks = core::ptr::null();
         (*g).embed_data = null_mut();
-        if pl.gfree.len() < 256 {
-            pl.gfree.push(g);
-        } else {
-            lock_sched().gfree.push(g);
+        pl.gfree.push(g);
+        if pl.gfree.len() > 256 {
+            // Go's gfput: hand half to the global list in one go.
+            let mut s = lock_sched();
+            let half = pl.gfree.len() / 2;
+            s.gfree.extend(pl.gfree.drain(..half));
         }
         let left = SCHED.live.fetch_sub(1, AcqRel) - 1;
         if !mw.is_null() {

@@ -455,7 +455,8 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
         let won = (*ctx).state.compare_exchange(WAITING, CLAIMED, AcqRel, Acquire).is_ok();
         (*ctx).timer_busy.store(0, Release);
         if won {
-            sched::ready(g);
+            // Tail, like gs_sleep: timeouts expiring in one pass wake in deadline order.
+            sched::ready_with(g, false);
         }
     }
 }
