@@ -141,7 +141,9 @@ fn spawn_from_goroutine(n: u64) -> f64 {
 fn main() {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let want = |n: &str| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()));
-    println!("gostack switch benchmarks ({RUNS} runs each; medians)");
+    // The single-thread switch path (see benches/c/bench_sched.c for several Ps).
+    gs_set_maxprocs(1);
+    println!("gostack switch benchmarks at P=1 ({RUNS} runs each; medians)");
     if want("raw") {
         report("raw swap round trip (A->B->A)", (0..RUNS).map(|_| raw_swap(2_000_000)).collect());
         report("mcall+gogo round trip (g->g0->g)", (0..RUNS).map(|_| mcall_gogo(2_000_000)).collect());

@@ -221,6 +221,7 @@ c_tests!(
     test_gs_main,
     test_many_goroutines,
     test_mn_foreign_spawn,
+    test_mn_handoff,
     test_mn_interleave,
     test_mn_pinning,
     test_mutex_wg_sema,

@@ -130,6 +130,12 @@ fn pidleput(s: &mut SchedLocked, p: *mut P) {
         retire_idle_p(s, pr);
         return;
     }
+    // A waiter that already got a P (it can be on both `waiting` and `pwait`) must not get a
+    // second: overwriting its nextp would lose the first.
+    // SAFETY: Ms are never freed; nextp is only touched under the scheduler lock.
+    while s.proc.pwait.front().is_some_and(|&w| unsafe { !(*w).nextp.is_null() }) {
+        s.proc.pwait.pop_front();
+    }
     if let Some(w) = s.proc.pwait.pop_front() {
         SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
         pr.status.store(P_RUNNING, Relaxed);
@@ -214,6 +220,8 @@ pub fn wakep() {
     // With one P, only threads inside gs_run/gs_main run goroutines (determinism), even if
     // workers are left from a time with more Ps.
     let m = if workers_allowed() { s.proc.midle.pop().or_else(|| s.proc.waiting.pop()) } else { s.proc.waiting.pop() };
+    // SAFETY: Ms are never freed; nextp is only touched under the scheduler lock.
+    let m = m.filter(|&m| unsafe { (*m).nextp.is_null() });
     if let Some(m) = m {
         // SAFETY: an idle M sleeping on its note; nextp/spinning are read by it under the lock.
         unsafe {
@@ -583,6 +591,14 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
     unsafe {
         loop {
             let mut s = lock_sched();
+            // A P handed to us (pidleput/wakep) while we were not yet asleep: take it. Clearing
+            // it instead lost the P for good (every thread then slept forever), e.g. when a
+            // worker handed its P to a thread between its gs_run queuing and its first sleep.
+            if (*m).p.is_null() && !(*m).nextp.is_null() {
+                let p = core::mem::replace(&mut (*m).nextp, null_mut());
+                take_p(m, p);
+                return None;
+            }
             if !(*m).p.is_null() {
                 // Last look under the lock: work queued globally or for us keeps the P.
                 if !s.runq.is_empty() || (*m).lockedq_len.load(Acquire) != 0 {
@@ -627,7 +643,6 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             } else {
                 s.proc.waiting.push(m);
             }
-            (*m).nextp = null_mut();
             drop(s);
 
             (*m).note.sleep(TIMER_NEXT.load(Acquire));
