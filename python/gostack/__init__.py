@@ -155,6 +155,11 @@ def run() -> None:
     re-raises at once a ``KeyboardInterrupt``/``SystemExit`` raised in one. Ctrl-C interrupts it
     within about :data:`RUN_SLICE_SECONDS` (unless a goroutine computes without switching).
     ``WrongState`` from inside a goroutine.
+
+    Raises :class:`Deadlock` when every goroutine left is blocked for good (on channels, mutexes,
+    wait groups nobody else can reach; no ``sleep`` pending; no other thread of the process able
+    to wake one). The blocked goroutines stay parked: the program may go on, and a later ``run()``
+    resumes them if something (a ``try_send``/``close`` from outside, say) woke them.
     """
     slice_ns = int(RUN_SLICE_SECONDS * 1e9)
     run_slice = _lib.gs_py_run
@@ -167,6 +172,8 @@ def run() -> None:
         if rc == 0:
             break
         if rc < 0:
+            if rc == Deadlock.code:
+                raise Deadlock("run: all goroutines are asleep - deadlock!", rc)
             _raise(rc, "run")
     with _failures_lock:
         failed = list(_failures)

@@ -56,9 +56,6 @@ use std::sync::OnceLock;
 /// Python->C->Python recursion needs ~2.5 MiB.
 pub const PY_STACK_SIZE: usize = 8 << 20;
 
-/// How often the time-slice goroutine of [`run_slice`] looks whether it is the last one left.
-const SLICE_POLL_NS: i64 = 1_000_000;
-
 /// glibc's PTHREAD_KEYS_MAX: keys are 0..1024, and `pthread_getspecific` on an unused key
 /// returns NULL.
 const PTHREAD_KEYS_MAX: u32 = 1024;
@@ -297,31 +294,15 @@ pub unsafe fn spawn(callable: *mut c_void, stack_size: usize) -> i64 {
     }
 }
 
-/// The goroutine `run_slice` runs beside the others: returns (ending the `gs_main` call) when its
-/// time slice is over or it is the only goroutine left.
-///
-/// # Safety
-/// Only as a goroutine entry; `arg` is the deadline (nanotime) cast to a pointer.
-unsafe extern "C" fn slice_main(arg: *mut c_void) {
-    let deadline = arg as usize as i64;
-    loop {
-        if sched::SCHED.live.load(Acquire) <= 1 {
-            return;
-        }
-        let now = sched::nanotime();
-        if now >= deadline {
-            return;
-        }
-        sched::sleep((deadline - now).min(SLICE_POLL_NS));
-    }
-}
-
 /// gs_py_run: runs goroutines on the calling thread for at most about `slice_ns`. Returns 0 when no
-/// goroutine is left, 1 when some are (call again), or a negative `GS_E*` code.
+/// goroutine is left, 1 when some are (call again), `GS_EDEADLOCK` when every goroutine left is
+/// blocked for good, or another negative `GS_E*` code.
 ///
 /// Why slices: a thread blocked in C with the GIL released runs no Python signal handlers, so a
 /// `gs_run` that lasts as long as the goroutines would make Ctrl-C wait for them. The Python
-/// `run()` loops over slices and lets the interpreter run its handlers in between.
+/// `run()` loops over slices and lets the interpreter run its handlers in between. The slice end
+/// is a deadline of the scheduler's ([`sched::run_until`]), not a timer: a sleeping goroutine that
+/// ended the slice (the previous design) counted as a pending timer and hid deadlocks.
 pub fn run_slice(slice_ns: i64) -> c_int {
     if slice_ns <= 0 {
         return GS_EINVAL;
@@ -330,9 +311,9 @@ pub fn run_slice(slice_ns: i64) -> c_int {
         return GS_OK;
     }
     let deadline = sched::nanotime().saturating_add(slice_ns);
-    let rc = sched::run(Some((slice_main, deadline as usize as *mut c_void)));
-    if rc < 0 {
-        return rc;
+    match sched::run_until(deadline) {
+        GS_OK | GS_ETIMEDOUT => {}
+        rc => return rc,
     }
     if sched::SCHED.live.load(Acquire) == 0 {
         0
