@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os as _os
 import ctypes
+import functools
 import sys
 import threading
 import time
@@ -121,6 +122,17 @@ def _report(e: BaseException) -> None:
         traceback.print_exception(type(hook_error), hook_error, hook_error.__traceback__, file=sys.stderr)
 
 
+def _goroutine(fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    """What every goroutine runs: ``fn(*args, **kwargs)``, its escaping exception reported."""
+    if _stop:  # run() is being interrupted: goroutines not started yet stay unstarted
+        go(fn, *args, **kwargs)
+        return
+    try:
+        fn(*args, **kwargs)
+    except BaseException as e:
+        _report(e)
+
+
 def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     """Starts a goroutine running ``fn(*args, **kwargs)``; returns its id.
 
@@ -128,17 +140,9 @@ def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     :func:`run`. An exception escaping ``fn`` is reported through :data:`excepthook` and collected
     for ``run()``.
     """
-
-    def goroutine() -> None:
-        if _stop:  # run() is being interrupted: goroutines not started yet stay unstarted
-            go(fn, *args, **kwargs)
-            return
-        try:
-            fn(*args, **kwargs)
-        except BaseException as e:
-            _report(e)
-
-    gid = _lib.gs_py_spawn(goroutine, 0)
+    # A functools.partial (C) of one module-level function, not a closure: no function object
+    # and cells per goroutine, fewer GC-tracked allocations (spawn is measured per goroutine).
+    gid = _spawn(_partial(_goroutine, fn, args, kwargs), 0)
     if gid < 0:
         if gid == -9:
             raise WrongState(
@@ -146,6 +150,10 @@ def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
                 "see src/embed/cpython.rs for the supported versions)", gid)
         _raise(gid, "go")
     return gid
+
+
+_spawn = _lib.gs_py_spawn
+_partial = functools.partial
 
 
 def run() -> None:
