@@ -28,8 +28,13 @@
 //!   its thread state; otherwise `PyGILState_Ensure` (ctypes callbacks, sqlite3 user functions,
 //!   `PYTHONMALLOC=debug`'s GIL check) picks the OS thread's first state and deadlocks or corrupts.
 //!   The hooks swap the slot on every switch (`switch_in` saves and sets, `switch_out` restores).
-//! - CPython is found with `dlsym(RTLD_DEFAULT, …)` at the first `gs_py_spawn`: only stable-ABI
-//!   functions (`PyThreadState_New`, `PyEval_RestoreThread`, `Py_IncRef`, …), no struct layouts.
+//! - CPython is found with `dlsym(RTLD_DEFAULT, …)` at the first `gs_py_spawn`: stable-ABI
+//!   functions (`PyThreadState_New`, `PyEval_RestoreThread`, `Py_IncRef`, …), no private struct
+//!   layouts. One exception, optional: `PyObject_Get/SetArenaAllocator` (public C API, not the
+//!   limited one; the documented three-pointer `PyObjectArenaAllocator`) for the frame-chunk cache
+//!   below; without them goroutines work, each paying an mmap/munmap for its first frame chunk.
+//! - The first `gs_py_spawn` installs that cache process-wide: greenlets (which take frame chunks
+//!   from the same allocator) get faster too. Checked on 3.11.7, 3.12.1, 3.13.0.
 //!
 //! How the slot is found, without private offsets: it is a `Py_tss_t`, which on Linux wraps a
 //! pthread key (`PyThread_tss_create` = `pthread_key_create` in CPython 3.7 to 3.13). With the GIL
