@@ -436,7 +436,9 @@ int64_t gs_py_spawn(void *callable, size_t stack_size);
  For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
  most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
  Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs
- its signal handlers, so Ctrl-C is seen within a slice), `GS_EINVAL` if `slice_ns <= 0`,
+ its signal handlers, so Ctrl-C is seen within a slice), `GS_EDEADLOCK` if every goroutine left
+ is blocked for good (as `gs_run`: no timer pending, every thread of the process in the
+ scheduler or blocked in a gostack call), `GS_EINVAL` if `slice_ns <= 0`,
  `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
  */
 int gs_py_run(int64_t slice_ns);

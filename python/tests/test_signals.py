@@ -88,3 +88,50 @@ def test_pythonmalloc_debug_sees_no_gil_misuse():
     r = subprocess.run([sys.executable, "-c", DEBUG_CHILD], env=child_env(PYTHONMALLOC="debug"),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr)
+
+
+REUSE_CHILD = r"""
+import contextvars, gc, sys, threading, gostack
+var = contextvars.ContextVar("var", default="unset")
+local = threading.local()
+seen = []
+def deep(n, tag):
+    # ~200 Python frames overflow a 16 KiB data-stack chunk: chunks chain and are given back.
+    if n == 0:
+        gostack.yield_()
+        return tag
+    return deep(n - 1, tag)
+def worker(i):
+    # A fresh goroutine sees a fresh thread state: no context or thread-local from a previous one
+    # that ran on recycled memory (stack, data-stack chunks).
+    assert var.get() == "unset", var.get()
+    assert not hasattr(local, "i")
+    var.set(i)
+    local.i = i
+    try:
+        raise ValueError(i)
+    except ValueError:
+        gostack.yield_()
+        assert sys.exc_info()[1].args == (i,)
+    assert deep(200 + i % 50, i) == i
+    if i % 100 == 0:
+        gc.collect()
+    assert var.get() == i and local.i == i
+    seen.append(i)
+for rnd in range(3):
+    for i in range(600):
+        gostack.go(worker, i)
+    gostack.run()
+    # Sequential reuse too: one goroutine at a time.
+    for i in range(100):
+        gostack.go(worker, i)
+        gostack.run()
+assert len(seen) == 3 * 700, len(seen)
+print("ok")
+"""
+
+
+def test_recycled_stacks_and_frame_chunks_under_pythonmalloc_debug():
+    r = subprocess.run([sys.executable, "-c", REUSE_CHILD], env=child_env(PYTHONMALLOC="debug"),
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr[-3000:])

@@ -30,7 +30,9 @@ pub unsafe extern "C" fn gs_py_spawn(callable: *mut c_void, stack_size: usize) -
 /// For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
 /// most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
 /// Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs
-/// its signal handlers, so Ctrl-C is seen within a slice), `GS_EINVAL` if `slice_ns <= 0`,
+/// its signal handlers, so Ctrl-C is seen within a slice), `GS_EDEADLOCK` if every goroutine left
+/// is blocked for good (as `gs_run`: no timer pending, every thread of the process in the
+/// scheduler or blocked in a gostack call), `GS_EINVAL` if `slice_ns <= 0`,
 /// `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
 #[no_mangle]
 pub extern "C" fn gs_py_run(slice_ns: i64) -> c_int {

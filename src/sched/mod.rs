@@ -34,7 +34,7 @@ use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use parking_lot::{Mutex, MutexGuard};
 use runq::{GQueue, LocalRunq};
-pub use proc::{dump, main_deadlock, ready_any, run, runqput, schedule, set_maxprocs, wakep};
+pub use proc::{dump, main_deadlock, ready_any, run, run_until, runqput, schedule, set_maxprocs, wakep};
 use proc::{Note, ProcLocked};
 use std::ffi::CString;
 
@@ -183,6 +183,9 @@ pub struct M {
     pub nextp: *mut P,
     /// xorshift state for picking steal victims.
     pub rand: u32,
+    /// A thread in gs_py_run leaves the scheduler at this nanotime (`i64::MAX`: never). Not a
+    /// timer: deadlock detection ignores it (see [`proc::run_until`]).
+    pub leave_at: i64,
 }
 
 /// Called on g0 after a goroutine parked (its context is saved, its status WAITING): releases
@@ -991,6 +994,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         p_since: 0,
         nextp: null_mut(),
         rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
+        leave_at: i64::MAX,
     }));
     lock_sched().allm.push(m);
     setm(m);

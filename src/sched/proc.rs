@@ -497,6 +497,9 @@ pub unsafe fn schedule(m: *mut M) -> ! {
             if !mw.is_null() && (*mw).done.load(Acquire) {
                 leave_scheduler(m, GS_OK);
             }
+            if (*m).leave_at != i64::MAX && nanotime() >= (*m).leave_at {
+                leave_scheduler(m, GS_ETIMEDOUT);
+            }
             if p.id() >= SCHED.nprocs.load(Relaxed) {
                 release_p(m, true);
                 continue;
@@ -631,6 +634,9 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
                     return Some(GS_EDEADLOCK);
                 }
             }
+            if !(*m).is_worker && (*m).leave_at != i64::MAX && nanotime() >= (*m).leave_at {
+                return Some(GS_ETIMEDOUT);
+            }
             // Pinned work waiting for us needs a P.
             if (*m).lockedq_len.load(Acquire) != 0 {
                 let p = pidleget(&mut s);
@@ -650,7 +656,7 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             }
             drop(s);
 
-            (*m).note.sleep(TIMER_NEXT.load(Acquire));
+            (*m).note.sleep(TIMER_NEXT.load(Acquire).min((*m).leave_at));
 
             let mut s = lock_sched();
             remove(&mut s.proc.midle, m);
@@ -745,6 +751,19 @@ pub fn wake_waiting() {
 /// gs_run / gs_main: the calling thread joins the scheduler. With `main`, spawns it first and
 /// returns once it has exited; otherwise returns once every goroutine has exited.
 pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
+    run_inner(main, i64::MAX)
+}
+
+/// Like `run(None)`, but leaves the scheduler with `GS_ETIMEDOUT` once `nanotime()` passes
+/// `deadline` (at the next switch, or when the thread would sleep). The deadline is not a timer:
+/// `GS_EDEADLOCK` is still returned when every goroutine is asleep for good (a goroutine that
+/// sleeps until the deadline, the previous way to bound a run, hid deadlocks). For gs_py_run,
+/// whose caller must get back to the interpreter now and then to run signal handlers.
+pub fn run_until(deadline: i64) -> c_int {
+    run_inner(None, deadline)
+}
+
+fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
     match whereami() {
         Where::Outside => {}
         _ => return GS_ESTATE,
@@ -769,6 +788,7 @@ pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
         }
         (*m).in_scheduler = true;
         (*m).is_worker = false;
+        (*m).leave_at = leave_at;
         {
             let mut s = lock_sched();
             let p = pidleget(&mut s);
@@ -781,6 +801,7 @@ pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
         }
         arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
         (*m).in_scheduler = false;
+        (*m).leave_at = i64::MAX;
         (*m).main_wait = core::ptr::null();
         in_sched_leave();
         (*m).exit_status

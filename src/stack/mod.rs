@@ -25,6 +25,10 @@
 //!   that way has class [`DIRECT`] until [`register_direct`] records it (on g0, later).
 //! - Large stacks (> 2 MiB) freed by growth stay warm in [`SPARES`] up to [`SPARE_BYTES_MAX`]: a
 //!   relocation into cold pages is 4-5x slower than into warm ones (notes/growth.md).
+//! - Large stacks that do not fit there go to [`LARGE_POOL`] (per size, up to
+//!   [`LARGE_POOL_MAX`], trimmed to their top [`LARGE_KEEP_TOP`] bytes beyond a few warm ones):
+//!   a Python goroutine's 8 MiB FIXED stack is reused instead of mapped and unmapped per
+//!   goroutine. Only when the pool is full is a large stack unmapped.
 //!
 //! Invariant: a `Stack` is owned by exactly one of: a G (its stack, or its list of stacks waiting
 //! to be freed), a P cache, the global pool, a spare slot.
@@ -34,6 +38,7 @@ pub mod xsave;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 
 pub const PAGE: usize = 4096;
 /// Guard region below every stack larger than [`SMALL_STACK_MAX`]. Virtual only; sized so that
@@ -130,9 +135,11 @@ struct Global {
     cold: [usize; NCLASSES],
     arenas: Vec<Arena>,
     arenas_of_class: [u32; NCLASSES],
-    /// Stacks with their own mapping (in use, spare, or pooled after the signal handler mapped
-    /// them): (lo, hi) for the committed-bytes count.
-    large: Vec<(usize, usize)>,
+    /// Stacks with their own mapping (in use, spare, in [`LARGE_POOL`], or pooled after the
+    /// signal handler mapped them): lo -> hi, for the committed-bytes count. A map, not a list:
+    /// with thousands of 8 MiB Python stacks alive, finding one to unmap by scanning cost
+    /// ~5% of a spawn.
+    large: BTreeMap<usize, usize>,
 }
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global {
@@ -140,7 +147,7 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
     cold: [0; NCLASSES],
     arenas: Vec::new(),
     arenas_of_class: [0; NCLASSES],
-    large: Vec::new(),
+    large: BTreeMap::new(),
 });
 
 static RESERVED: AtomicU64 = AtomicU64::new(0);
@@ -353,8 +360,14 @@ fn map_direct(size: usize) -> Option<Stack> {
         // Big stacks are filled by deep recursion: transparent huge pages cut the page faults
         // that dominate their growth (notes/growth.md: 32->64 MiB cold 34-46 ms, 12-14 ms with
         // THP). Advice only; ignored where THP is off.
-        // SAFETY: the range is the stack we just mapped.
-        unsafe { libc::madvise(lo as *mut _, size, libc::MADV_HUGEPAGE) };
+        //
+        // Not the top MAX_CLASS_SIZE bytes: a FIXED stack (a Python goroutine's 8 MiB) is touched
+        // only a few KiB down from the top, and a huge page there cost its spawn a 2 MiB clear
+        // (~300 µs measured) and 2 MiB resident. The range starts at the mapping's base (guard
+        // included, where the advice is harmless) so that the stack stays two VMAs, as before:
+        // [base, hi - 2 MiB) with the advice, the top without (vm.max_map_count).
+        // SAFETY: the range lies inside the mapping we just made.
+        unsafe { libc::madvise(base as *mut _, guard + size - MAX_CLASS_SIZE, libc::MADV_HUGEPAGE) };
     }
     RESERVED.fetch_add(size as u64, Relaxed);
     Some(Stack { lo, hi: lo + size, guard, class: DIRECT })
@@ -366,7 +379,7 @@ fn map_direct(size: usize) -> Option<Stack> {
 /// [`LARGE`] stack. Takes the global lock: never call it in a signal handler.
 pub fn register_direct(s: &mut Stack) {
     if s.class == DIRECT {
-        GLOBAL.lock().large.push((s.lo, s.hi));
+        GLOBAL.lock().large.insert(s.lo, s.hi);
         s.class = class_of(s.size()).map_or(LARGE, |c| c as u8);
     }
 }
@@ -453,8 +466,84 @@ impl Spares {
     }
 }
 
+/// Free large stacks (> [`MAX_CLASS_SIZE`], class [`LARGE`], still in `Global::large`) that did
+/// not fit in [`SPARES`], per size: what keeps a Python goroutine's 8 MiB FIXED stack from costing
+/// an `mmap`, a guard installation, `MADV_HUGEPAGE` (a VMA split) and a `munmap` per goroutine
+/// (~12 µs of its ~27 µs spawn-to-exit, docs/PERFORMANCE.md).
+///
+/// ```text
+///   LARGE_POOL: [(size, [stack, stack, ...]), ...]     LIFO per size
+///   stack in the pool:  [lo ........ untouched/given back ........ | hi - LARGE_KEEP_TOP, hi)
+///                                                                    └ stays committed ┘
+/// ```
+///
+/// Invariants: the first [`LARGE_POOL_WARM`] stacks of a size are kept as they were freed (warm:
+/// a goroutine that reuses one takes no page fault); every one beyond that has had everything
+/// but its top [`LARGE_KEEP_TOP`] bytes given back (`MADV_DONTNEED`, ~2 µs on an 8 MiB stack),
+/// so the pool's resident memory is bounded by `LARGE_POOL_WARM` stacks per size plus
+/// ~`LARGE_KEEP_TOP` + one page-table page per pooled stack. At most [`LARGE_POOL_MAX`] stacks
+/// are pooled in all (reservations only: MAP_NORESERVE address space); the rest are unmapped.
+/// Pooled stacks stay in `Global::large`, so `committed_bytes` counts what they keep.
+///
+/// A mutex, not per-P caches: the signal handler never takes from it ([`SPARES`] is its warm
+/// tier), and a ~20 ns uncontended lock is noise next to a Python goroutine's spawn.
+/// Rejected: unmapping beyond `SPARES` (the previous behaviour: every goroutine of a burst paid
+/// mmap + munmap); trimming every stack on free (the warm ones would pay ~2 µs for nothing);
+/// keeping all pooled stacks untrimmed (a burst of deep recursions would stay resident).
+static LARGE_POOL: Mutex<Vec<(usize, Vec<Stack>)>> = Mutex::new(Vec::new());
+/// Large stacks pooled in all (every size).
+static LARGE_POOLED: AtomicUsize = AtomicUsize::new(0);
+/// Most large stacks pooled (all sizes): 32768 8 MiB reservations are 264 GiB of address space,
+/// ~400 MiB resident at most (8 KiB kept + a page-table page each), after a burst that had that
+/// many goroutines alive at once (which used more).
+pub const LARGE_POOL_MAX: usize = 32768;
+/// Pooled stacks per size kept untrimmed.
+pub const LARGE_POOL_WARM: usize = 16;
+/// Bytes at the top of a trimmed pooled stack that stay committed: an empty Python goroutine
+/// touches 1.7 KiB, a typical one 4-6 KiB (notes/cpython.md).
+pub const LARGE_KEEP_TOP: usize = 2 * PAGE;
+
+fn pool_take(size: usize) -> Option<Stack> {
+    if LARGE_POOLED.load(Relaxed) == 0 {
+        return None;
+    }
+    let mut pool = LARGE_POOL.lock();
+    let (_, v) = pool.iter_mut().find(|(sz, _)| *sz == size)?;
+    let s = v.pop()?;
+    LARGE_POOLED.fetch_sub(1, Relaxed);
+    Some(s)
+}
+
+fn pool_put(s: Stack) -> Result<(), Stack> {
+    if LARGE_POOLED.load(Relaxed) >= LARGE_POOL_MAX {
+        return Err(s);
+    }
+    let size = s.size();
+    let warm = {
+        let pool = LARGE_POOL.lock();
+        pool.iter().find(|(sz, _)| *sz == size).map_or(0, |(_, v)| v.len()) < LARGE_POOL_WARM
+    };
+    if !warm {
+        // Trimmed before it is published (nobody else may be using it yet), outside the lock.
+        // Another thread racing us may leave a size with a few more or fewer warm stacks than
+        // LARGE_POOL_WARM: the bound is approximate, the trimming correct.
+        // SAFETY: the stack is ours (no goroutine uses it); its contents are dead.
+        unsafe { libc::madvise(s.lo as *mut _, size - LARGE_KEEP_TOP, libc::MADV_DONTNEED) };
+    }
+    let mut pool = LARGE_POOL.lock();
+    match pool.iter_mut().find(|(sz, _)| *sz == size) {
+        Some((_, v)) => v.push(s),
+        None => pool.push((size, vec![s])),
+    }
+    LARGE_POOLED.fetch_add(1, Relaxed);
+    Ok(())
+}
+
 fn alloc_large(size: usize) -> Option<Stack> {
     if let Some(s) = SPARES.take(size) {
+        return Some(s);
+    }
+    if let Some(s) = pool_take(size) {
         return Some(s);
     }
     let mut s = map_direct(size)?;
@@ -475,8 +564,10 @@ pub fn free_cold(cache: &mut StackCache, s: Stack) {
 }
 
 fn free_large(s: Stack) {
-    if s.class == LARGE && s.size() > MAX_CLASS_SIZE && SPARES.put(s).is_ok() {
-        return;
+    if s.class == LARGE && s.size() > MAX_CLASS_SIZE {
+        let Err(s) = SPARES.put(s) else { return };
+        let Err(s) = pool_put(s) else { return };
+        return unmap_large(s);
     }
     unmap_large(s)
 }
@@ -484,9 +575,7 @@ fn free_large(s: Stack) {
 fn unmap_large(s: Stack) {
     if s.class == LARGE {
         let mut g = GLOBAL.lock();
-        if let Some(i) = g.large.iter().position(|&(lo, _)| lo == s.lo) {
-            g.large.swap_remove(i);
-        }
+        g.large.remove(&s.lo);
     }
     RESERVED.fetch_sub(s.size() as u64, Relaxed);
     // SAFETY: the stack and its guard were one mapping of ours; nothing runs on it any more.
@@ -519,7 +608,7 @@ pub fn committed_bytes() -> u64 {
             count(a.base + i * a.slot + (a.slot - a.size), a.size);
         }
     }
-    for &(lo, hi) in &g.large {
+    for (&lo, &hi) in &g.large {
         count(lo, hi - lo);
     }
     total
@@ -558,5 +647,46 @@ mod tests {
         unsafe { *((big.hi - 8) as *mut u64) = 1 };
         cache.free(big);
         cache.drain();
+    }
+
+    fn resident(addr: usize) -> bool {
+        let mut v = 0u8;
+        // SAFETY: one page of a mapping of ours; v receives one byte.
+        unsafe { libc::mincore(addr as *mut _, PAGE, &mut v) == 0 && v & 1 != 0 }
+    }
+
+    #[test]
+    fn large_stacks_are_pooled_and_trimmed() {
+        // A size no other test uses: SPARES and the pool are process-wide.
+        let size = round_size((5 << 20) + 3 * PAGE);
+        let n = NSPARES + LARGE_POOL_WARM + 8;
+        let stacks: Vec<Stack> = (0..n).map(|_| alloc_global(size).unwrap()).collect();
+        for s in &stacks {
+            // SAFETY: the stacks are ours.
+            unsafe {
+                *(s.lo as *mut u8) = 1;
+                *((s.hi - 1) as *mut u8) = 1;
+            }
+        }
+        let reserved = reserved_bytes();
+        for s in &stacks {
+            free_global(*s);
+        }
+        // Nothing was unmapped: pooled stacks keep their reservation ...
+        assert!(reserved_bytes() >= reserved);
+        // ... every one kept its top warm, and the ones beyond the warm tiers gave back the rest.
+        assert!(stacks.iter().all(|s| resident(s.hi - PAGE)));
+        let trimmed = stacks.iter().filter(|s| !resident(s.lo)).count();
+        assert!(trimmed >= n - NSPARES - LARGE_POOL_WARM, "{trimmed} trimmed");
+        // Spawning again reuses them all: no new mapping.
+        let again: Vec<Stack> = (0..n).map(|_| alloc_global(size).unwrap()).collect();
+        let mut a: Vec<usize> = stacks.iter().map(|s| s.lo).collect();
+        let mut b: Vec<usize> = again.iter().map(|s| s.lo).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        for s in again {
+            free_global(s);
+        }
     }
 }
