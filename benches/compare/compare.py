@@ -192,9 +192,9 @@ def versions():
 
 
 def markdown(rows, v, reps):
-    out = [f"Date: {v['date']}; load average at start {v['load']} (machine shared with other builds).",
-           f"Machine: {v['machine']}.",
-           f"Versions: {v['gostack']}, {v['rustc']}, {v['gcc']}, {v['go']}, {v['boost']}, {v['python']}.",
+    out = [f"- Run of `bash benches/compare/run.sh`, {v['date']} (load average at start {v['load']}).",
+           f"- Machine: {v['machine']}.",
+           f"- Versions: {v['gostack']}, {v['rustc']}, {v['gcc']}, {v['go']}, {v['boost']}, {v['python']}.",
            "",
            "| workload | unit | gostack median (min–max) | rival | rival median (min–max) | gostack / rival |",
            "|---|---|---:|---|---:|---:|"]
