@@ -19,7 +19,13 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
+/// With BENCH_RAW set, also prints every run as `raw<TAB>name<TAB>value` (benches/compare reads these).
 fn report(name: &str, v: Vec<f64>) {
+    if std::env::var_os("BENCH_RAW").is_some() {
+        for x in &v {
+            println!("raw\t{name}\t{x:.4}");
+        }
+    }
     let (lo, med, hi) = median(v);
     println!("{name:<40} median {med:>8.2} ns   (min {lo:.2}, max {hi:.2}, {RUNS} runs)");
 }

@@ -38,7 +38,11 @@ static double median(double *v, int n) {
     qsort(v, n, sizeof *v, cmp);
     return v[n / 2];
 }
+/* BENCH_RAW=1: also print every run, in `unit`, as "raw<TAB>name<TAB>value" (benches/compare
+ * reads these). */
 static void report(const char *name, double *v, int n, double scale, const char *unit) {
+    if (getenv("BENCH_RAW") != NULL)
+        for (int i = 0; i < n; i++) printf("raw\t%s\t%.6f\n", name, v[i] / scale);
     qsort(v, n, sizeof *v, cmp);
     printf("%-58s median %10.3f %s   (min %.3f, max %.3f, %d runs)\n", name, v[n / 2] / scale, unit,
            v[0] / scale, v[n - 1] / scale, n);

@@ -17,7 +17,10 @@ static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
+/* BENCH_RAW=1: also print every run as "raw<TAB>name<TAB>value" (benches/compare reads these). */
 static void report(const char *name, double *v) {
+    if (getenv("BENCH_RAW") != NULL)
+        for (int i = 0; i < RUNS; i++) printf("raw\t%s\t%.4f\n", name, v[i]);
     qsort(v, RUNS, sizeof *v, cmp);
     printf("%-52s median %8.2f ns   (min %.2f, max %.2f, %d runs)\n", name, v[RUNS / 2], v[0], v[RUNS - 1], RUNS);
 }

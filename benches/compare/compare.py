@@ -1,0 +1,261 @@
+"""Runs gostack's benchmarks and their Go, Boost.Context, greenlet and asyncio counterparts in one
+session and prints a side-by-side table: min / median / max per measure and the ratio of the
+medians gostack / rival (below 1: gostack is faster or smaller). Called by run.sh, which builds
+everything first; see benches/compare/README.md.
+
+Every program prints "raw<TAB>name<TAB>value" lines, one per repetition (gostack's own programs do
+so with BENCH_RAW=1). Throughput measures repeat in one process (gostack's programs: 11 runs);
+memory and first-run growth repeat in separate processes.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "benches" / "compare" / "build"
+
+
+def sh(cmd, env=None, quiet=False):
+    e = dict(os.environ)
+    e.update(env or {})
+    if not quiet:
+        print("  $ " + " ".join(f"{k}={v}" for k, v in (env or {}).items()) + (" " if env else "") + " ".join(cmd),
+              file=sys.stderr, flush=True)
+    return subprocess.run(cmd, cwd=ROOT, env=e, check=True, capture_output=True, text=True).stdout
+
+
+def raw(cmd, env=None, rename=None):
+    """Runs cmd; returns {name: [values]} from its raw lines (a bare number counts as 'value')."""
+    out = {}
+    for line in sh(cmd, env).splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[0] == "raw":
+            name, v = parts[1], float(parts[2])
+        else:
+            try:
+                name, v = "value", float(line)
+            except ValueError:
+                continue
+        out.setdefault((rename or {}).get(name, name), []).append(v)
+    return out
+
+
+def processes(cmd, reps, env=None, scale=1.0):
+    """Runs cmd reps times (fresh processes); returns the values it printed, / scale."""
+    vals = []
+    for _ in range(reps):
+        for vs in raw(cmd, env).values():
+            vals += [v / scale for v in vs]
+    return vals
+
+
+def measure(reps):
+    b = str(BUILD)
+    gs1 = {"GOSTACK_MAXPROCS": "1"}
+    R = {}  # (source, name) -> values
+
+    def put(src, d):
+        for k, v in d.items():
+            R[(src, k)] = v
+
+    print("gostack (C, Rust benches)", file=sys.stderr)
+    put("gs", raw(["cargo", "bench", "--quiet", "--bench", "switch", "--", "raw"], {"BENCH_RAW": "1"}))
+    put("gs", raw([f"{b}/bench_c"], {"BENCH_RAW": "1"}))
+    for p in (1, 2):
+        put(f"gs P={p}", raw([f"{b}/bench_sync"], {"BENCH_RAW": "1", "GOSTACK_MAXPROCS": str(p)}))
+    R[("gs", "spawnall")] = processes([f"{b}/spawn_all", "1000000"], reps, gs1)
+    R[("gs", "parked")] = processes([f"{b}/bench_growth", "child", "parked", "1000000", "16384"], reps, gs1)
+    put("gs", raw([f"{b}/bench_growth", "grow"], {"BENCH_RAW": "1", **gs1}))
+    put("gs", raw([f"{b}/bench_growth", "many", "16384"], {"BENCH_RAW": "1", **gs1}))
+
+    print("Go", file=sys.stderr)
+    go = f"{b}/compare-go"
+    put("go", raw([go, "yield", "1000000", "11"]))
+    for p in (1, 2):
+        put("go", raw([go, "pingpong", str(p), "200000", "11"]))
+    put("go", raw([go, "spawn", "200000", "11"]))
+    R[("go", "spawnall")] = processes([go, "spawnall", "1000000"], reps)
+    R[("go", "parked")] = processes([go, "parked", "1000000"], reps)
+    R[("go", "grow 1M")] = processes([go, "grow", str(1 << 20)], 11)
+    R[("go", "grow 64M")] = processes([go, "grow", str(64 << 20)], reps)
+    put("go", raw([go, "growwarm", str(1 << 20), "11"]))
+    put("go", raw([go, "growwarm", str(64 << 20), "5"]))
+    put("go", raw([go, "many", "100000", str(60 * 1024), str(reps)]))
+
+    print("Boost.Context", file=sys.stderr)
+    put("boost", raw([f"{b}/bench_boost", "11"]))
+
+    print("Python", file=sys.stderr)
+    py = [sys.executable, "benches/compare/py_bench.py"]
+    for lib in ("gostack", "greenlet", "asyncio"):
+        for work in ("yield", "spawn", "pingpong"):
+            if not (work == "pingpong" and lib == "greenlet"):
+                put(f"py {lib}", raw(py + [work, lib, str(reps)]))
+        R[(f"py {lib}", "py parked")] = processes(py + ["parked", lib, "1"], reps)
+    return R
+
+
+# (workload, unit, gostack (source, name), [(rival label, (source, name))])
+ROWS = [
+    ("switch round trip (mcall+gogo / jump_fcontext)", "ns", ("gs", "mcall+gogo round trip (g->g0->g)"),
+     [("Boost", ("boost", "switch"))]),
+    ("switch round trip (raw gs_asm_swap)", "ns", ("gs", "raw swap round trip (A->B->A)"),
+     [("Boost", ("boost", "switch"))]),
+    ("yield between 2, P=1, per switch", "ns", ("gs", "gs_yield between 2 goroutines, per switch"),
+     [("Go", ("go", "yield"))]),
+    ("unbuffered ping-pong P=1, round trip", "ns", ("gs P=1", "unbuffered ping-pong, per round trip"),
+     [("Go", ("go", "pingpong P=1"))]),
+    ("unbuffered ping-pong P=2, round trip", "ns", ("gs P=2", "unbuffered ping-pong, per round trip"),
+     [("Go", ("go", "pingpong P=2"))]),
+    ("spawn+run+exit, steady (batches of 1,000)", "ns", ("gs", "spawn+run+exit per goroutine (from main)"),
+     [("Go", ("go", "spawn")), ("Boost", ("boost", "spawn"))]),
+    ("spawn+run+exit, 1,000,000 at once", "ns", ("gs", "spawnall"), [("Go", ("go", "spawnall"))]),
+    ("memory per parked goroutine (1M, RSS+PTE)", "B", ("gs", "parked"), [("Go", ("go", "parked"))]),
+    ("grow to 1 MiB, first run (faults)", "ms", ("gs", "grow 16 KiB -> 1 MiB, first run (guard faults)"),
+     [("Go", ("go", "grow 1M"))]),
+    ("grow to 1 MiB, first run (GS_STACK_CHECK)", "ms", ("gs", "grow 16 KiB -> 1 MiB, first run (GS_STACK_CHECK)"),
+     [("Go", ("go", "grow 1M"))]),
+    ("grow to 64 MiB, first run (faults)", "ms", ("gs", "grow 16 KiB -> 64 MiB, first run (guard faults)"),
+     [("Go", ("go", "grow 64M"))]),
+    ("grow to 64 MiB, first run (GS_STACK_CHECK)", "ms",
+     ("gs", "grow 16 KiB -> 64 MiB, first run (GS_STACK_CHECK)"), [("Go", ("go", "grow 64M"))]),
+    ("grow to 1 MiB, warm (faults)", "ms", ("gs", "grow 16 KiB -> 1 MiB, warm (guard faults)"),
+     [("Go", ("go", f"growwarm {1 << 20}"))]),
+    ("grow to 64 MiB, warm (faults)", "ms", ("gs", "grow 16 KiB -> 64 MiB, warm (guard faults)"),
+     [("Go", ("go", f"growwarm {64 << 20}"))]),
+    ("100k goroutines x grow to 64 KiB (faults)", "s", ("gs", "100k goroutines x grow to 64 KiB, initial 16 KiB"),
+     [("Go", ("go", "many"))]),
+    ("100k goroutines x grow to 64 KiB (GS_STACK_CHECK)", "s",
+     ("gs", "100k goroutines x grow to 64 KiB, initial 16 KiB (checks)"), [("Go", ("go", "many"))]),
+    ("Python: yield round trip", "ns", ("py gostack", "py yield"),
+     [("greenlet", ("py greenlet", "py yield")), ("asyncio", ("py asyncio", "py yield"))]),
+    ("Python: channel ping-pong", "ns", ("py gostack", "py pingpong"), [("asyncio", ("py asyncio", "py pingpong"))]),
+    ("Python: spawn + run to end", "ns", ("py gostack", "py spawn"),
+     [("greenlet", ("py greenlet", "py spawn")), ("asyncio", ("py asyncio", "py spawn"))]),
+    ("Python: memory per parked (10k, RSS)", "B", ("py gostack", "py parked"),
+     [("greenlet", ("py greenlet", "py parked")), ("asyncio", ("py asyncio", "py parked"))]),
+]
+
+
+def stats(v):
+    return min(v), statistics.median(v), max(v), len(v)
+
+
+def fmt(x):
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
+def cell(v):
+    lo, med, hi, n = stats(v)
+    return f"{fmt(med)} ({fmt(lo)}–{fmt(hi)})"
+
+
+def table(R):
+    rows = []
+    for work, unit, gk, rivals in ROWS:
+        g = R.get(gk)
+        for label, rk in rivals:
+            r = R.get(rk)
+            if not g or not r:
+                rows.append((work, unit, cell(g) if g else "n/a", label, cell(r) if r else "n/a", None))
+                continue
+            ratio = statistics.median(g) / statistics.median(r) if statistics.median(r) > 0 else None
+            rows.append((work, unit, cell(g), label, cell(r), ratio))
+    return rows
+
+
+def versions():
+    v = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    v["machine"] = f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}"
+    v["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    v["go"] = sh(["go", "version"], quiet=True).strip()
+    v["boost"] = "Boost " + sh([f"{BUILD}/bench_boost", "1", "version"], quiet=True).strip()
+    v["python"] = sh([sys.executable, "benches/compare/py_bench.py", "versions", "-"], quiet=True).strip()
+    v["gcc"] = sh(["cc", "--version"], quiet=True).splitlines()[0]
+    v["rustc"] = sh(["rustc", "--version"], quiet=True).strip()
+    v["gostack"] = "gostack " + sh(["git", "rev-parse", "--short", "HEAD"], quiet=True).strip()
+    return v
+
+
+def markdown(rows, v, reps):
+    out = [f"- Run of `bash benches/compare/run.sh`, {v['date']} (load average at start {v['load']}).",
+           f"- Machine: {v['machine']}.",
+           f"- Versions: {v['gostack']}, {v['rustc']}, {v['gcc']}, {v['go']}, {v['boost']}, {v['python']}.",
+           "",
+           "| workload | unit | gostack median (min–max) | rival | rival median (min–max) | gostack / rival |",
+           "|---|---|---:|---|---:|---:|"]
+    for work, unit, g, label, r, ratio in rows:
+        rt = "n/a" if ratio is None else (f"**{ratio:.2f}**" if ratio > 1.05 else f"{ratio:.2f}")
+        out.append(f"| {work} | {unit} | {g} | {label} | {r} | {rt} |")
+    return "\n".join(out) + "\n"
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = [(f"{w}  vs {label}", ratio) for w, _, _, label, _, ratio in rows if ratio]
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(data) + 1.4))
+    ys = range(len(data))[::-1]
+    colors = ["#2a9d4b" if r <= 1 else "#d1495b" for _, r in data]
+    ax.barh(list(ys), [r for _, r in data], color=colors)
+    ax.set_xscale("log")
+    ax.axvline(1, color="black", linewidth=1)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([n for n, _ in data], fontsize=8)
+    for y, (_, r) in zip(ys, data):
+        ax.text(r, y, f" {r:.2f}", va="center", fontsize=8)
+    ax.set_xlabel("gostack / rival (median / median, log scale): below 1 = gostack faster or smaller")
+    ax.set_title("gostack against Go, Boost.Context, greenlet, asyncio (same run)", fontsize=10)
+    lo = min(r for _, r in data)
+    hi = max(r for _, r in data)
+    ax.set_xlim(lo / 1.6, hi * 2.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5, help="separate-process repetitions (>= 5)")
+    ap.add_argument("--plot", default=str(BUILD / "compare.png"))
+    args = ap.parse_args()
+    v = versions()
+    R = measure(args.reps)
+    rows = table(R)
+    (BUILD / "results.json").write_text(json.dumps({"versions": v, "raw": {f"{s}|{n}": x for (s, n), x in R.items()}},
+                                                   indent=1))
+    md = markdown(rows, v, args.reps)
+    (BUILD / "compare.md").write_text(md)
+    w = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'workload':<{w}}  unit  {'gostack med (min–max)':>30}  {'rival':<8} {'rival med (min–max)':>30}  ratio")
+    for work, unit, g, label, r, ratio in rows:
+        print(f"{work:<{w}}  {unit:<4}  {g:>30}  {label:<8} {r:>30}  {'n/a' if ratio is None else f'{ratio:.2f}'}")
+    print()
+    for k in ("date", "machine", "load", "go", "boost", "python", "gcc", "rustc", "gostack"):
+        print(f"{k}: {v[k]}")
+    try:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}; markdown: {BUILD / 'compare.md'}; raw values: {BUILD / 'results.json'}")
+    except ImportError:
+        print("matplotlib not installed: no plot")
+
+
+if __name__ == "__main__":
+    main()

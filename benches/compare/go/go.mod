@@ -1,0 +1,3 @@
+module gostack.example/compare
+
+go 1.19
