@@ -1,5 +1,6 @@
-/* gostack demo: 10,000 goroutines take turns, one of them on a FIXED stack, one calls into the
- * thread's own stack; the runtime's counters at the end. Build and run: bash examples/demo.sh */
+/* gostack demo: 10,000 goroutines take turns on as many threads as there are CPUs, one of them on
+ * a FIXED stack, one calls into the thread's own stack; the runtime's counters at the end.
+ * Build and run: bash examples/demo.sh */
 #include "gostack.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +8,12 @@
 #define N 10000
 #define ROUNDS 10
 
-static long turns;
+static long turns; /* goroutines run on several threads (one per CPU): count atomically */
 
 static void worker(void *arg) {
     long id = (long)arg;
     for (int r = 0; r < ROUNDS; r++) {
-        turns++;
+        __atomic_fetch_add(&turns, 1, __ATOMIC_RELAXED);
         gs_yield();                      /* let the other 9,999 run */
     }
     if (id == 0)

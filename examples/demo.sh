@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude examples/demo.c \
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude examples/demo.c \
    -Ltarget/release -lgostack -Wl,-rpath,"$PWD/target/release" -o target/release/demo
 exec target/release/demo

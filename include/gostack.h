@@ -331,7 +331,8 @@ int gs_exit(void);
 
 /*
  Runs `func(arg)` on the calling thread's own stack (the M's g0 stack) and returns `GS_OK` when it
- returns. For deep recursion or code that publishes stack addresses. Inside `func`, calls that
+ returns. That is the stack of the thread running the goroutine: the thread in `gs_run`/`gs_main`,
+ or a runtime worker thread, whose stacks are 8 MiB (glibc's default). For deep recursion or code that publishes stack addresses. Inside `func`, calls that
  would switch goroutines (`gs_yield`, blocking operations) return `GS_ESTATE`. Outside a
  goroutine, a direct call. `GS_EINVAL` if `func` is NULL.
  */

@@ -286,6 +286,7 @@ multi_p_tests!(
     test_stack_shrink,
     test_sync_foreign_thread,
     test_sync_threads_stress,
+    test_systemstack,
 );
 
 #[test]

@@ -241,13 +241,19 @@ pub fn wakep() {
     SCHED.nmspinning.fetch_sub(1, AcqRel);
 }
 
+/// A worker's own stack: its g0, where the scheduler runs and where gs_systemstack runs user code,
+/// which was promised the thread's (large) stack. 8 MiB like glibc's default thread stack
+/// (RLIMIT_STACK); virtual, committed as touched. (256 KiB crashed the demo's 512 KiB
+/// gs_systemstack buffer once goroutines ran on workers.)
+const WORKER_STACK: usize = 8 << 20;
+
 struct SendP(*mut P);
 // SAFETY: a P handed to a new thread is owned by it from then on.
 unsafe impl Send for SendP {}
 
 fn start_worker(p: *mut P) {
     let sp = SendP(p);
-    let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(256 * 1024).spawn(move || {
+    let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(WORKER_STACK).spawn(move || {
         let sp = sp;
         let m = getm_or_create();
         in_sched_enter();
