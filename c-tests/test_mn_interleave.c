@@ -67,11 +67,13 @@ static double now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
+static double sleep_base; /* common start: deadlines are absolute, so a late start cannot reorder */
 static void sleeper(void *arg) {
     int ms = (int)(intptr_t)arg;
-    double t0 = now_ms();
-    CHECK_OK(gs_sleep((int64_t)ms * 3000000));
-    CHECK(now_ms() - t0 >= ms * 3.0 - 0.01); /* never early */
+    double deadline = sleep_base + ms * 10.0;
+    double left = deadline - now_ms();
+    CHECK_OK(gs_sleep(left > 0 ? (int64_t)(left * 1e6) : 0));
+    CHECK(now_ms() >= deadline - 0.01); /* never early */
     wake_order[atomic_fetch_add(&nwoken, 1)] = ms;
 }
 /* Deadline order is exact on one P; on several, goroutines pinned to different threads may be
@@ -79,6 +81,7 @@ static void sleeper(void *arg) {
 static void sleep_order(int procs) {
     gs_set_maxprocs(procs);
     atomic_store(&nwoken, 0);
+    sleep_base = now_ms() + 5.0;
     int ms[] = {5, 1, 4, 2, 3};
     for (int i = 0; i < 5; i++) CHECK_ID(gs_spawn(sleeper, (void *)(intptr_t)ms[i]));
     CHECK_OK(gs_run());
