@@ -223,6 +223,7 @@ c_tests!(
     test_mn_foreign_spawn,
     test_mn_handoff,
     test_mn_interleave,
+    test_mn_pin_handoff,
     test_mn_pinning,
     test_mutex_wg_sema,
     test_select,

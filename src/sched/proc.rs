@@ -417,20 +417,25 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
         let nprocs = SCHED.nprocs.load(Relaxed);
         // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
         if nprocs > 1 && pl.schedtick % 61 == 0 && SCHED.runqsize.load(Relaxed) != 0 {
-            if let Some(g) = global_get(&mut lock_sched()) {
-                return Some(g);
+            let mut misplaced = GQueue::new();
+            let g = global_get_for(m, &mut lock_sched(), &mut misplaced);
+            redirect(p, misplaced);
+            if g.is_some() {
+                return g;
             }
         }
         if let Some(g) = p.runq.get() {
             return Some(g);
         }
         if SCHED.runqsize.load(Relaxed) != 0 {
+            let mut misplaced = GQueue::new();
             let mut s = lock_sched();
-            if let Some(first) = global_get(&mut s) {
+            let first = global_get_for(m, &mut s, &mut misplaced);
+            if first.is_some() {
                 // Refill the ring with a batch (Go's globrunqget), oldest first.
                 let n = (s.runq.len() / nprocs.max(1) + 1).min(runq::RUNQ_SIZE / 2);
                 for _ in 0..n {
-                    match global_get(&mut s) {
+                    match global_get_for(m, &mut s, &mut misplaced) {
                         Some(g) => {
                             if let Err(g) = p.runq.put_tail(g) {
                                 global_put(&mut s, g);
@@ -440,13 +445,55 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
                         None => break,
                     }
                 }
-                return Some(first);
+            }
+            drop(s);
+            redirect(p, misplaced);
+            if first.is_some() {
+                return first;
             }
         }
         if nprocs > 1 {
             return steal(m, p, nprocs);
         }
         None
+    }
+}
+
+/// Takes the next goroutine of the global queue that `m` may run. One pinned to another M (with
+/// one P a pinned goroutine can be queued globally, and the P can pass to another thread) is set
+/// aside in `misplaced` for [`redirect`], after the scheduler lock is released (lock order:
+/// an M's lockedq lock is taken before the scheduler lock elsewhere).
+fn global_get_for(m: *mut M, s: &mut SchedLocked, misplaced: &mut GQueue) -> Option<*mut G> {
+    loop {
+        let g = global_get(s)?;
+        // SAFETY: a queued G's lockedm is stable while it is queued.
+        let lm = unsafe { (*g).lockedm };
+        if lm.is_null() || lm == m {
+            return Some(g);
+        }
+        misplaced.push(g);
+    }
+}
+
+/// Hands goroutines pinned to other Ms to those Ms (or, if their thread left the scheduler,
+/// unpins them and queues them on `p`, held by the caller).
+fn redirect(p: &P, mut misplaced: GQueue) {
+    while let Some(g) = misplaced.pop() {
+        // SAFETY: g is RUNNABLE and ours to queue; Ms are never freed.
+        unsafe {
+            let lm = (*g).lockedm;
+            let mut q = (*lm).lockedq.lock();
+            if !(*lm).departed.load(Acquire) {
+                q.push(g);
+                (*lm).lockedq_len.store(q.len(), SeqCst);
+                drop(q);
+                (*lm).note.wakeup();
+            } else {
+                drop(q);
+                (*g).lockedm = null_mut();
+                runqput(p, g, false);
+            }
+        }
     }
 }
 
