@@ -57,6 +57,15 @@ pub enum Wait {
     Until(i64),
 }
 
+/// Who would block: a non-blocking operation never does, so it needs no goroutine check.
+#[inline(always)]
+fn caller_for(wait: Wait) -> Result<Caller, c_int> {
+    match wait {
+        Wait::No => Ok(Caller::Thread),
+        _ => caller(),
+    }
+}
+
 const BUF_ALIGN: usize = 16;
 
 impl Chan {
@@ -127,37 +136,16 @@ impl Chan {
     /// # Safety
     /// `elem` is readable for elem_size bytes (may be null when elem_size is 0) until this returns.
     pub unsafe fn send(&self, elem: *const u8, wait: Wait) -> c_int {
-        let me = match wait {
-            Wait::No => Caller::Thread, // never blocks
-            _ => match caller() {
-                Ok(g) => g,
-                Err(e) => return e,
-            },
+        let me = match caller_for(wait) {
+            Ok(me) => me,
+            Err(e) => return e,
         };
         let c = self.lock();
         // SAFETY: we hold the lock; elem per the contract.
-        match unsafe { c.send_locked(elem) } {
-            Outcome::Done(w) => {
-                // SAFETY: we hold the lock; w was claimed by us.
-                unsafe {
-                    self.unlock();
-                    if let Some(w) = w {
-                        wake(w);
-                    }
-                }
-                return GS_OK;
-            }
-            Outcome::Closed => {
-                // SAFETY: we hold the lock.
-                unsafe { self.unlock() };
-                return GS_ECLOSED;
-            }
-            Outcome::Block if wait == Wait::No => {
-                // SAFETY: we hold the lock.
-                unsafe { self.unlock() };
-                return GS_EAGAIN;
-            }
-            Outcome::Block => {}
+        let outcome = unsafe { c.send_locked(elem) };
+        // SAFETY: we hold the lock; conclude releases it unless we must block.
+        if let Some(rc) = unsafe { self.conclude(outcome, wait) } {
+            return rc;
         }
         let ctx = WaitCtx::new(me, wait == Wait::Forever);
         let mut w = Waiter::new(&ctx, elem as *mut u8, 0);
@@ -173,37 +161,16 @@ impl Chan {
     /// # Safety
     /// `out` is null or writable for elem_size bytes until this returns.
     pub unsafe fn recv(&self, out: *mut u8, wait: Wait) -> c_int {
-        let me = match wait {
-            Wait::No => Caller::Thread, // never blocks
-            _ => match caller() {
-                Ok(g) => g,
-                Err(e) => return e,
-            },
+        let me = match caller_for(wait) {
+            Ok(me) => me,
+            Err(e) => return e,
         };
         let c = self.lock();
         // SAFETY: we hold the lock; out per the contract.
-        match unsafe { c.recv_locked(out) } {
-            Outcome::Done(w) => {
-                // SAFETY: we hold the lock; w was claimed by us.
-                unsafe {
-                    self.unlock();
-                    if let Some(w) = w {
-                        wake(w);
-                    }
-                }
-                return GS_OK;
-            }
-            Outcome::Closed => {
-                // SAFETY: we hold the lock.
-                unsafe { self.unlock() };
-                return GS_ECLOSED;
-            }
-            Outcome::Block if wait == Wait::No => {
-                // SAFETY: we hold the lock.
-                unsafe { self.unlock() };
-                return GS_EAGAIN;
-            }
-            Outcome::Block => {}
+        let outcome = unsafe { c.recv_locked(out) };
+        // SAFETY: we hold the lock; conclude releases it unless we must block.
+        if let Some(rc) = unsafe { self.conclude(outcome, wait) } {
+            return rc;
         }
         if let Wait::Until(d) = wait {
             if d <= crate::sched::nanotime() {
@@ -218,6 +185,36 @@ impl Chan {
         unsafe {
             c.recvq.push_back(&mut w);
             self.finish(&ctx, &mut w, "chan receive", wait, false)
+        }
+    }
+
+    /// Ends an operation that did not block (the lock is held): unlocks, wakes the partner it
+    /// completed with, and returns the status; `None` when the caller must block (lock still held).
+    ///
+    /// # Safety
+    /// The caller holds this channel's lock.
+    #[inline(always)]
+    unsafe fn conclude(&self, outcome: Outcome, wait: Wait) -> Option<c_int> {
+        // SAFETY: per the contract; a Done waiter was claimed by us under the lock.
+        unsafe {
+            match outcome {
+                Outcome::Done(w) => {
+                    self.unlock();
+                    if let Some(w) = w {
+                        wake(w);
+                    }
+                    Some(GS_OK)
+                }
+                Outcome::Closed => {
+                    self.unlock();
+                    Some(GS_ECLOSED)
+                }
+                Outcome::Block if wait == Wait::No => {
+                    self.unlock();
+                    Some(GS_EAGAIN)
+                }
+                Outcome::Block => None,
+            }
         }
     }
 
