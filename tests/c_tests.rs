@@ -290,6 +290,50 @@ multi_p_tests!(
     test_systemstack,
 );
 
+/// CFI: gdb's backtrace of a goroutine ends cleanly at `gs_asm_goexit`, and inside a
+/// gs_systemstack function at `gs_asm_systemstack` (no "corrupt stack", no frames beyond). Skipped
+/// (with a message) when gdb is not installed.
+#[test]
+fn gdb_backtraces_end_at_the_trampolines() {
+    if Command::new("gdb").arg("--version").output().is_err() {
+        eprintln!("gdb not found: skipping the backtrace check");
+        return;
+    }
+    let (cc, lib_dir) = (std::env::var("CC").unwrap_or_else(|_| "cc".into()), lib_dir());
+    let repo = repo();
+    let exe = out_dir().join("gdb_backtrace");
+    let out = Command::new(&cc)
+        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .arg(format!("-I{}", repo.join("include").display()))
+        .arg(repo.join("c-tests/gdb/backtrace.c"))
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-lgostack")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("run the C compiler");
+    assert!(out.status.success(), "compiling backtrace.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-ex", "run", "-ex", "bt", "-ex", "continue", "-ex", "bt", "-ex", "kill"])
+        .arg(&exe)
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gdb");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let frames: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(!text.contains("corrupt stack") && !text.contains("Backtrace stopped"), "gdb:\n{text}");
+    // First stop: leaf x4, body, then the trampoline, and nothing after it.
+    let first_end = frames.iter().position(|f| f.contains("gs_asm_goexit")).unwrap_or_else(|| panic!("no gs_asm_goexit frame:\n{text}"));
+    assert!(frames[..first_end].iter().any(|f| f.contains("body")), "gdb:\n{text}");
+    // Second stop: on_system_stack, then gs_asm_systemstack as the last frame.
+    let rest = &frames[first_end + 1..];
+    assert!(rest.first().is_some_and(|f| f.contains("on_system_stack")), "gdb:\n{text}");
+    assert!(rest.last().is_some_and(|f| f.contains("gs_asm_systemstack")), "gdb:\n{text}");
+    assert_eq!(rest.len(), 2, "gdb:\n{text}");
+}
+
 #[test]
 fn every_c_test_is_listed() {
     let dir = repo().join("c-tests");
