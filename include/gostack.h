@@ -297,6 +297,8 @@ extern "C" {
 /*
  Fills `*attr` with the defaults: GROWABLE stack of the default initial size, 1 GiB limit, not
  migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
+ # Safety
+ `attr` is NULL or points to writable memory for a `gs_attr`.
  */
 int gs_attr_init(struct gs_attr *attr);
 
@@ -307,12 +309,17 @@ int gs_attr_init(struct gs_attr *attr);
  Callable from any thread, inside or outside goroutines. The goroutine runs when a thread
  schedules it (`gs_run`/`gs_main`). `arg` is passed through untouched; the caller keeps
  ownership of whatever it points to.
+ # Safety
+ `func` must be safe to call with `arg` later, on any runtime thread.
  */
 int64_t gs_spawn(gs_fn func, void *arg);
 
 /*
  Like `gs_spawn`, with attributes (`attr == NULL` means defaults; see `gs_attr`). The attribute
  block and its name are copied: the caller may free them when this returns.
+ # Safety
+ `attr` is NULL or points to a valid `gs_attr` whose `name` is NULL or NUL-terminated; `func` must
+ be safe to call with `arg` later, on any runtime thread.
  */
 int64_t gs_spawn_with(const struct gs_attr *attr, gs_fn func, void *arg);
 
@@ -335,6 +342,8 @@ int gs_exit(void);
  or a runtime worker thread, whose stacks are 8 MiB (glibc's default). For deep recursion or code that publishes stack addresses. Inside `func`, calls that
  would switch goroutines (`gs_yield`, blocking operations) return `GS_ESTATE`. Outside a
  goroutine, a direct call. `GS_EINVAL` if `func` is NULL.
+ # Safety
+ `func` must be safe to call with `arg`.
  */
 int gs_systemstack(gs_fn func, void *arg);
 
@@ -354,6 +363,8 @@ int gs_run(void);
  goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
  pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
  goroutine and exits the process with status 2.
+ # Safety
+ `func` must be safe to call with `arg` on a goroutine.
  */
 int gs_main(gs_fn func, void *arg);
 
@@ -395,12 +406,16 @@ const char *gs_strerror(int code);
 
 /*
  Fills `*out` with runtime-wide counters. `GS_EINVAL` if `out` is NULL.
+ # Safety
+ `out` is NULL or points to writable memory for a `gs_stats`.
  */
 int gs_get_stats(struct gs_stats *out);
 
 /*
  Fills `*out` with the calling goroutine's stack. `GS_EINVAL` if `out` is NULL,
  `GS_ENOTGOROUTINE` outside a goroutine.
+ # Safety
+ `out` is NULL or points to writable memory for a `gs_stack_info`.
  */
 int gs_get_stack_info(struct gs_stack_info *out);
 

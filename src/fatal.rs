@@ -60,7 +60,7 @@ impl Drop for FdWriter {
 /// `fatal error: <msg>`, and aborts the process.
 pub fn throw(msg: &str) -> ! {
     let mut w = FdWriter::stderr();
-    let _ = write!(w, "fatal error: {msg}\n");
+    let _ = writeln!(w, "fatal error: {msg}");
     w.flush();
     crate::sched::dump_current_for_fatal(&mut w);
     w.flush();

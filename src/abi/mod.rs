@@ -30,6 +30,8 @@ pub use sync::*;
 
 /// Fills `*attr` with the defaults: GROWABLE stack of the default initial size, 1 GiB limit, not
 /// migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
+/// # Safety
+/// `attr` is NULL or points to writable memory for a `gs_attr`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
     if attr.is_null() {
@@ -54,6 +56,8 @@ pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
 /// Callable from any thread, inside or outside goroutines. The goroutine runs when a thread
 /// schedules it (`gs_run`/`gs_main`). `arg` is passed through untouched; the caller keeps
 /// ownership of whatever it points to.
+/// # Safety
+/// `func` must be safe to call with `arg` later, on any runtime thread.
 #[no_mangle]
 pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
     // SAFETY: NULL attr means defaults.
@@ -62,6 +66,9 @@ pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
 
 /// Like `gs_spawn`, with attributes (`attr == NULL` means defaults; see `gs_attr`). The attribute
 /// block and its name are copied: the caller may free them when this returns.
+/// # Safety
+/// `attr` is NULL or points to a valid `gs_attr` whose `name` is NULL or NUL-terminated; `func` must
+/// be safe to call with `arg` later, on any runtime thread.
 #[no_mangle]
 pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *mut c_void) -> i64 {
     // Spawning may carve a new arena (allocation, system calls) on the caller's stack.
@@ -77,7 +84,8 @@ pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *
                 Err(e) => return e as i64,
             }
         };
-        match sched::spawn(a, f, arg) {
+        // SAFETY: f and arg are the caller's, under gs_spawn's documented contract.
+        match unsafe { sched::spawn(a, f, arg) } {
             Ok(id) => id,
             Err(e) => e as i64,
         }
@@ -106,11 +114,14 @@ pub extern "C" fn gs_exit() -> c_int {
 /// or a runtime worker thread, whose stacks are 8 MiB (glibc's default). For deep recursion or code that publishes stack addresses. Inside `func`, calls that
 /// would switch goroutines (`gs_yield`, blocking operations) return `GS_ESTATE`. Outside a
 /// goroutine, a direct call. `GS_EINVAL` if `func` is NULL.
+/// # Safety
+/// `func` must be safe to call with `arg`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
-    sched::systemstack(f, arg)
+    // SAFETY: f and arg are the caller's, under gs_systemstack's documented contract.
+    unsafe { sched::systemstack(f, arg) }
 }
 
 /// The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
@@ -129,6 +140,8 @@ pub extern "C" fn gs_run() -> c_int {
 /// goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
 /// pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
 /// goroutine and exits the process with status 2.
+/// # Safety
+/// `func` must be safe to call with `arg` on a goroutine.
 #[no_mangle]
 pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
@@ -215,6 +228,8 @@ pub extern "C" fn gs_strerror(code: c_int) -> *const c_char {
 }
 
 /// Fills `*out` with runtime-wide counters. `GS_EINVAL` if `out` is NULL.
+/// # Safety
+/// `out` is NULL or points to writable memory for a `gs_stats`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_get_stats(out: *mut gs_stats) -> c_int {
     if out.is_null() {
@@ -236,6 +251,8 @@ pub unsafe extern "C" fn gs_get_stats(out: *mut gs_stats) -> c_int {
 
 /// Fills `*out` with the calling goroutine's stack. `GS_EINVAL` if `out` is NULL,
 /// `GS_ENOTGOROUTINE` outside a goroutine.
+/// # Safety
+/// `out` is NULL or points to writable memory for a `gs_stack_info`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
     if out.is_null() {

@@ -374,7 +374,8 @@ pub unsafe fn spawn(callable: *mut c_void, stack_size: usize) -> i64 {
         embed: Some((&HOOKS, pg.cast())),
         ..Attr::default_attr()
     };
-    match sched::spawn(attr, entry, pg.cast()) {
+    // SAFETY: entry is this module's goroutine body and pg the record it owns from here on.
+    match unsafe { sched::spawn(attr, entry, pg.cast()) } {
         Ok(id) => id,
         Err(e) => {
             // SAFETY: the goroutine was not created: pg and the reference are still ours.

@@ -457,8 +457,12 @@ impl Attr {
 }
 
 /// Starts a goroutine running `f(arg)`; returns its id. Callable from any thread.
-pub fn spawn(attr: Attr, f: RawFn, arg: *mut c_void) -> Result<i64, c_int> {
-    // SAFETY: spawn_inner's contract: attr is validated (round_size'd).
+///
+/// # Safety
+/// `f` must be safe to call with `arg` on a goroutine stack, at any later time, on any thread
+/// (the C API's contract for `gs_spawn`).
+pub unsafe fn spawn(attr: Attr, f: RawFn, arg: *mut c_void) -> Result<i64, c_int> {
+    // SAFETY: spawn_inner's contract: attr is validated (round_size'd); f/arg per ours.
     unsafe { spawn_inner(attr, f, arg, core::ptr::null()) }
 }
 
@@ -1005,7 +1009,10 @@ pub(crate) fn getm_or_create() -> *mut M {
 // ---- systemstack ----------------------------------------------------------------------------
 
 /// gs_systemstack: runs `f(arg)` on the thread's own stack (g0).
-pub fn systemstack(f: RawFn, arg: *mut c_void) -> c_int {
+///
+/// # Safety
+/// `f` must be safe to call with `arg` (the C API's contract for `gs_systemstack`).
+pub unsafe fn systemstack(f: RawFn, arg: *mut c_void) -> c_int {
     match whereami() {
         // SAFETY: m is ours; its g0 is free while a goroutine runs (g0 frames are discarded at
         // every gogo); on_g0 marks the nesting so the API refuses to switch meanwhile.

@@ -85,6 +85,12 @@ pub struct ProcLocked {
     pub nworkers: usize,
 }
 
+impl Default for ProcLocked {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ProcLocked {
     pub const fn new() -> Self {
         ProcLocked { midle: Vec::new(), waiting: Vec::new(), pwait: VecDeque::new(), nworkers: 0 }
@@ -938,7 +944,7 @@ pub fn dump(fd: i32) -> c_int {
             }
             _ => continue,
         };
-        let _ = write!(w, "goroutine {} [{}]:\n", g.goid, state);
+        let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
         let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
         let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
         if let Some(n) = &g.name {

@@ -177,6 +177,10 @@ impl GQueue {
         self.len == 0
     }
 
+    // Not `unsafe fn`: GQueue is the scheduler's internal intrusive list (public only through the
+    // doc-hidden sched module); its owner holds the queue's lock and passes live G records, which
+    // are never freed.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn push(&mut self, g: *mut G) {
         // SAFETY: g is a live G not on any other queue; its schedlink is ours to set.
         unsafe { (*g).schedlink = null_mut() };
