@@ -1,7 +1,7 @@
 //! `gs_sema`: a counting semaphore. `release` hands a unit straight to the first waiter (FIFO),
 //! so a waiter cannot be overtaken by later `acquire`s.
 
-use super::waiter::{block, caller, wake, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
+use super::waiter::{caller, wait_in_queue, wake, Locked, WaitQueue};
 use crate::abi::types::*;
 use core::ffi::c_int;
 
@@ -47,13 +47,8 @@ impl Sema {
             unsafe { self.state.unlock() };
             return GS_OK;
         }
-        let ctx = WaitCtx::new(me, true);
-        let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
-        // SAFETY: lock held; w stays in this frame until a release dequeued it and woke us.
-        unsafe {
-            s.waiters.push_back(&mut w);
-            block(&ctx, "semacquire", &[self.state.lock_ptr()], NO_DEADLINE);
-        }
+        // SAFETY: we hold the lock, which guards the queue.
+        unsafe { wait_in_queue(&mut s.waiters, self.state.lock_ptr(), me, "semacquire") };
         GS_OK
     }
 

@@ -461,6 +461,22 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
     }
 }
 
+/// Queues the caller (`me`) at the back of `queue` and blocks it, without deadline, until a waker
+/// dequeues and wakes it (Go's semacquire shape: one queue, one exclusive wait). On entry the
+/// caller holds `lock`, which guards `queue`; it is released on return.
+///
+/// # Safety
+/// `lock` is held and guards `queue`.
+pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller, reason: &'static str) {
+    let ctx = WaitCtx::new(me, true);
+    let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
+    // SAFETY: lock held; w stays in this frame until a waker dequeued it and woke us.
+    unsafe {
+        queue.push_back(&mut w);
+        block(&ctx, reason, &[lock], NO_DEADLINE);
+    }
+}
+
 /// Blocks the caller until its wait is claimed and it is woken, or `deadline` (nanotime;
 /// [`NO_DEADLINE`] for none) passes. On entry the caller holds `locks` (the locks of every queue
 /// its waiters are on, in lock order) and its waiters are queued; on return the locks are

@@ -1,7 +1,7 @@
 //! `gs_waitgroup`: Go's sync.WaitGroup. `add` that would make the counter negative is refused
 //! (`GS_EINVAL`, counter unchanged) where Go panics; the counter reaching zero wakes every waiter.
 
-use super::waiter::{block, caller, wake, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
+use super::waiter::{caller, wait_in_queue, wake, Locked, WaitCtx, WaitQueue};
 use crate::abi::types::*;
 use core::ffi::c_int;
 
@@ -61,13 +61,8 @@ impl WaitGroup {
             unsafe { self.state.unlock() };
             return GS_OK;
         }
-        let ctx = WaitCtx::new(me, true);
-        let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
-        // SAFETY: lock held; w stays in this frame until `add` dequeued it and woke us.
-        unsafe {
-            s.waiters.push_back(&mut w);
-            block(&ctx, "sync.WaitGroup.Wait", &[self.state.lock_ptr()], NO_DEADLINE);
-        }
+        // SAFETY: we hold the lock, which guards the queue.
+        unsafe { wait_in_queue(&mut s.waiters, self.state.lock_ptr(), me, "sync.WaitGroup.Wait") };
         GS_OK
     }
 
