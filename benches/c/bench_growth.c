@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "gostack.h"
+#include "bench_util.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,25 +26,9 @@
 
 #define RUNS 11
 
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp);
-    return v[n / 2];
-}
-/* BENCH_RAW=1: also print every run, in `unit`, as "raw<TAB>name<TAB>value" (benches/compare
- * reads these). */
 static void report(const char *name, double *v, int n, double scale, const char *unit) {
-    if (getenv("BENCH_RAW") != NULL)
-        for (int i = 0; i < n; i++) printf("raw\t%s\t%.6f\n", name, v[i] / scale);
-    qsort(v, n, sizeof *v, cmp);
+    print_raw(name, v, n, scale);
+    median(v, n);
     printf("%-58s median %10.3f %s   (min %.3f, max %.3f, %d runs)\n", name, v[n / 2] / scale, unit,
            v[0] / scale, v[n - 1] / scale, n);
 }

@@ -3,6 +3,7 @@
  * Run: bash benches/run_c.sh sched   (builds this file too) */
 #define _GNU_SOURCE
 #include "gostack.h"
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +12,6 @@
 
 #define RUNS 7
 
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double med(double *v) {
-    qsort(v, RUNS, sizeof *v, cmp);
-    return v[RUNS / 2];
-}
 
 static void empty(void *arg) { (void)arg; }
 static void spawner(void *arg) {
@@ -79,13 +67,13 @@ int main(int argc, char **argv) {
     int ps[2] = {1, hi};
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < RUNS; i++) v[i] = spawn_tp(ps[k], 400000);
-        printf("spawn+run+exit throughput, P=%-2d       %8.2f ns/goroutine\n", ps[k], med(v));
+        printf("spawn+run+exit throughput, P=%-2d       %8.2f ns/goroutine\n", ps[k], median(v, RUNS));
         for (int i = 0; i < RUNS; i++) v[i] = yield_tp(ps[k], 4000000);
-        printf("yield throughput (4 goroutines/P), P=%-2d %6.2f ns/yield\n", ps[k], med(v));
+        printf("yield throughput (4 goroutines/P), P=%-2d %6.2f ns/yield\n", ps[k], median(v, RUNS));
     }
     double t1[RUNS], tn[RUNS];
     for (int i = 0; i < RUNS; i++) { t1[i] = cpu_time(1); tn[i] = cpu_time(hi); }
-    double a = med(t1), b = med(tn);
+    double a = median(t1, RUNS), b = median(tn, RUNS);
     printf("32 CPU-bound goroutines: P=1 %.3f s, P=%d %.3f s, speed-up %.2fx (ideal %dx)\n", a, hi, b, a / b, hi);
     return 0;
 }

@@ -2,26 +2,16 @@
  * min/max) of RUNS runs, each the mean over many operations. Run: bash benches/run_sync.sh */
 #define _GNU_SOURCE
 #include "gostack.h"
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #define RUNS 11
 
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-/* BENCH_RAW=1: also print every run as "raw<TAB>name<TAB>value" (benches/compare reads these). */
 static void report(const char *name, double *v) {
-    if (getenv("BENCH_RAW") != NULL)
-        for (int i = 0; i < RUNS; i++) printf("raw\t%s\t%.4f\n", name, v[i]);
-    qsort(v, RUNS, sizeof *v, cmp);
+    print_raw(name, v, RUNS, 1.0);
+    median(v, RUNS);
     printf("%-52s median %8.2f ns   (min %.2f, max %.2f, %d runs)\n", name, v[RUNS / 2], v[0], v[RUNS - 1], RUNS);
 }
 #define OK(x) do { if ((x) != GS_OK) { fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x); abort(); } } while (0)
