@@ -213,6 +213,7 @@ c_tests!(
     test_bad_input,
     test_chan,
     test_chan_classic,
+    test_chan_stack_edge,
     test_chan_timeout_race,
     test_deadlock,
     test_dump,
@@ -226,6 +227,7 @@ c_tests!(
     test_mn_pin_handoff,
     test_mn_pinning,
     test_mutex_wg_sema,
+    test_runnext_fairness,
     test_select,
     test_self,
     test_signal_chain,
@@ -274,6 +276,7 @@ macro_rules! multi_p_tests {
 multi_p_tests!(
     test_chan,
     test_chan_classic,
+    test_chan_stack_edge,
     test_chan_timeout_race,
     test_exit,
     test_mutex_wg_sema,

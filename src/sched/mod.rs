@@ -261,6 +261,8 @@ pub struct PLocal {
     pub goid_next: i64,
     pub goid_end: i64,
     pub schedtick: u32,
+    /// Goroutines taken from `runnext` in a row (see runq::LocalRunq::get_fair).
+    pub next_streak: u32,
     pub gfree: Vec<*mut G>,
     pub stacks: StackCache,
 }
@@ -273,7 +275,7 @@ impl P {
     const fn new() -> Self {
         P {
             runq: LocalRunq::new(),
-            inner: UnsafeCell::new(PLocal { m: null_mut(), goid_next: 0, goid_end: 0, schedtick: 0, gfree: Vec::new(), stacks: StackCache::new() }),
+            inner: UnsafeCell::new(PLocal { m: null_mut(), goid_next: 0, goid_end: 0, schedtick: 0, next_streak: 0, gfree: Vec::new(), stacks: StackCache::new() }),
             switches: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
             status: AtomicU32::new(proc::P_DEAD),
@@ -703,6 +705,7 @@ unsafe extern "C" fn park_m(gp: *mut c_void) {
 ///
 /// # Safety
 /// `g` is a goroutine parked by [`park`] that nobody else readies.
+#[inline]
 pub unsafe fn ready(g: *mut G) {
     // SAFETY: per the contract.
     unsafe { ready_with(g, true) }
@@ -714,15 +717,22 @@ pub unsafe fn ready(g: *mut G) {
 ///
 /// # Safety
 /// As [`ready`].
+#[inline]
 pub unsafe fn ready_with(g: *mut G, next: bool) {
     // SAFETY: g is a live G record (never freed).
     let ok = unsafe { (*g).status.compare_exchange(G_WAITING, G_RUNNABLE, AcqRel, Relaxed) };
     if let Err(st) = ok {
-        // SAFETY: as above.
-        fatal!("goready: goroutine {} has status {} (not waiting)", unsafe { (*g).goid }, st);
+        goready_not_waiting(g, st);
     }
     // SAFETY: RUNNABLE, on no queue, ours to queue.
     unsafe { ready_any(g, next) };
+}
+
+#[cold]
+#[inline(never)]
+fn goready_not_waiting(g: *mut G, st: u32) -> ! {
+    // SAFETY: a live G record (never freed).
+    fatal!("goready: goroutine {} has status {} (not waiting)", unsafe { (*g).goid }, st);
 }
 
 // ---- timers and sleep ---------------------------------------------------------------------

@@ -303,7 +303,38 @@ unsafe fn take_p(m: *mut M, p: *mut P) {
 ///
 /// # Safety
 /// `g` is RUNNABLE, on no queue, and owned by the caller.
+#[inline(always)]
 pub unsafe fn ready_any(g: *mut G, next: bool) {
+    // The common case inline (a goroutine waking a partner that may run on its own M, as every
+    // channel hand-off does): straight into runnext, no call.
+    let m = getm();
+    if next && !m.is_null() {
+        // SAFETY: our M; only its thread touches m.p; g is ours to queue.
+        unsafe {
+            let p = (*m).p;
+            let lm = (*g).lockedm;
+            if !p.is_null() && (lm.is_null() || lm == m) {
+                if let Some(old) = (*p).runq.put_next(g) {
+                    runqput(&*p, old, false);
+                }
+                if lm.is_null() && SCHED.nprocs.load(Relaxed) > 1 {
+                    wakep();
+                }
+                return;
+            }
+        }
+    }
+    // SAFETY: per the contract.
+    unsafe { ready_any_slow(g, next) }
+}
+
+/// [`ready_any`] for every other case: pinned to another M, from a thread outside the scheduler,
+/// or to the tail of the queue.
+///
+/// # Safety
+/// As [`ready_any`].
+#[inline(never)]
+unsafe fn ready_any_slow(g: *mut G, next: bool) {
     let m = getm();
     // SAFETY: our M (if any); only its thread touches m.p.
     let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
@@ -430,7 +461,7 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
                 return g;
             }
         }
-        if let Some(g) = p.runq.get() {
+        if let Some(g) = p.runq.get_fair(&mut pl.next_streak) {
             return Some(g);
         }
         if SCHED.runqsize.load(Relaxed) != 0 {
@@ -589,6 +620,82 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 leave_scheduler(m, st);
             }
         }
+    }
+}
+
+/// The common case of a park, done without g0 and the scheduler loop (Go's gopark + schedule
+/// when `runnext` holds the goroutine the parking one just woke: a channel partner, a mutex
+/// hand-off). When nothing would make [`schedule`] do anything but take `runnext` (no pinned
+/// goroutines queued for this M, no timer armed, no P hand-off or resize pending, no embedded
+/// runtime on either side, no stack to settle), parks the running goroutine — status WAITING,
+/// `*gslot` = it, as the park's unlock function would publish — and switches straight to
+/// `runnext` with [`arch::gs_asm_park_swap`], which releases `lock` (a held wait-queue lock byte)
+/// only once the goroutine is saved and the thread has left its stack. Returns true when the
+/// goroutine was parked and has been resumed (by any M); false, having changed nothing, when the
+/// caller must take the general path.
+///
+/// # Safety
+/// On a goroutine's own stack, with `RUNTIME_ENTRY_STACK` secured; `lock` is held by the caller
+/// and is the only lock guarding the queue its waiter is on; no deadline.
+#[inline]
+pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lock: *mut u8) -> bool {
+    // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
+    unsafe {
+        let m = getm();
+        if m.is_null() {
+            return false;
+        }
+        let (g, p) = ((*m).curg, (*m).p);
+        if g.is_null() || p.is_null() || (*m).on_g0 != 0 {
+            return false;
+        }
+        // Everything schedule() and find_runnable() check before taking runnext.
+        let mw = (*m).main_wait;
+        if (*m).lockedq_len.load(Acquire) != 0
+            || (!mw.is_null() && (*mw).done.load(Acquire))
+            || (*m).leave_at != i64::MAX
+            || ((*m).is_worker && !workers_allowed())
+            || SCHED.npwait.load(Relaxed) != 0
+            || TIMER_NEXT.load(Acquire) != i64::MAX
+            || !(*g).embed_hooks.is_null()
+            || (*g).stack.class == stack::DIRECT
+            || (*g).growth.pending.lo != 0
+        {
+            return false;
+        }
+        let pr = &*p;
+        let nprocs = SCHED.nprocs.load(Relaxed);
+        let pl = pr.local();
+        if pr.id() >= nprocs || (nprocs > 1 && pl.schedtick.wrapping_add(1) % 61 == 0) {
+            return false;
+        }
+        let next = pr.runq.peek_next();
+        if next.is_null()
+            || !(*next).embed_hooks.is_null()
+            || (pl.next_streak >= runq::RUNNEXT_STREAK_MAX && !pr.runq.ring_empty())
+            || !pr.runq.take_next(next)
+        {
+            return false;
+        }
+        pl.schedtick = pl.schedtick.wrapping_add(1);
+        pl.next_streak += 1;
+        // Park g (park_m's part): visible to wakers once the lock is released.
+        (*g).waitreason = reason;
+        gslot.store(g, Relaxed);
+        (*g).status.store(G_WAITING, Release);
+        // Run next (execute's part).
+        (*next).status.store(G_RUNNING, Relaxed);
+        (*next).m = m;
+        if (*next).lockedm.is_null() && (*next).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
+            (*next).lockedm = m;
+        }
+        (*m).curg = next;
+        pr.switches.store(pr.switches.load(Relaxed) + 1, Relaxed);
+        arch::set_tls_stack_guard((*next).stackguard0);
+        let sp = (*next).sched.sp;
+        (*next).sched.sp = 0;
+        arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
+        true
     }
 }
 

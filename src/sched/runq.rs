@@ -8,6 +8,11 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
 
 pub const RUNQ_SIZE: usize = 256;
 
+/// Hand-offs through `runnext` in a row after which the ring's goroutines get their turn (see
+/// [`LocalRunq::get_fair`]); Go bounds the same chain by time (runnext inherits the time slice
+/// and sysmon preempts after 10 ms). At ~40 ns a hand-off this is a slice of ~10 µs.
+pub const RUNNEXT_STREAK_MAX: u32 = 256;
+
 /// A P's local run queue. Only the owning M puts; anyone may take (stealing comes with M:N).
 pub struct LocalRunq {
     head: AtomicU32,
@@ -62,6 +67,45 @@ impl LocalRunq {
             return Some(next);
         }
         self.get_ring()
+    }
+
+    /// Like [`get`](Self::get), but once `runnext` has been taken `RUNNEXT_STREAK_MAX` times in a
+    /// row (`streak`, the owner's counter) while the ring waits, the `runnext` goroutine goes to
+    /// the ring's tail and the head runs: a pair of goroutines handing off to each other (a
+    /// ping-pong, Go's runnext inheriting the time slice) cannot starve the rest of the queue.
+    /// Owner only.
+    pub fn get_fair(&self, streak: &mut u32) -> Option<*mut G> {
+        let next = self.runnext.load(Relaxed);
+        if !next.is_null() && self.runnext.compare_exchange(next, null_mut(), AcqRel, Relaxed).is_ok() {
+            if *streak < RUNNEXT_STREAK_MAX || self.ring_empty() {
+                *streak += 1;
+                return Some(next);
+            }
+            if let Err(next) = self.put_tail(next) {
+                return Some(next); // a full ring: no room to wait in, run it
+            }
+        }
+        *streak = 0;
+        self.get_ring()
+    }
+
+    /// The `runnext` goroutine, without taking it (it may be stolen at any time).
+    #[inline(always)]
+    pub fn peek_next(&self) -> *mut G {
+        self.runnext.load(Relaxed)
+    }
+
+    /// Takes `g` if it is still `runnext`. Owner only (no other thread puts there, so a `g`
+    /// seen by [`peek_next`](Self::peek_next) cannot have been replaced by another use of it).
+    #[inline(always)]
+    pub fn take_next(&self, g: *mut G) -> bool {
+        self.runnext.compare_exchange(g, null_mut(), AcqRel, Relaxed).is_ok()
+    }
+
+    /// True when the ring (not counting `runnext`) is empty.
+    #[inline(always)]
+    pub fn ring_empty(&self) -> bool {
+        self.head.load(Acquire) == self.tail.load(Acquire)
     }
 
     /// Takes the ring's head, ignoring `runnext`.

@@ -135,6 +135,7 @@ impl Chan {
     ///
     /// # Safety
     /// `elem` is readable for elem_size bytes (may be null when elem_size is 0) until this returns.
+    #[inline(always)]
     pub unsafe fn send(&self, elem: *const u8, wait: Wait) -> c_int {
         let me = match caller_for(wait) {
             Ok(me) => me,
@@ -147,6 +148,19 @@ impl Chan {
         if let Some(rc) = unsafe { self.conclude(outcome, wait) } {
             return rc;
         }
+        // SAFETY: the lock is held, as send_block expects.
+        unsafe { self.send_block(me, elem, wait) }
+    }
+
+    /// The blocking part of [`send`](Self::send), out of line so that the non-blocking path
+    /// stays small.
+    ///
+    /// # Safety
+    /// The lock is held; as `send`.
+    #[inline(never)]
+    unsafe fn send_block(&self, me: Caller, elem: *const u8, wait: Wait) -> c_int {
+        // SAFETY: we hold the lock.
+        let c = unsafe { self.locked() };
         let ctx = WaitCtx::new(me, wait == Wait::Forever);
         let mut w = Waiter::new(&ctx, elem as *mut u8, 0);
         // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
@@ -160,6 +174,7 @@ impl Chan {
     ///
     /// # Safety
     /// `out` is null or writable for elem_size bytes until this returns.
+    #[inline(always)]
     pub unsafe fn recv(&self, out: *mut u8, wait: Wait) -> c_int {
         let me = match caller_for(wait) {
             Ok(me) => me,
@@ -172,6 +187,18 @@ impl Chan {
         if let Some(rc) = unsafe { self.conclude(outcome, wait) } {
             return rc;
         }
+        // SAFETY: the lock is held, as recv_block expects.
+        unsafe { self.recv_block(me, out, wait) }
+    }
+
+    /// The blocking part of [`recv`](Self::recv), out of line.
+    ///
+    /// # Safety
+    /// The lock is held; as `recv`.
+    #[inline(never)]
+    unsafe fn recv_block(&self, me: Caller, out: *mut u8, wait: Wait) -> c_int {
+        // SAFETY: we hold the lock.
+        let c = unsafe { self.locked() };
         if let Wait::Until(d) = wait {
             if d <= crate::sched::nanotime() {
                 // SAFETY: we hold the lock.

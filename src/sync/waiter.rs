@@ -91,6 +91,11 @@ impl Lock {
     pub unsafe fn unlock(&self) {
         self.held.store(false, Release);
     }
+
+    /// The lock's byte (1 = held): storing 0 releases it (see sched::proc::park_handoff).
+    pub fn byte_ptr(&self) -> *mut u8 {
+        self.held.as_ptr().cast()
+    }
 }
 
 /// One blocking call: who waits and what ended the wait.
@@ -322,7 +327,7 @@ unsafe fn claim(w: *mut Waiter) -> bool {
 ///
 /// # Safety
 /// `ctx` was claimed by the caller (through [`WaitQueue::dequeue`]) and not yet woken.
-#[inline]
+#[inline(always)]
 pub unsafe fn wake(ctx: *const WaitCtx) {
     // SAFETY: the owner cannot return before this wake-up, so ctx is valid until the last line.
     unsafe {
@@ -330,14 +335,27 @@ pub unsafe fn wake(ctx: *const WaitCtx) {
         if !c.is_thread.load(Relaxed) {
             sched::ready(c.g.load(Relaxed));
         } else {
-            let t = (*c.thread.get()).clone().expect("thread waiter without a thread");
-            if c.ext_blocked.swap(false, AcqRel) {
-                sched::proc::ext_unblock_other();
-            }
-            c.woken.store(1, Release);
-            // ctx may be gone from here on.
-            t.unpark();
+            wake_thread(ctx);
         }
+    }
+}
+
+/// [`wake`] for a thread waiter.
+///
+/// # Safety
+/// As [`wake`], the waiter being a thread.
+#[inline(never)]
+unsafe fn wake_thread(ctx: *const WaitCtx) {
+    // SAFETY: as wake.
+    unsafe {
+        let c = &*ctx;
+        let t = (*c.thread.get()).clone().expect("thread waiter without a thread");
+        if c.ext_blocked.swap(false, AcqRel) {
+            sched::proc::ext_unblock_other();
+        }
+        c.woken.store(1, Release);
+        // ctx may be gone from here on.
+        t.unpark();
     }
 }
 
@@ -358,11 +376,17 @@ pub fn caller() -> Result<Caller, c_int> {
     // keeps it 0 outside goroutines and inside gs_systemstack (see GS_STACK_CHECK), which
     // spares a thread-local lookup (a __tls_get_addr call in this shared library).
     if crate::arch::tls_stack_guard() != 0 {
-        // (A host thread that set the slot itself is caught in `block`.)
+        // (A host thread that set the slot itself is caught in `block`.) Secure the stack the
+        // blocking call needs now: its waiters, once queued, must not move with a guard-fault
+        // growth (the queues would point into the old stack).
+        crate::stack::grow::secure_stack(crate::stack::grow::RUNTIME_ENTRY_STACK);
         return Ok(Caller::Goroutine);
     }
     match sched::whereami() {
-        Where::Goroutine(..) => Ok(Caller::Goroutine),
+        Where::Goroutine(..) => {
+            crate::stack::grow::secure_stack(crate::stack::grow::RUNTIME_ENTRY_STACK);
+            Ok(Caller::Goroutine)
+        }
         Where::Outside => Ok(Caller::Thread),
         Where::SystemStack => Err(GS_ESTATE),
     }
@@ -486,8 +510,28 @@ pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller
 /// # Safety
 /// `ctx` was made by [`WaitCtx::new`] for the calling goroutine or thread (see [`caller`]);
 /// the locks are held; `reason` is shown by dumps. An `exclusive` ctx has no deadline.
+#[inline(always)]
 pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
     debug_assert!(!(ctx.exclusive && deadline != NO_DEADLINE));
+    // SAFETY: a goroutine (caller() secured its stack) holding the one lock of its queue.
+    if !ctx.is_thread.load(Relaxed)
+        && deadline == NO_DEADLINE
+        && locks.len() == 1
+        && unsafe { sched::proc::park_handoff(reason, &ctx.g, (*locks[0]).byte_ptr()) }
+    {
+        return;
+    }
+    // SAFETY: per the contract.
+    unsafe { block_slow(ctx, reason, locks, deadline) }
+}
+
+/// [`block`] through the scheduler (a timed wait, several locks, anything `park_handoff`
+/// declines) or as a thread.
+///
+/// # Safety
+/// As [`block`].
+#[inline(never)]
+unsafe fn block_slow(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
     if !ctx.is_thread.load(Relaxed) {
         let arg = ParkArg { ctx, locks: locks.as_ptr(), n: locks.len(), deadline };
         // SAFETY: park_commit releases the locks on g0 and touches nothing of ours after that.
@@ -500,7 +544,7 @@ pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], 
             unsafe { *ctx.thread.get() = Some(std::thread::current()) };
             ctx.is_thread.store(true, Relaxed);
             // SAFETY: the caller's contract, unchanged.
-            return unsafe { block(ctx, reason, locks, deadline) };
+            return unsafe { block_slow(ctx, reason, locks, deadline) };
         }
         if deadline != NO_DEADLINE && !sched::timer_del(ctx.timer_id.load(Acquire)) {
             // The timer fired (or is firing on another M): wait until it let go of ctx.
