@@ -52,6 +52,9 @@ pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
 
 /// Starts a goroutine running `func(arg)` with default attributes. Returns its id (> 0), or a
 /// negative `GS_E*` code: `GS_EINVAL` if `func` is NULL, `GS_ENOMEM` if no stack could be reserved.
+/// A GROWABLE goroutine (the default) takes its stack when it first runs, so goroutines spawned
+/// in a burst reuse warm stacks; running out of memory then is fatal, as in Go (a FIXED stack is
+/// reserved by the spawn itself, and failing is `GS_ENOMEM`).
 ///
 /// Callable from any thread, inside or outside goroutines. The goroutine runs when a thread
 /// schedules it (`gs_run`/`gs_main`). `arg` is passed through untouched; the caller keeps

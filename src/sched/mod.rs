@@ -94,6 +94,13 @@ pub struct G {
     pub embed_data: *mut c_void,
     /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
     pub growth: crate::stack::grow::GrowState,
+    /// A GROWABLE goroutine that has not run yet has no stack (`stack.lo == 0`): it takes one of
+    /// `start_size` bytes at its first run ([`first_run`]), where it calls `start_fn(start_arg)`
+    /// with the FP control state `start_fp` of its spawner.
+    pub start_fn: Option<RawFn>,
+    pub start_arg: *mut c_void,
+    pub start_size: usize,
+    pub start_fp: (u32, u16),
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines, on g0 of the
@@ -127,6 +134,10 @@ impl G {
             embed_hooks: core::ptr::null(),
             embed_data: null_mut(),
             growth: Default::default(),
+            start_fn: None,
+            start_arg: null_mut(),
+            start_size: 0,
+            start_fp: (0, 0),
         }
     }
 }
@@ -472,17 +483,33 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
     let m = getm();
     // SAFETY: our own M (if any); only this thread touches m.p.
     let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
+    // A GROWABLE goroutine takes its stack at its first run (see `first_run`): 100,000
+    // goroutines spawned at once and run one after another then reuse the same few warm stacks,
+    // as Go's do (its stacks start at 2 KiB and are mostly untouched until run), instead of each
+    // faulting in fresh pages. FIXED stacks (user-sized, possibly huge) are taken now, so that
+    // failing to get one is GS_ENOMEM for the spawner.
+    let lazy = attr.stack_kind == GS_STACK_GROWABLE;
     let (stack, g) = if !p.is_null() {
         // SAFETY: this thread's M holds p.
         let pl = unsafe { (*p).local() };
-        let Some(stack) = pl.stacks.alloc(attr.stack_size) else { return Err(GS_ENOMEM) };
+        let stack = if lazy {
+            Stack::default()
+        } else {
+            let Some(stack) = pl.stacks.alloc(attr.stack_size) else { return Err(GS_ENOMEM) };
+            stack
+        };
         let g = match pl.gfree.pop() {
             Some(g) => g,
             None => gfget_slow(pl),
         };
         (stack, g)
     } else {
-        let Some(stack) = stack::alloc_global(attr.stack_size) else { return Err(GS_ENOMEM) };
+        let stack = if lazy {
+            Stack::default()
+        } else {
+            let Some(stack) = stack::alloc_global(attr.stack_size) else { return Err(GS_ENOMEM) };
+            stack
+        };
         let free = lock_sched().gfree.pop();
         let g = free.unwrap_or_else(alloc_g);
         (stack, g)
@@ -530,8 +557,19 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
                 gr.embed_data = null_mut();
             }
         }
-        gr.growth.reset(stack.size());
-        gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
+        if lazy {
+            gr.growth.reset(attr.stack_size);
+            gr.stackguard0 = 0;
+            gr.start_fn = Some(f);
+            gr.start_arg = arg;
+            gr.start_size = attr.stack_size;
+            gr.start_fp = arch::fp_control();
+            gr.sched.sp = 0;
+        } else {
+            gr.growth.reset(stack.size());
+            gr.start_fn = None;
+            gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
+        }
         gr.status.store(G_RUNNABLE, Release);
     }
     SCHED.live.fetch_add(1, Relaxed);
@@ -960,10 +998,34 @@ pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
             ((*(*g).embed_hooks).switch_in)(g);
         }
         p.switches.store(p.switches.load(Relaxed) + 1, Relaxed);
+        if (*g).stack.lo == 0 {
+            first_run(p, g);
+        }
         arch::set_tls_stack_guard((*g).stackguard0);
         let sp = (*g).sched.sp;
         (*g).sched.sp = 0;
         arch::gs_asm_gogo(sp, (*m).fpctl)
+    }
+}
+
+/// A GROWABLE goroutine's first run: takes its stack from the P's cache and builds the entry
+/// frame that calls its function. Out of memory here is fatal (as in Go: the spawner is gone).
+///
+/// # Safety
+/// On g0 of the M that holds `p` and is about to run `g`, which has no stack yet.
+#[cold]
+#[inline(never)]
+unsafe fn first_run(p: &P, g: *mut G) {
+    // SAFETY: per the contract: g is ours (RUNNING on this M), p is held by this M.
+    unsafe {
+        let gr = &mut *g;
+        let Some(stack) = p.local().stacks.alloc(gr.start_size) else {
+            fatal!("runtime: cannot allocate a {}-byte stack for goroutine {}: out of memory", gr.start_size, gr.goid);
+        };
+        let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
+        gr.stack = stack;
+        gr.stackguard0 = stack.lo + STACK_GUARD;
+        gr.sched.sp = arch::init_frame(stack.hi, f, gr.start_arg, goexit1, g.cast(), gr.start_fp);
     }
 }
 

@@ -672,6 +672,7 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         let next = pr.runq.peek_next();
         if next.is_null()
             || !(*next).embed_hooks.is_null()
+            || (*next).stack.lo == 0
             || (pl.next_streak >= runq::RUNNEXT_STREAK_MAX && !pr.runq.ring_empty())
             || !pr.runq.take_next(next)
         {
@@ -1053,7 +1054,11 @@ pub fn dump(fd: i32) -> c_int {
         };
         let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
         let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
-        let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
+        if g.stack.lo == 0 {
+            let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.start_size, kind);
+        } else {
+            let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
+        }
         if let Some(n) = &g.name {
             let _ = write!(w, ", name \"{}\"", n.to_string_lossy());
         }
