@@ -25,13 +25,13 @@ static void body(void *arg) {
     CHECK_OK(gs_get_stack_info(&si));
     CHECK(si.kind == GS_STACK_GROWABLE);
     CHECK((uintptr_t)&local >= si.lo && (uintptr_t)&local < si.hi);
-    if (local % 100 == 0) grown += dig(40) >= 0; /* ~40 KiB: grows a 16 KiB stack */
-    ran++;
+    if (local % 100 == 0) __atomic_fetch_add(&grown, dig(40) >= 0, __ATOMIC_RELAXED); /* ~40 KiB: grows */
+    __atomic_fetch_add(&ran, 1, __ATOMIC_RELAXED);
 }
 
 static void fixed_body(void *arg) {
     (void)arg;
-    ran++;
+    __atomic_fetch_add(&ran, 1, __ATOMIC_RELAXED);
 }
 
 int main(void) {

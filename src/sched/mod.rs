@@ -82,10 +82,8 @@ pub struct G {
     /// Why it is parked (Go's waitreason), shown by gs_dump.
     pub waitreason: &'static str,
     pub name: Option<CString>,
-    pub grows: u64,
-    pub shrinks: u64,
-    /// Wake-up payload for the sync layer (Go's g.param).
-    pub param: usize,
+    pub grows: u32,
+    pub shrinks: u32,
     /// Set for the goroutine of a gs_main call: signalled when it exits.
     pub main_wait: *const MainWait,
     /// Embedding hooks (foreign-runtime state to swap on every switch), null for plain C.
@@ -95,11 +93,10 @@ pub struct G {
     /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
     pub growth: crate::stack::grow::GrowState,
     /// A GROWABLE goroutine that has not run yet has no stack (`stack.lo == 0`): it takes one of
-    /// `start_size` bytes at its first run ([`first_run`]), where it calls `start_fn(start_arg)`
-    /// with the FP control state `start_fp` of its spawner.
+    /// `growth.initial` bytes at its first run ([`first_run`]), where it calls
+    /// `start_fn(start_arg)` with the FP control state `start_fp` of its spawner.
     pub start_fn: Option<RawFn>,
     pub start_arg: *mut c_void,
-    pub start_size: usize,
     pub start_fp: (u32, u16),
 }
 
@@ -129,14 +126,12 @@ impl G {
             name: None,
             grows: 0,
             shrinks: 0,
-            param: 0,
             main_wait: core::ptr::null(),
             embed_hooks: core::ptr::null(),
             embed_data: null_mut(),
             growth: Default::default(),
             start_fn: None,
             start_arg: null_mut(),
-            start_size: 0,
             start_fp: (0, 0),
         }
     }
@@ -545,7 +540,6 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
         gr.name = attr.name;
         gr.grows = 0;
         gr.shrinks = 0;
-        gr.param = 0;
         gr.main_wait = main_wait;
         match attr.embed {
             Some((h, d)) => {
@@ -562,7 +556,6 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
             gr.stackguard0 = 0;
             gr.start_fn = Some(f);
             gr.start_arg = arg;
-            gr.start_size = attr.stack_size;
             gr.start_fp = arch::fp_control();
             gr.sched.sp = 0;
         } else {
@@ -1019,8 +1012,8 @@ unsafe fn first_run(p: &P, g: *mut G) {
     // SAFETY: per the contract: g is ours (RUNNING on this M), p is held by this M.
     unsafe {
         let gr = &mut *g;
-        let Some(stack) = p.local().stacks.alloc(gr.start_size) else {
-            fatal!("runtime: cannot allocate a {}-byte stack for goroutine {}: out of memory", gr.start_size, gr.goid);
+        let Some(stack) = p.local().stacks.alloc(gr.growth.initial) else {
+            fatal!("runtime: cannot allocate a {}-byte stack for goroutine {}: out of memory", gr.growth.initial, gr.goid);
         };
         let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
         gr.stack = stack;
@@ -1140,8 +1133,8 @@ pub fn stack_info(sp: usize) -> Result<gs_stack_info, c_int> {
         size: g.stack.size(),
         used,
         kind: g.stack_kind,
-        grows: g.grows,
-        shrinks: g.shrinks,
+        grows: g.grows as u64,
+        shrinks: g.shrinks as u64,
     })
 }
 

@@ -1055,7 +1055,7 @@ pub fn dump(fd: i32) -> c_int {
         let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
         let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
         if g.stack.lo == 0 {
-            let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.start_size, kind);
+            let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.growth.initial, kind);
         } else {
             let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
         }

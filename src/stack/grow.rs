@@ -392,7 +392,7 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         super::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
         install(g, new, true);
         push_pending(g, old);
-        g.grows += 1;
+        g.grows = g.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -461,7 +461,7 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         gr.sched.sp = sp.wrapping_add(delta);
         install(gr, new, false);
         pl.stacks.free(old);
-        gr.grows += 1;
+        gr.grows = gr.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
         resume(m, g)
     }
@@ -526,7 +526,7 @@ unsafe fn shrink_slow(m: *mut M, g: *mut G) {
         gr.sched.sp = sp.wrapping_add(delta);
         install(gr, new, false);
         super::free_cold(&mut pl.stacks, old);
-        gr.shrinks += 1;
+        gr.shrinks = gr.shrinks.wrapping_add(1);
         SHRINKS.fetch_add(1, Relaxed);
     }
 }
