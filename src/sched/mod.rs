@@ -776,6 +776,16 @@ pub fn nanotime() -> i64 {
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
+/// Monotonic nanoseconds at the kernel tick's resolution (`CLOCK_MONOTONIC_COARSE`: 4 ms on this
+/// machine; ~6 ns a read through the vDSO against ~22 ns for [`nanotime`]). Lags [`nanotime`]
+/// by less than a tick; for deadlines that may run a tick late (time slices).
+pub fn nanotime_coarse() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes the local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
 /// A timer callback: runs on some M's g0 (or a thread in the scheduler) with no runtime lock
 /// held, after its deadline. It must not block; it typically calls [`ready`].
 pub type TimerFn = unsafe fn(arg: usize, seq: u64);
