@@ -71,8 +71,6 @@ pub struct GrowState {
     /// Head of the list of old stacks waiting to be freed; each holds the next link in its top
     /// bytes (see [`push_pending`]). `lo == 0`: empty.
     pub pending: Stack,
-    /// Bytes `newstack_m` must provide (from `hi`).
-    pub need: usize,
     /// The reservation the goroutine started with: shrinking never goes below it.
     pub initial: usize,
     /// Consecutive safe points at which less than a quarter of the stack was in use.
@@ -436,13 +434,13 @@ pub fn morestack(sp: usize, bytes: usize, fatal_past_limit: bool) -> c_int {
             }
             return GS_ENOMEM;
         }
-        gr.growth.need = need;
+        (*m).grow_need = need;
         sched::mcall(m, g, newstack_m);
         GS_OK
     }
 }
 
-/// Go's newstack, on g0: moves the saved goroutine to a stack of at least `g.growth.need` bytes
+/// Go's newstack, on g0: moves the saved goroutine to a stack of at least `m.grow_need` bytes
 /// and resumes it there.
 unsafe extern "C" fn newstack_m(gp: *mut c_void) {
     let g = gp as *mut G;
@@ -451,7 +449,7 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         let m = sched::enter_m(g);
         let gr = &mut *g;
         let old = gr.stack;
-        let Some(size) = grown_size_within(old.size(), gr.growth.need, gr.max_stack) else {
+        let Some(size) = grown_size_within(old.size(), (*m).grow_need, gr.max_stack) else {
             crate::fatal::fatal!("newstack_m: request past the limit was not refused")
         };
         let pl = (*(*m).p).local();

@@ -80,7 +80,8 @@ const MADV_GUARD_INSTALL: i32 = 102;
 pub struct Stack {
     pub lo: usize,
     pub hi: usize,
-    pub guard: usize,
+    /// Bytes of guard below `lo` (at most 256 KiB: a u32 keeps the G record small).
+    pub guard: u32,
     pub class: u8,
 }
 
@@ -90,11 +91,11 @@ impl Stack {
     }
     /// Lowest address of the guard region.
     pub const fn guard_lo(&self) -> usize {
-        self.lo - self.guard
+        self.lo - self.guard as usize
     }
     /// Is `addr` in this stack's guard region?
     pub const fn in_guard(&self, addr: usize) -> bool {
-        addr >= self.lo - self.guard && addr < self.lo
+        addr >= self.lo - self.guard as usize && addr < self.lo
     }
 }
 
@@ -221,7 +222,7 @@ fn grow_class(g: &mut Global, c: usize) -> bool {
             return false;
         }
         let lo = guard_lo + guard;
-        g.free[c].push(Stack { lo, hi: lo + size, guard, class: c as u8 });
+        g.free[c].push(Stack { lo, hi: lo + size, guard: guard as u32, class: c as u8 });
     }
     g.arenas.push(Arena { base, len, slot, size });
     RESERVED.fetch_add((size * nslots) as u64, Relaxed);
@@ -370,7 +371,7 @@ fn map_direct(size: usize) -> Option<Stack> {
         unsafe { libc::madvise(base as *mut _, guard + size - MAX_CLASS_SIZE, libc::MADV_HUGEPAGE) };
     }
     RESERVED.fetch_add(size as u64, Relaxed);
-    Some(Stack { lo, hi: lo + size, guard, class: DIRECT })
+    Some(Stack { lo, hi: lo + size, guard: guard as u32, class: DIRECT })
 }
 
 /// Records a [`DIRECT`] stack in the global list of stacks with their own mapping (for
@@ -441,7 +442,7 @@ impl Spares {
             let guard = s.guard.load(Relaxed);
             s.state.store(SPARE_EMPTY, Release);
             self.bytes.fetch_sub(size, Relaxed);
-            return Some(Stack { lo, hi, guard, class: LARGE });
+            return Some(Stack { lo, hi, guard: guard as u32, class: LARGE });
         }
         None
     }
@@ -456,7 +457,7 @@ impl Spares {
             if s.state.compare_exchange(SPARE_EMPTY, SPARE_BUSY, Acquire, Relaxed).is_ok() {
                 s.lo.store(st.lo, Relaxed);
                 s.hi.store(st.hi, Relaxed);
-                s.guard.store(st.guard, Relaxed);
+                s.guard.store(st.guard as usize, Relaxed);
                 s.state.store(SPARE_FULL, Release);
                 return Ok(());
             }
@@ -616,7 +617,7 @@ fn unmap_large(s: Stack) {
     }
     RESERVED.fetch_sub(s.size() as u64, Relaxed);
     // SAFETY: the stack and its guard were one mapping of ours; nothing runs on it any more.
-    unsafe { libc::munmap(s.guard_lo() as *mut _, s.size() + s.guard) };
+    unsafe { libc::munmap(s.guard_lo() as *mut _, s.size() + s.guard as usize) };
 }
 
 /// Bytes reserved for stacks (guards excluded), pools included.
