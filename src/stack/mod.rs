@@ -36,6 +36,7 @@
 pub mod grow;
 pub mod xsave;
 
+use crate::sync::waiter::Locked;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -393,7 +394,7 @@ pub fn alloc_in_signal(cache: Option<&mut StackCache>, size: usize) -> Option<St
             return Some(s);
         }
     }
-    SPARES.take(size).or_else(|| map_direct(size))
+    SPARES.take(size).or_else(|| pool_take_nowait(size)).or_else(|| map_direct(size))
 }
 
 /// A free-standing stack slot of [`Spares`]: `state` is EMPTY, BUSY (someone is reading or
@@ -488,20 +489,28 @@ impl Spares {
 /// are pooled in all (reservations only: MAP_NORESERVE address space); the rest are unmapped.
 /// Pooled stacks stay in `Global::large`, so `committed_bytes` counts what they keep.
 ///
-/// A mutex, not per-P caches: the signal handler never takes from it ([`SPARES`] is its warm
-/// tier), and a ~20 ns uncontended lock is noise next to a Python goroutine's spawn.
+/// One lock, not per-P caches: a ~20 ns uncontended lock is noise next to a Python goroutine's
+/// spawn. The growth signal handler looks here after [`SPARES`] (its lock-free warm tier), with
+/// a try-lock.
 /// Rejected: unmapping beyond `SPARES` (the previous behaviour: every goroutine of a burst paid
 /// mmap + munmap); trimming every stack on free (the warm ones would pay ~2 µs for nothing);
 /// keeping all pooled stacks untrimmed (a burst of deep recursions would stay resident).
-static LARGE_POOL: Mutex<Vec<(usize, Vec<Stack>)>> = Mutex::new(Vec::new());
+///
+/// The lock is a spin lock (released by a store, never by a futex wake), so that the growth
+/// signal handler can take a pooled stack with [`pool_take_nowait`] (try, else map a new one).
+static LARGE_POOL: Locked<Vec<(usize, Vec<Stack>)>> = Locked::new(Vec::new());
 /// Large stacks pooled in all (every size).
 static LARGE_POOLED: AtomicUsize = AtomicUsize::new(0);
 /// Most large stacks pooled (all sizes): 32768 8 MiB reservations are 264 GiB of address space,
 /// ~400 MiB resident at most (8 KiB kept + a page-table page each), after a burst that had that
 /// many goroutines alive at once (which used more).
 pub const LARGE_POOL_MAX: usize = 32768;
-/// Pooled stacks per size kept untrimmed.
+/// Pooled stacks per size kept untrimmed ...
 pub const LARGE_POOL_WARM: usize = 16;
+/// ... as long as they reserve at most this much together: sixteen 8 MiB Python stacks (which
+/// touch a few KiB each), but only one 128 MiB stack left by a deep growth (which may have
+/// touched half of it). Without this bound, 16 such stacks per size stayed resident.
+pub const LARGE_POOL_WARM_BYTES: usize = 128 << 20;
 /// Bytes at the top of a trimmed pooled stack that stay committed: an empty Python goroutine
 /// touches 1.7 KiB, a typical one 4-6 KiB (notes/cpython.md).
 pub const LARGE_KEEP_TOP: usize = 2 * PAGE;
@@ -546,7 +555,27 @@ fn pool_take(size: usize) -> Option<Stack> {
     if LARGE_POOLED.load(Relaxed) == 0 {
         return None;
     }
-    let mut pool = LARGE_POOL.lock();
+    let pool = LARGE_POOL.lock();
+    let s = pool_pop(pool, size);
+    // SAFETY: we took the lock above.
+    unsafe { LARGE_POOL.unlock() };
+    s
+}
+
+/// [`pool_take`] for the signal handler: never waits (a held lock, perhaps by the interrupted
+/// code of this very thread, means None), never allocates or frees.
+fn pool_take_nowait(size: usize) -> Option<Stack> {
+    if LARGE_POOLED.load(Relaxed) == 0 {
+        return None;
+    }
+    let pool = LARGE_POOL.try_lock()?;
+    let s = pool_pop(pool, size);
+    // SAFETY: try_lock succeeded.
+    unsafe { LARGE_POOL.unlock() };
+    s
+}
+
+fn pool_pop(pool: &mut [(usize, Vec<Stack>)], size: usize) -> Option<Stack> {
     let (_, v) = pool.iter_mut().find(|(sz, _)| *sz == size)?;
     let s = v.pop()?;
     LARGE_POOLED.fetch_sub(1, Relaxed);
@@ -560,7 +589,10 @@ fn pool_put(s: Stack) -> Result<(), Stack> {
     let size = s.size();
     let warm = {
         let pool = LARGE_POOL.lock();
-        pool.iter().find(|(sz, _)| *sz == size).map_or(0, |(_, v)| v.len()) < LARGE_POOL_WARM
+        let n = pool.iter().find(|(sz, _)| *sz == size).map_or(0, |(_, v)| v.len());
+        // SAFETY: we took the lock above.
+        unsafe { LARGE_POOL.unlock() };
+        n < LARGE_POOL_WARM && (n + 1) * size <= LARGE_POOL_WARM_BYTES
     };
     if !warm && went_below_top(&s) {
         // Trimmed before it is published (nobody else may be using it yet), outside the lock.
@@ -568,12 +600,14 @@ fn pool_put(s: Stack) -> Result<(), Stack> {
         // LARGE_POOL_WARM: the bound is approximate, the trimming correct.
         trim_for_pool(&s);
     }
-    let mut pool = LARGE_POOL.lock();
+    let pool = LARGE_POOL.lock();
     match pool.iter_mut().find(|(sz, _)| *sz == size) {
         Some((_, v)) => v.push(s),
         None => pool.push((size, vec![s])),
     }
     LARGE_POOLED.fetch_add(1, Relaxed);
+    // SAFETY: we took the lock above.
+    unsafe { LARGE_POOL.unlock() };
     Ok(())
 }
 

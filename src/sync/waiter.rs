@@ -67,6 +67,12 @@ impl Lock {
         self.lock_slow();
     }
 
+    /// Takes the lock if it is free, without waiting (usable in a signal handler).
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        !self.held.load(Relaxed) && !self.held.swap(true, Acquire)
+    }
+
     #[cold]
     fn lock_slow(&self) {
         let mut spins = 0u32;
@@ -627,6 +633,13 @@ impl<T> Locked<T> {
     pub unsafe fn unlock(&self) {
         // SAFETY: per the contract.
         unsafe { self.lock.unlock() }
+    }
+
+    /// Takes the lock if it is free and returns the value; None if it is held.
+    #[allow(clippy::mut_from_ref)]
+    pub fn try_lock(&self) -> Option<&mut T> {
+        // SAFETY: we hold the lock until `unlock`.
+        self.lock.try_lock().then(|| unsafe { &mut *self.inner.get() })
     }
 
     /// The value, for a caller that already holds the lock.
