@@ -127,7 +127,7 @@ pub unsafe fn init_frame(
     g: *mut c_void,
     fp: (u32, u16),
 ) -> usize {
-    debug_assert!(hi % 16 == 0);
+    debug_assert!(hi.is_multiple_of(16));
     let ret_slot = hi - 16 - 8; // ≡ 8 (mod 16): rsp at fn's entry, as after a call
     let frame = ret_slot - FRAME_SIZE;
     // SAFETY: both writes lie in [hi - ENTRY_FRAME_BYTES, hi), owned by the caller.

@@ -453,7 +453,7 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
         pl.schedtick = pl.schedtick.wrapping_add(1);
         let nprocs = SCHED.nprocs.load(Relaxed);
         // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
-        if nprocs > 1 && pl.schedtick % 61 == 0 && SCHED.runqsize.load(Relaxed) != 0 {
+        if nprocs > 1 && pl.schedtick.is_multiple_of(61) && SCHED.runqsize.load(Relaxed) != 0 {
             let mut misplaced = GQueue::new();
             let g = global_get_for(m, &mut lock_sched(), &mut misplaced);
             redirect(p, misplaced);
@@ -668,7 +668,7 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         let pr = &*p;
         let nprocs = SCHED.nprocs.load(Relaxed);
         let pl = pr.local();
-        if pr.id() >= nprocs || (nprocs > 1 && pl.schedtick.wrapping_add(1) % 61 == 0) {
+        if pr.id() >= nprocs || (nprocs > 1 && pl.schedtick.wrapping_add(1).is_multiple_of(61)) {
             return false;
         }
         let next = pr.runq.peek_next();
