@@ -17,6 +17,7 @@
  *   gs_asm_gogo(uintptr_t sp, uint64_t cur_fpctl)  -- noreturn
  *   gs_asm_swap(uintptr_t *save_sp, uintptr_t sp)
  *   gs_asm_park_swap(uintptr_t *save_sp, uintptr_t sp, uint8_t *lock)
+ *   gs_asm_yield_swap(uintptr_t *save_sp, uintptr_t sp, uint32_t *tail, uint32_t new_tail)
  *   gs_asm_mstart(uintptr_t *save_sp, uintptr_t *base_sp, void (*fn)(void *), void *arg)
  *   gs_asm_systemstack(void (*fn)(void *), void *arg, uintptr_t g0_sp)
  *   gs_asm_gostart / gs_asm_goexit               -- goroutine entry and exit trampolines
@@ -71,7 +72,7 @@
 
 /*
  * RESTORE_FRAME_AND_RET: as RESTORE_FRAME_AND_JUMP, but resume with `ret`. Only for a switch
- * made by a call (gs_asm_park_swap): the return-stack predictor's top entry is that call's own
+ * made by a call (gs_asm_park_swap, gs_asm_yield_swap): the return-stack predictor's top entry is that call's own
  * return address, which is where a goroutine parked by the same call site resumes, so the
  * resumed goroutine's returns stay predicted (a `jmp` leaves that entry on the predictor and
  * every return after it mispredicts: measured 10 ns of a 93 ns channel round trip).
@@ -218,6 +219,34 @@ gs_asm_park_swap:
     RESTORE_FRAME_AND_RET
     .cfi_endproc
     .size   gs_asm_park_swap, .-gs_asm_park_swap
+
+/*
+ * void gs_asm_yield_swap(uintptr_t *save_sp, uintptr_t sp, uint32_t *tail, uint32_t new_tail)
+ * A yielding goroutine's hand-off straight to the next one (see sched::proc::yield_handoff):
+ * as gs_asm_park_swap, but what is published once the caller is saved and the thread has left
+ * its stack is the run queue's tail (*tail = new_tail, a release store), whose new slot already
+ * holds the caller: from then on any thread may take it from the queue and resume it.
+ *   rdi = where to store our frame, rsi = frame to resume, rdx = tail, ecx = new tail
+ */
+    .globl  gs_asm_yield_swap
+    .hidden gs_asm_yield_swap
+    .type   gs_asm_yield_swap, @function
+    .p2align 4
+gs_asm_yield_swap:
+    .cfi_startproc
+    ENDBR
+    SAVE_FRAME
+    movq    %rsp, (%rdi)                    /* *save_sp = frame */
+    movq    %rdx, %r8                       /* r8 = tail (rdx carries the FCW below) */
+    movl    %ecx, %r9d                      /* r9d = new tail (ecx is RESTORE's scratch) */
+    movl    FRAME_MXCSR(%rsp), %eax         /* eax = current MXCSR (just saved) */
+    movzwl  FRAME_FCW(%rsp), %edx           /* edx = current x87 control word */
+    movq    %rsi, %rsp                      /* switch to the target's stack */
+    .cfi_undefined rip
+    movl    %r9d, (%r8)                     /* publish: the yielder is on the run queue now */
+    RESTORE_FRAME_AND_RET
+    .cfi_endproc
+    .size   gs_asm_yield_swap, .-gs_asm_yield_swap
 
 /*
  * void gs_asm_mstart(uintptr_t *save_sp, uintptr_t *base_sp, void (*fn)(void *), void *arg)

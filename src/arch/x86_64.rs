@@ -73,6 +73,9 @@ extern "C" {
     /// Save the caller's context in `*save_sp`, switch to the context at `sp`, store 0 to `*lock`
     /// (releasing it), resume that context. Returns when something resumes `*save_sp`.
     pub fn gs_asm_park_swap(save_sp: *mut usize, sp: usize, lock: *mut u8);
+    /// Save the caller's context in `*save_sp`, switch to the context at `sp`, store `new_tail` to
+    /// `*tail` (publishing the caller on a run queue), resume that context.
+    pub fn gs_asm_yield_swap(save_sp: *mut usize, sp: usize, tail: *mut u32, new_tail: u32);
     /// Save the caller's context in `*save_sp`, set `*base_sp` to g0's base just below it and call
     /// `f(arg)` there; `f` never returns (it leaves with `gs_asm_gogo(*save_sp)`).
     pub fn gs_asm_mstart(save_sp: *mut usize, base_sp: *mut usize, f: RawFn, arg: *mut c_void);

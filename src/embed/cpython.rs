@@ -401,7 +401,7 @@ pub fn run_slice(slice_ns: i64) -> c_int {
     if slice_ns <= 0 {
         return GS_EINVAL;
     }
-    if sched::SCHED.live.load(Acquire) == 0 {
+    if sched::proc::all_done() {
         return GS_OK;
     }
     let deadline = sched::nanotime().saturating_add(slice_ns);
@@ -409,7 +409,7 @@ pub fn run_slice(slice_ns: i64) -> c_int {
         GS_OK | GS_ETIMEDOUT => {}
         rc => return rc,
     }
-    if sched::SCHED.live.load(Acquire) == 0 {
+    if sched::proc::all_done() {
         0
     } else {
         1

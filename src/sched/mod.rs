@@ -259,6 +259,11 @@ pub struct P {
     pub switches: AtomicU64,
     /// Goroutines spawned through this P (part of gs_stats.goroutines_total).
     pub spawned: AtomicU64,
+    /// Goroutines spawned through this P minus goroutines that exited on it (negative when more
+    /// exited here than started here); written only by the M holding this P. The sum over all Ps
+    /// plus `SCHED.live` is the number of live goroutines ([`live_count`]): one shared counter
+    /// written by every spawn and exit made two Ps spawning at once ~3x slower per goroutine.
+    pub live: AtomicI64,
     /// proc::P_IDLE, P_RUNNING or P_DEAD (beyond nprocs).
     pub status: AtomicU32,
     /// Index in SCHED.allp.
@@ -289,6 +294,7 @@ impl P {
             inner: UnsafeCell::new(PLocal { m: null_mut(), goid_next: 0, goid_end: 0, schedtick: 0, next_streak: 0, gfree: Vec::new(), stacks: StackCache::new() }),
             switches: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
+            live: AtomicI64::new(0),
             status: AtomicU32::new(proc::P_DEAD),
             index: AtomicUsize::new(0),
         }
@@ -328,25 +334,43 @@ pub struct SchedLocked {
 // SAFETY: the raw pointers are to G/M/P records that live forever; access is under the lock.
 unsafe impl Send for SchedLocked {}
 
+/// A value alone on its cache lines (128 bytes: x86 prefetches lines in pairs), so that writes to
+/// it do not invalidate what other cores read next to it.
+#[repr(align(128))]
+pub struct CachePadded<T>(pub T);
+
+impl<T> core::ops::Deref for CachePadded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Fields are grouped by how they are used: `live` is written by every spawn and exit on every
+/// P, the read-mostly group is read by every switch's hand-off checks on every P; sharing a line
+/// made two Ps spawning at once 3x slower per goroutine (false sharing, PERFORMANCE.md).
 pub struct Sched {
-    pub lock: Mutex<SchedLocked>,
-    /// Mirror of `runq.len()` readable without the lock.
-    pub runqsize: AtomicUsize,
-    pub goidgen: AtomicI64,
-    pub mnext: AtomicI64,
-    pub live: AtomicI64,
-    pub total: AtomicU64,
+    pub lock: CachePadded<Mutex<SchedLocked>>,
+    /// Goroutines spawned by threads that hold no P (the rest are counted per P, `P::live`).
+    pub live: CachePadded<AtomicI64>,
+    /// Read on every switch, written rarely.
     pub nprocs: AtomicUsize,
-    pub npidle: AtomicUsize,
-    pub nmspinning: AtomicUsize,
     pub npwait: AtomicUsize,
     /// GOSTACK_MIGRATE=1: every goroutine may migrate.
     pub migrate_all: AtomicBool,
+    /// Mirror of `runq.len()` readable without the lock (written when the global queue changes).
+    pub runqsize: CachePadded<AtomicUsize>,
+    pub goidgen: AtomicI64,
+    pub mnext: AtomicI64,
+    pub total: AtomicU64,
+    pub npidle: AtomicUsize,
+    pub nmspinning: AtomicUsize,
     pub allp: [P; MAX_PROCS],
 }
 
 pub static SCHED: Sched = Sched {
-    lock: Mutex::new(SchedLocked {
+    lock: CachePadded(Mutex::new(SchedLocked {
         runq: GQueue::new(),
         pidle: Vec::new(),
         gfree: Vec::new(),
@@ -355,17 +379,17 @@ pub static SCHED: Sched = Sched {
         allm: Vec::new(),
         initialised: false,
         proc: ProcLocked::new(),
-    }),
-    runqsize: AtomicUsize::new(0),
-    goidgen: AtomicI64::new(0),
-    mnext: AtomicI64::new(0),
-    live: AtomicI64::new(0),
-    total: AtomicU64::new(0),
+    })),
+    live: CachePadded(AtomicI64::new(0)),
     nprocs: AtomicUsize::new(1),
-    npidle: AtomicUsize::new(0),
-    nmspinning: AtomicUsize::new(0),
     npwait: AtomicUsize::new(0),
     migrate_all: AtomicBool::new(false),
+    runqsize: CachePadded(AtomicUsize::new(0)),
+    goidgen: AtomicI64::new(0),
+    mnext: AtomicI64::new(0),
+    total: AtomicU64::new(0),
+    npidle: AtomicUsize::new(0),
+    nmspinning: AtomicUsize::new(0),
     allp: [const { P::new() }; MAX_PROCS],
 };
 
@@ -573,7 +597,13 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
         }
         gr.status.store(G_RUNNABLE, Release);
     }
-    SCHED.live.fetch_add(1, Relaxed);
+    if p.is_null() {
+        SCHED.live.fetch_add(1, Release);
+    } else {
+        // SAFETY: this thread's M holds p (only it writes p.live).
+        let pr = unsafe { &*p };
+        pr.live.store(pr.live.load(Relaxed) + 1, Release);
+    }
     // SAFETY: g is RUNNABLE and on no queue.
     unsafe { ready_any(g, false) };
     Ok(goid)
@@ -657,9 +687,11 @@ pub fn whereami() -> Where {
 /// gs_yield: Go's Gosched.
 pub fn yield_now() -> c_int {
     match whereami() {
-        // SAFETY: we are on g's stack and m is ours.
+        // SAFETY: we are on g's stack (gs_yield secured it) and m is ours.
         Where::Goroutine(m, g) => unsafe {
-            mcall(m, g, gosched_m);
+            if !proc::yield_handoff() {
+                mcall(m, g, gosched_m);
+            }
             GS_OK
         },
         Where::SystemStack => GS_ESTATE,
@@ -792,6 +824,12 @@ fn goready_not_waiting(g: *mut G, st: u32) -> ! {
 }
 
 // ---- timers and sleep ---------------------------------------------------------------------
+
+/// Live goroutines: `SCHED.live` plus every P's `live`. Exact when no goroutine runs while it
+/// is read (see proc::all_done_locked); a snapshot otherwise.
+pub fn live_count() -> i64 {
+    SCHED.live.load(Acquire) + SCHED.allp.iter().map(|p| p.live.load(Acquire)).sum::<i64>()
+}
 
 /// Monotonic nanoseconds.
 pub fn nanotime() -> i64 {
@@ -996,16 +1034,14 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
             let half = pl.gfree.len() / 2;
             s.gfree.extend(pl.gfree.drain(..half));
         }
-        let left = SCHED.live.fetch_sub(1, AcqRel) - 1;
+        // (Threads in gs_run waiting for the end of all goroutines are woken by the last M to go
+        // idle, proc::stop_m, which can count exactly.)
+        p.live.store(p.live.load(Relaxed) - 1, Release);
         if !mw.is_null() {
             (*mw).done.store(true, Release);
         }
         if !mw.is_null() && (*mw).m != m {
             (*(*mw).m).note.wakeup();
-        }
-        if left == 0 {
-            // Threads in gs_run waiting for the end of all goroutines.
-            proc::wake_waiting();
         }
         schedule(m)
     }
@@ -1142,7 +1178,7 @@ pub fn stats() -> gs_stats {
     let threads = s.allm.len() as u32;
     drop(s);
     gs_stats {
-        goroutines_live: SCHED.live.load(Relaxed).max(0) as u64,
+        goroutines_live: live_count().max(0) as u64,
         goroutines_total: SCHED.total.load(Relaxed) + SCHED.allp.iter().map(|p| p.spawned.load(Relaxed)).sum::<u64>(),
         switches: SCHED.allp.iter().map(|p| p.switches.load(Relaxed)).sum(),
         stack_reserved: stack::reserved_bytes(),

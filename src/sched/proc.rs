@@ -615,7 +615,8 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 }
                 execute(m, p, g);
             }
-            if !(*m).is_worker && SCHED.live.load(Acquire) == 0 {
+            if !(*m).is_worker && all_done() {
+                wake_waiting();
                 leave_scheduler(m, GS_OK);
             }
             if let Some(st) = stop_m(m) {
@@ -643,38 +644,11 @@ pub unsafe fn schedule(m: *mut M) -> ! {
 pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lock: *mut u8) -> bool {
     // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
     unsafe {
-        let m = getm();
-        if m.is_null() {
-            return false;
-        }
-        let (g, p) = ((*m).curg, (*m).p);
-        if g.is_null() || p.is_null() || (*m).on_g0 != 0 {
-            return false;
-        }
-        // Everything schedule() and find_runnable() check before taking runnext.
-        let mw = (*m).main_wait;
-        if (*m).lockedq_len.load(Acquire) != 0
-            || (!mw.is_null() && (*mw).done.load(Acquire))
-            || (*m).leave_at != i64::MAX
-            || ((*m).is_worker && !workers_allowed())
-            || SCHED.npwait.load(Relaxed) != 0
-            || TIMER_NEXT.load(Acquire) != i64::MAX
-            || !(*g).embed_hooks.is_null()
-            || (*g).stack.class == stack::DIRECT
-            || (*g).growth.pending.lo != 0
-        {
-            return false;
-        }
-        let pr = &*p;
-        let nprocs = SCHED.nprocs.load(Relaxed);
+        let Some((m, g, pr)) = handoff_start() else { return false };
         let pl = pr.local();
-        if pr.id() >= nprocs || (nprocs > 1 && pl.schedtick.wrapping_add(1).is_multiple_of(61)) {
-            return false;
-        }
         let next = pr.runq.peek_next();
         if next.is_null()
-            || !(*next).embed_hooks.is_null()
-            || (*next).stack.lo == 0
+            || !runnable_here(next)
             || (pl.next_streak >= runq::RUNNEXT_STREAK_MAX && !pr.runq.ring_empty())
             || !pr.runq.take_next(next)
         {
@@ -686,7 +660,124 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         (*g).waitreason = reason;
         gslot.store(g, Relaxed);
         (*g).status.store(G_WAITING, Release);
-        // Run next (execute's part).
+        let sp = handoff_run(m, pr, next);
+        arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
+        true
+    }
+}
+
+/// gs_yield without g0 and the scheduler loop (Go's Gosched for the common case): under the
+/// conditions of [`park_handoff`], and when the yielding goroutine has no stack to shrink and
+/// one P would not queue it behind the global queue, takes the goroutine `schedule()` would run
+/// (`runnext`, else the ring's head), writes the yielding one into the slot after the tail and
+/// switches with [`arch::gs_asm_yield_swap`], which publishes that slot (stores the new tail)
+/// only once the yielder is saved and the thread has left its stack. Returns true when the
+/// goroutine yielded and has been resumed; false, having changed nothing, otherwise.
+///
+/// # Safety
+/// On a goroutine's own stack, with `RUNTIME_ENTRY_STACK` secured.
+#[inline]
+pub(crate) unsafe fn yield_handoff() -> bool {
+    // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
+    unsafe {
+        let Some((m, g, pr)) = handoff_start() else { return false };
+        // gosched_m shrinks a grown stack at this safe point.
+        if (*g).stack_kind == GS_STACK_GROWABLE && (*g).stack.size() > (*g).growth.initial {
+            return false;
+        }
+        // With one P a yielding goroutine goes behind the global queue (runqput's FIFO rule).
+        if (SCHED.nprocs.load(Relaxed) == 1 && SCHED.runqsize.load(Relaxed) != 0) || !pr.runq.has_room() {
+            return false;
+        }
+        let pl = pr.local();
+        let next = pr.runq.peek_next();
+        let next = if !next.is_null() {
+            if !runnable_here(next)
+                || (pl.next_streak >= runq::RUNNEXT_STREAK_MAX && !pr.runq.ring_empty())
+                || !pr.runq.take_next(next)
+            {
+                return false;
+            }
+            pl.next_streak += 1;
+            next
+        } else {
+            let Some((h, head)) = pr.runq.peek_head() else { return false };
+            if !runnable_here(head) || !pr.runq.take_head(h) {
+                return false;
+            }
+            pl.next_streak = 0;
+            head
+        };
+        pl.schedtick = pl.schedtick.wrapping_add(1);
+        // Requeue g (gosched_m's part): at the tail, published by the switch.
+        (*g).status.store(G_RUNNABLE, Relaxed);
+        let tail = pr.runq.prepare_tail(g);
+        let sp = handoff_run(m, pr, next);
+        arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
+        true
+    }
+}
+
+/// The checks both hand-offs share: everything `schedule()` and `find_runnable()` look at before
+/// they take from the P's queue, and what `enter_m` would have to do for the running goroutine.
+/// Returns this M, its running goroutine and its P when a hand-off may proceed.
+///
+/// # Safety
+/// On a goroutine's own stack.
+#[inline(always)]
+unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
+    // SAFETY: m is this thread's M; its fields are only written by this thread (or atomics).
+    unsafe {
+        let m = getm();
+        if m.is_null() {
+            return None;
+        }
+        let (g, p) = ((*m).curg, (*m).p);
+        if g.is_null() || p.is_null() || (*m).on_g0 != 0 {
+            return None;
+        }
+        let mw = (*m).main_wait;
+        if (*m).lockedq_len.load(Acquire) != 0
+            || (!mw.is_null() && (*mw).done.load(Acquire))
+            || (*m).leave_at != i64::MAX
+            || ((*m).is_worker && !workers_allowed())
+            || SCHED.npwait.load(Relaxed) != 0
+            || TIMER_NEXT.load(Acquire) != i64::MAX
+            || !(*g).embed_hooks.is_null()
+            || (*g).stack.class == stack::DIRECT
+            || (*g).growth.pending.lo != 0
+        {
+            return None;
+        }
+        let pr: &'static P = &*p;
+        let nprocs = SCHED.nprocs.load(Relaxed);
+        if pr.id() >= nprocs || (nprocs > 1 && pr.local().schedtick.wrapping_add(1).is_multiple_of(61)) {
+            return None;
+        }
+        Some((m, g, pr))
+    }
+}
+
+/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run) and
+/// no embedding hooks to run.
+///
+/// # Safety
+/// `g` is a live G record seen on this P's queue.
+#[inline(always)]
+unsafe fn runnable_here(g: *mut G) -> bool {
+    // SAFETY: G records are never freed; these fields do not change while g is queued.
+    unsafe { (*g).stack.lo != 0 && (*g).embed_hooks.is_null() }
+}
+
+/// Makes `next` (just taken from `pr`'s queue) the running goroutine of `m` (execute's part) and
+/// returns its saved stack pointer.
+///
+/// # Safety
+/// `next` was taken from the queue of `pr`, which `m` holds; it has a stack.
+#[inline(always)]
+unsafe fn handoff_run(m: *mut M, pr: &P, next: *mut G) -> usize {
+    // SAFETY: per the contract: next is ours now.
+    unsafe {
         (*next).status.store(G_RUNNING, Relaxed);
         (*next).m = m;
         if (*next).lockedm.is_null() && (*next).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
@@ -697,8 +788,7 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         arch::set_tls_stack_guard((*next).stackguard0);
         let sp = (*next).sched.sp;
         (*next).sched.sp = 0;
-        arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
-        true
+        sp
     }
 }
 
@@ -789,9 +879,16 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
                 (*m).spinning = false;
                 SCHED.nmspinning.fetch_sub(1, AcqRel);
             }
+            // The last M to go idle after the last goroutine exited wakes the threads in gs_run.
+            let done = all_done_locked(&s, null_mut());
+            if done {
+                for &w in &s.proc.waiting {
+                    (*w).note.wakeup();
+                }
+            }
             if !(*m).is_worker {
                 let mw = (*m).main_wait;
-                if (!mw.is_null() && (*mw).done.load(Acquire)) || (mw.is_null() && SCHED.live.load(Acquire) == 0) {
+                if (!mw.is_null() && (*mw).done.load(Acquire)) || (mw.is_null() && done) {
                     return Some(GS_OK);
                 }
             }
@@ -857,7 +954,7 @@ fn check_dead(s: &SchedLocked) -> bool {
     // change means "not dead" (the M that looks will be woken by that work anyway).
     let epoch0 = WAKE_EPOCH.load(SeqCst);
     let n = SCHED.nprocs.load(Relaxed);
-    if SCHED.live.load(Acquire) == 0 || SCHED.npidle.load(Acquire) < n || !s.runq.is_empty() {
+    if live_count() == 0 || SCHED.npidle.load(Acquire) < n || !s.runq.is_empty() {
         return false;
     }
     if TIMER_NEXT.load(Acquire) != i64::MAX {
@@ -905,6 +1002,24 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
         }
         arch::gs_asm_gogo((*m).resume_sp, (*m).fpctl)
     }
+}
+
+/// Whether every goroutine has exited, counted exactly: under the scheduler lock no P can start
+/// running (Ps become RUNNING only under it), so when no P but `held` (the caller's own, which
+/// runs no goroutine now) is RUNNING, no goroutine runs anywhere and the per-P counters of
+/// [`live_count`] stand still while they are summed. (A thread outside the scheduler may spawn
+/// at the same moment; it then waits for the next gs_run, as it would a moment later.)
+pub fn all_done_locked(_s: &SchedLocked, held: *mut P) -> bool {
+    let others_run = SCHED.allp.iter().any(|p| p.status.load(Acquire) == P_RUNNING && !core::ptr::eq(p, held));
+    !others_run && live_count() == 0
+}
+
+/// [`all_done_locked`] for a caller that holds its M's P (or none) and not the scheduler lock.
+pub fn all_done() -> bool {
+    let m = getm();
+    // SAFETY: our own M, if any.
+    let held = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
+    all_done_locked(&lock_sched(), held)
 }
 
 /// Wakes every thread sleeping in gs_run/gs_main (the last goroutine exited, or a gs_main

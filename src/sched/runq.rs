@@ -102,6 +102,42 @@ impl LocalRunq {
         self.runnext.compare_exchange(g, null_mut(), AcqRel, Relaxed).is_ok()
     }
 
+    /// The ring's head and its index, without taking it.
+    #[inline(always)]
+    pub fn peek_head(&self) -> Option<(u32, *mut G)> {
+        let h = self.head.load(Acquire);
+        let t = self.tail.load(Acquire);
+        (t != h).then(|| (h, self.buf[h as usize % RUNQ_SIZE].load(Relaxed)))
+    }
+
+    /// Takes the head seen by [`peek_head`](Self::peek_head) if it is still the head. Owner only
+    /// (only the owner writes slots, so the slot still holds the G that was seen).
+    #[inline(always)]
+    pub fn take_head(&self, h: u32) -> bool {
+        self.head.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok()
+    }
+
+    /// Owner only: whether the ring has room for one more (stealers only ever make more).
+    #[inline(always)]
+    pub fn has_room(&self) -> bool {
+        (self.tail.load(Relaxed).wrapping_sub(self.head.load(Acquire)) as usize) < RUNQ_SIZE
+    }
+
+    /// Owner only, with [`has_room`](Self::has_room): writes `g` into the slot after the tail and
+    /// returns the tail value that publishes it, to be stored (release) into
+    /// [`tail_ptr`](Self::tail_ptr) by the caller (see arch::gs_asm_yield_swap).
+    #[inline(always)]
+    pub fn prepare_tail(&self, g: *mut G) -> u32 {
+        let t = self.tail.load(Relaxed);
+        self.buf[t as usize % RUNQ_SIZE].store(g, Relaxed);
+        t.wrapping_add(1)
+    }
+
+    /// The tail word, for a publication made by assembly.
+    pub fn tail_ptr(&self) -> *mut u32 {
+        self.tail.as_ptr()
+    }
+
     /// True when the ring (not counting `runnext`) is empty.
     #[inline(always)]
     pub fn ring_empty(&self) -> bool {
