@@ -629,7 +629,7 @@ pub unsafe fn schedule(m: *mut M) -> ! {
 /// The common case of a park, done without g0 and the scheduler loop (Go's gopark + schedule
 /// when `runnext` holds the goroutine the parking one just woke: a channel partner, a mutex
 /// hand-off). When nothing would make [`schedule`] do anything but take `runnext` (no pinned
-/// goroutines queued for this M, no timer armed, no P hand-off or resize pending, no embedded
+/// goroutines queued for this M, no timer due, no P hand-off or resize pending, no embedded
 /// runtime on either side, no stack to settle), parks the running goroutine — status WAITING,
 /// `*gslot` = it, as the park's unlock function would publish — and switches straight to
 /// `runnext` with [`arch::gs_asm_park_swap`], which releases `lock` (a held wait-queue lock byte)
@@ -742,7 +742,7 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
             || (*m).leave_at != i64::MAX
             || ((*m).is_worker && !workers_allowed())
             || SCHED.npwait.load(Relaxed) != 0
-            || TIMER_NEXT.load(Acquire) != i64::MAX
+            || timer_due()
             || !(*g).embed_hooks.is_null()
             || (*g).stack.class == stack::DIRECT
             || (*g).growth.pending.lo != 0
@@ -756,6 +756,14 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
         }
         Some((m, g, pr))
     }
+}
+
+/// Whether a timer is due now (schedule() would run it first). Reads the clock only while a
+/// timer is armed, as `run_timers` does.
+#[inline(always)]
+fn timer_due() -> bool {
+    let next = TIMER_NEXT.load(Acquire);
+    next != i64::MAX && nanotime() >= next
 }
 
 /// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run) and
