@@ -763,7 +763,13 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
 #[inline(always)]
 fn timer_due() -> bool {
     let next = TIMER_NEXT.load(Acquire);
-    next != i64::MAX && nanotime() >= next
+    next != i64::MAX && timer_due_at(next)
+}
+
+#[cold]
+#[inline(never)]
+fn timer_due_at(next: i64) -> bool {
+    nanotime() >= next
 }
 
 /// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run) and
