@@ -629,8 +629,8 @@ pub unsafe fn schedule(m: *mut M) -> ! {
 /// The common case of a park, done without g0 and the scheduler loop (Go's gopark + schedule
 /// when `runnext` holds the goroutine the parking one just woke: a channel partner, a mutex
 /// hand-off). When nothing would make [`schedule`] do anything but take `runnext` (no pinned
-/// goroutines queued for this M, no timer due, no P hand-off or resize pending, no embedded
-/// runtime on either side, no stack to settle), parks the running goroutine — status WAITING,
+/// goroutines queued for this M, no timer due, no time slice over, no P hand-off or resize
+/// pending, no stack to settle), parks the running goroutine — status WAITING,
 /// `*gslot` = it, as the park's unlock function would publish — and switches straight to
 /// `runnext` with [`arch::gs_asm_park_swap`], which releases `lock` (a held wait-queue lock byte)
 /// only once the goroutine is saved and the thread has left its stack. Returns true when the
@@ -660,6 +660,7 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         (*g).waitreason = reason;
         gslot.store(g, Relaxed);
         (*g).status.store(G_WAITING, Release);
+        handoff_hooks(g, next);
         let sp = handoff_run(m, pr, next);
         arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
         true
@@ -712,6 +713,7 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         // Requeue g (gosched_m's part): at the tail, published by the switch.
         (*g).status.store(G_RUNNABLE, Relaxed);
         let tail = pr.runq.prepare_tail(g);
+        handoff_hooks(g, next);
         let sp = handoff_run(m, pr, next);
         arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
         true
@@ -739,11 +741,10 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
         let mw = (*m).main_wait;
         if (*m).lockedq_len.load(Acquire) != 0
             || (!mw.is_null() && (*mw).done.load(Acquire))
-            || (*m).leave_at != i64::MAX
+            || ((*m).leave_at != i64::MAX && leave_due((*m).leave_at))
             || ((*m).is_worker && !workers_allowed())
             || SCHED.npwait.load(Relaxed) != 0
             || timer_due()
-            || !(*g).embed_hooks.is_null()
             || (*g).stack.class == stack::DIRECT
             || (*g).growth.pending.lo != 0
         {
@@ -772,15 +773,42 @@ fn timer_due_at(next: i64) -> bool {
     nanotime() >= next
 }
 
-/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run) and
-/// no embedding hooks to run.
+/// Whether a time slice of this M (`leave_at`, gs_py_run) is over, by the coarse clock as in
+/// `schedule()`.
+#[cold]
+#[inline(never)]
+fn leave_due(leave_at: i64) -> bool {
+    nanotime_coarse() >= leave_at
+}
+
+/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run).
 ///
 /// # Safety
 /// `g` is a live G record seen on this P's queue.
 #[inline(always)]
 unsafe fn runnable_here(g: *mut G) -> bool {
-    // SAFETY: G records are never freed; these fields do not change while g is queued.
-    unsafe { (*g).stack.lo != 0 && (*g).embed_hooks.is_null() }
+    // SAFETY: G records are never freed; this field does not change while g is queued.
+    unsafe { (*g).stack.lo != 0 }
+}
+
+/// The embedding hooks of a hand-off from `g` to `next`: what `enter_m` and `execute` run on g0
+/// (`switch_out`, `switch_in`) runs here, on `g`'s stack just before the switch. The hooks only
+/// swap per-goroutine thread state (CPython's GIL-state slot), which nothing reads between them
+/// and the switch.
+///
+/// # Safety
+/// `g` is the running goroutine, about to be switched out for `next`, which this M now runs.
+#[inline(always)]
+unsafe fn handoff_hooks(g: *mut G, next: *mut G) {
+    // SAFETY: per the contract; the hooks' own contract (no switch inside) holds.
+    unsafe {
+        if !(*g).embed_hooks.is_null() {
+            ((*(*g).embed_hooks).switch_out)(g);
+        }
+        if !(*next).embed_hooks.is_null() {
+            ((*(*next).embed_hooks).switch_in)(next);
+        }
+    }
 }
 
 /// Makes `next` (just taken from `pr`'s queue) the running goroutine of `m` (execute's part) and
