@@ -102,9 +102,11 @@ pub struct G {
     pub start_arg: *mut c_void,
 }
 
-/// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines, on g0 of the
-/// goroutine's M: `switch_in` just before the goroutine resumes, `switch_out` just after it stopped
-/// (yield, park, exit). They must not switch goroutines.
+/// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
+/// before the goroutine resumes, `switch_out` just after it stopped (yield, park, exit). They run
+/// on g0 of the goroutine's M, or, for a hand-off (proc::park_handoff / yield_handoff), on the
+/// stack of the goroutine switching out, right before the switch. They must not switch goroutines
+/// and must only touch per-thread state that nothing reads until the switch is done.
 pub struct EmbedHooks {
     pub switch_in: unsafe fn(g: *mut G),
     pub switch_out: unsafe fn(g: *mut G),
