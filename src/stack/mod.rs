@@ -482,7 +482,7 @@ impl Spares {
 /// Invariants: the first [`LARGE_POOL_WARM`] stacks of a size are kept as they were freed (warm:
 /// a goroutine that reuses one takes no page fault); every one beyond that has had everything
 /// but its top [`LARGE_KEEP_TOP`] bytes given back (`MADV_DONTNEED`, ~2 µs on an 8 MiB stack)
-/// and carries a canary page right below them, or was trimmed so before and its last goroutine
+/// and carries canary words right below them, or was trimmed so before and its last goroutine
 /// left that canary intact (stayed in the top: [`went_below_top`]), so the pool's resident memory
 /// is bounded by `LARGE_POOL_WARM` stacks per size plus ~`LARGE_KEEP_TOP` + a page + one
 /// page-table page per pooled stack. At most [`LARGE_POOL_MAX`] stacks
@@ -515,37 +515,43 @@ pub const LARGE_POOL_WARM_BYTES: usize = 128 << 20;
 /// touches 1.7 KiB, a typical one 4-6 KiB (notes/cpython.md).
 pub const LARGE_KEEP_TOP: usize = 2 * PAGE;
 
-/// The pattern that fills the probe page of a trimmed pooled stack (see [`went_below_top`]).
+/// The pattern that fills the probe region of a trimmed pooled stack (see [`went_below_top`]).
 const PROBE_CANARY: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// The probe page of a pooled stack: the page right below its kept top.
-fn probe_page(s: &Stack) -> *mut u64 {
-    (s.hi - LARGE_KEEP_TOP - PAGE) as *mut u64
+/// Bytes right below a pooled stack's kept top that carry the canary (see [`went_below_top`]).
+const PROBE_BYTES: usize = 1024;
+
+/// The probe region of a pooled stack: the `PROBE_BYTES` right below its kept top.
+fn probe_region(s: &Stack) -> *mut u64 {
+    (s.hi - LARGE_KEEP_TOP - PROBE_BYTES) as *mut u64
 }
 
 /// Whether the goroutine that used a stack about to be pooled went below its top
-/// `LARGE_KEEP_TOP` bytes, without a system call: a trimmed pooled stack carries a page of
-/// [`PROBE_CANARY`] right below that top (filled by [`trim_for_pool`]), and a goroutine that
-/// went deeper wrote frames into it (return addresses, saved registers) on the way. Checking it
-/// costs ~0.1 µs; `mincore` measured ~1 µs here (a VMA lookup among thousands of stacks) and
-/// the `MADV_DONTNEED` of 8 MiB that most Python goroutines (they stay in the top few KiB) do
-/// not need ~2 µs. A stack that never had its probe filled (fresh, or warm) reads as used. The
-/// residual risk: a frame larger than a page that jumps over the probe page without writing
-/// into it keeps its deeper pages resident while pooled (memory, not correctness).
+/// `LARGE_KEEP_TOP` bytes, without a system call: a trimmed pooled stack carries
+/// [`PROBE_CANARY`] words in the `PROBE_BYTES` right below that top (filled by
+/// [`trim_for_pool`]), and a goroutine that went deeper wrote into them on the way (the return
+/// address of a call made by a frame that ends there, saved registers, locals). The words are
+/// cold by then, so the check costs their cache lines: 16 lines, ~0.05 µs; a whole page (64
+/// lines) measured ~0.3 µs of a ~3.7 µs Python spawn, `mincore` ~1 µs (a VMA lookup among
+/// thousands of stacks) and the `MADV_DONTNEED` of 8 MiB that most Python goroutines (they stay
+/// in the top few KiB) do not need ~2 µs. A stack whose probe was never filled (fresh, or warm)
+/// reads as used. The residual risk: a frame whose unwritten locals cover the whole probe (a
+/// buffer of more than 1 KiB filled from its low end, say) lets a goroutine go deeper unseen; that
+/// stack then keeps its deeper pages resident while pooled (memory, not correctness).
 fn went_below_top(s: &Stack) -> bool {
-    let p = probe_page(s);
-    // SAFETY: the probe page lies inside the stack's mapping, which is ours (no goroutine uses
+    let p = probe_region(s);
+    // SAFETY: the probe region lies inside the stack's mapping, which is ours (no goroutine uses
     // it); it is resident (filled by trim_for_pool) or reads as zeros.
-    unsafe { (0..PAGE / 8).any(|i| p.add(i).read_volatile() != PROBE_CANARY) }
+    unsafe { (0..PROBE_BYTES / 8).any(|i| p.add(i).read_volatile() != PROBE_CANARY) }
 }
 
-/// Gives back everything below a pooled stack's kept top and fills its probe page.
+/// Gives back everything below a pooled stack's kept top and fills its probe region.
 fn trim_for_pool(s: &Stack) {
     // SAFETY: the stack is ours (no goroutine uses it); its contents are dead.
     unsafe {
         libc::madvise(s.lo as *mut _, s.size() - LARGE_KEEP_TOP, libc::MADV_DONTNEED);
-        let p = probe_page(s);
-        for i in 0..PAGE / 8 {
+        let p = probe_region(s);
+        for i in 0..PROBE_BYTES / 8 {
             p.add(i).write_volatile(PROBE_CANARY);
         }
     }
@@ -728,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn probe_page_tells_shallow_from_deep() {
+    fn probe_tells_shallow_from_deep() {
         let size = round_size((6 << 20) + 5 * PAGE);
         let s = alloc_global(size).unwrap();
         // SAFETY: the stack is ours; every address written lies inside it.
@@ -743,7 +749,7 @@ mod tests {
             // A goroutine that stayed in the kept top leaves the canary alone: no trim needed.
             core::ptr::write_bytes((s.hi - LARGE_KEEP_TOP) as *mut u8, 0xcd, LARGE_KEEP_TOP);
             assert!(!went_below_top(&s));
-            // One that went deeper wrote frames into the probe page on the way.
+            // One that went deeper wrote frames into the probe region on the way.
             *((s.hi - LARGE_KEEP_TOP - 200) as *mut u64) = 0x4242;
             assert!(went_below_top(&s));
         }
