@@ -144,8 +144,10 @@ static void select_sender(void *arg) {
     CHECK_OK(gs_chan_send(quit, NULL));
 }
 
-/* A select blocked with a timeout, completed just before the deadline by a sender. */
-static gs_chan *late;
+/* A select blocked with a timeout, completed just before the deadline by a sender. The closer
+ * waits for `timed_out` before closing (a sleep instead made the test fail on a loaded machine:
+ * the selecting goroutine's thread was descheduled past the sleep and found the channel closed). */
+static gs_chan *late, *timed_out;
 static void timed_select(void *arg) {
     (void)arg;
     long v = 0;
@@ -155,6 +157,7 @@ static void timed_select(void *arg) {
     int64_t t0 = now_ns();
     CHECK_RC(gs_select(cs, 1, 3 * 1000 * 1000), GS_ETIMEDOUT);
     CHECK(now_ns() - t0 >= 3 * 1000 * 1000);
+    CHECK_OK(gs_chan_close(timed_out));
     /* Closing wakes a blocked select with GS_ECLOSED on that case. */
     CHECK_EQ(gs_select(cs, 1, -1), 0);
     CHECK_RC(cs[0].status, GS_ECLOSED);
@@ -164,7 +167,8 @@ static void late_sender(void *arg) {
     long v = 31;
     CHECK_OK(gs_sleep(2 * 1000 * 1000));
     CHECK_OK(gs_chan_send(late, &v));
-    CHECK_OK(gs_sleep(10 * 1000 * 1000));
+    CHECK_RC(gs_chan_recv(timed_out, NULL), GS_ECLOSED);
+    CHECK_OK(gs_sleep(2 * 1000 * 1000)); /* usually lets the select block first */
     CHECK_OK(gs_chan_close(late));
 }
 
@@ -226,6 +230,7 @@ int main(void) {
     CHECK((y = gs_chan_new(sizeof(long), 0)) != NULL);
     CHECK((quit = gs_chan_new(0, 0)) != NULL);
     CHECK((late = gs_chan_new(sizeof(long), 0)) != NULL);
+    CHECK((timed_out = gs_chan_new(0, 0)) != NULL);
     CHECK_ID(gs_spawn(select_receiver, NULL));
     CHECK_ID(gs_spawn(select_sender, NULL));
     CHECK_ID(gs_spawn(timed_select, NULL));
@@ -247,6 +252,7 @@ int main(void) {
     CHECK_OK(gs_chan_free(y));
     CHECK_OK(gs_chan_free(quit));
     CHECK_OK(gs_chan_free(late));
+    CHECK_OK(gs_chan_free(timed_out));
     CHECK_OK(gs_chan_free(p));
     CHECK_OK(gs_chan_free(q));
     CHECK_OK(gs_waitgroup_free(senders_wg));

@@ -271,7 +271,30 @@ macro_rules! multi_p_tests {
     ($($name:ident),* $(,)?) => {
         on_ps!(p2, 2, $($name),*);
         on_ps!(p4, 4, $($name),*);
+        /// The tests that run on several Ps (for the soak run).
+        const MULTI_P: &[&str] = &[$(stringify!($name)),*];
     };
+}
+
+/// Opt-in soak run, not part of the default suite: every multi-P test, `GOSTACK_SOAK_ROUNDS`
+/// times (default 20), on 1, 2, 3, 4 and 8 Ps (random interleavings come from the OS scheduler;
+/// run it with other load on the machine to shake out more). About 10 s per round here.
+///
+/// ```sh
+/// GOSTACK_SOAK_ROUNDS=50 cargo test --release --test c_tests -- --ignored soak
+/// ```
+#[test]
+#[ignore = "soak run: opt in with --ignored"]
+fn soak_multi_p() {
+    let rounds: usize = std::env::var("GOSTACK_SOAK_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    for round in 0..rounds {
+        for procs in [1, 2, 3, 4, 8] {
+            for name in MULTI_P {
+                run_c_test_on(name, procs);
+            }
+        }
+        println!("soak: round {} of {rounds} passed", round + 1);
+    }
 }
 
 multi_p_tests!(
