@@ -296,3 +296,65 @@ impl Default for GQueue {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// G records for queue tests (leaked: the queues only hold their addresses).
+    fn gs(n: usize) -> Vec<*mut G> {
+        (0..n).map(|_| Box::into_raw(Box::new(G::new()))).collect()
+    }
+
+    #[test]
+    fn runnext_streak_gives_the_ring_a_turn() {
+        let q = Box::new(LocalRunq::new());
+        let g = gs(3);
+        let mut streak = 0;
+        q.put_tail(g[0]).unwrap();
+        for _ in 0..RUNNEXT_STREAK_MAX {
+            assert!(q.put_next(g[1]).is_none());
+            assert_eq!(q.get_fair(&mut streak), Some(g[1]));
+        }
+        // The chain had its slice: runnext goes behind the ring's head.
+        assert!(q.put_next(g[1]).is_none());
+        assert_eq!(q.get_fair(&mut streak), Some(g[0]));
+        assert_eq!(streak, 0);
+        assert_eq!(q.get_fair(&mut streak), Some(g[1]), "now from the ring's tail");
+        assert_eq!(q.get_fair(&mut streak), None);
+        // With nobody waiting in the ring, a chain runs as long as it likes.
+        for _ in 0..2 * RUNNEXT_STREAK_MAX {
+            assert!(q.put_next(g[2]).is_none());
+            assert_eq!(q.get_fair(&mut streak), Some(g[2]));
+        }
+    }
+
+    #[test]
+    fn hand_off_primitives() {
+        let q = Box::new(LocalRunq::new());
+        let g = gs(3);
+        assert!(q.peek_head().is_none());
+        q.put_tail(g[0]).unwrap();
+        let (h, head) = q.peek_head().unwrap();
+        assert_eq!(head, g[0]);
+        assert!(q.has_room());
+        // The yield hand-off writes the slot first and publishes it later.
+        let t = q.prepare_tail(g[1]);
+        assert_eq!(q.len(), 1, "not visible before the tail is stored");
+        assert!(q.take_head(h));
+        assert!(!q.take_head(h), "a head is taken once");
+        // SAFETY: what gs_asm_yield_swap does: a release store of the new tail by the owner.
+        unsafe { q.tail_ptr().write(t) };
+        assert_eq!(q.get(), Some(g[1]));
+        assert!(q.get().is_none());
+        assert!(q.put_next(g[2]).is_none());
+        assert_eq!(q.peek_next(), g[2]);
+        assert!(q.take_next(g[2]));
+        assert!(!q.take_next(g[2]), "runnext is taken once");
+        // A full ring has no room for a yielder.
+        for _ in 0..RUNQ_SIZE {
+            q.put_tail(g[0]).unwrap();
+        }
+        assert!(!q.has_room());
+    }
+}
