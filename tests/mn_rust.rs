@@ -12,7 +12,7 @@ unsafe extern "C" fn body(arg: *mut c_void) {
     let i = arg as usize;
     RAN[i].fetch_add(1, Relaxed);
     for k in 0..3 {
-        if (i + k) % 2 == 0 {
+        if (i + k).is_multiple_of(2) {
             gs_yield();
         } else {
             gs_sleep(1000);
