@@ -191,6 +191,24 @@ gs_asm_swap:
     .size   gs_asm_swap, .-gs_asm_swap
 
 /*
+ * HANDOFF_SAVE_AND_SWITCH: the common part of the hand-off switches (gs_asm_park_swap,
+ * gs_asm_yield_swap): push the caller's switch frame, store it in *rdi, move the publication's
+ * arguments out of the way (rdx -> r8, rcx -> r9: RESTORE uses edx and ecx), load the FP control
+ * state just saved into eax/edx and switch to the target's frame at rsi. The caller then publishes
+ * (a release store) and resumes the target with RESTORE_FRAME_AND_RET.
+ */
+.macro HANDOFF_SAVE_AND_SWITCH
+    SAVE_FRAME
+    movq    %rsp, (%rdi)                    /* *save_sp = frame */
+    movq    %rdx, %r8                       /* r8 = the publication's address */
+    movq    %rcx, %r9                       /* r9 = its value (yield) */
+    movl    FRAME_MXCSR(%rsp), %eax         /* eax = current MXCSR (just saved) */
+    movzwl  FRAME_FCW(%rsp), %edx           /* edx = current x87 control word */
+    movq    %rsi, %rsp                      /* switch to the target's stack */
+    .cfi_undefined rip
+.endm
+
+/*
  * void gs_asm_park_swap(uintptr_t *save_sp, uintptr_t sp, uint8_t *lock)
  * A parking goroutine's hand-off straight to the next one (see sched::park_handoff): save the
  * caller's context in *save_sp, switch to the target's stack, release the wait-queue lock the
@@ -208,13 +226,7 @@ gs_asm_swap:
 gs_asm_park_swap:
     .cfi_startproc
     ENDBR
-    SAVE_FRAME
-    movq    %rsp, (%rdi)                    /* *save_sp = frame */
-    movq    %rdx, %r8                       /* r8 = lock (rdx carries the FCW below) */
-    movl    FRAME_MXCSR(%rsp), %eax         /* eax = current MXCSR (just saved) */
-    movzwl  FRAME_FCW(%rsp), %edx           /* edx = current x87 control word */
-    movq    %rsi, %rsp                      /* switch to the target's stack */
-    .cfi_undefined rip
+    HANDOFF_SAVE_AND_SWITCH
     movb    $0, (%r8)                       /* unlock: the parked goroutine may be readied now */
     RESTORE_FRAME_AND_RET
     .cfi_endproc
@@ -235,14 +247,7 @@ gs_asm_park_swap:
 gs_asm_yield_swap:
     .cfi_startproc
     ENDBR
-    SAVE_FRAME
-    movq    %rsp, (%rdi)                    /* *save_sp = frame */
-    movq    %rdx, %r8                       /* r8 = tail (rdx carries the FCW below) */
-    movl    %ecx, %r9d                      /* r9d = new tail (ecx is RESTORE's scratch) */
-    movl    FRAME_MXCSR(%rsp), %eax         /* eax = current MXCSR (just saved) */
-    movzwl  FRAME_FCW(%rsp), %edx           /* edx = current x87 control word */
-    movq    %rsi, %rsp                      /* switch to the target's stack */
-    .cfi_undefined rip
+    HANDOFF_SAVE_AND_SWITCH
     movl    %r9d, (%r8)                     /* publish: the yielder is on the run queue now */
     RESTORE_FRAME_AND_RET
     .cfi_endproc

@@ -1054,16 +1054,10 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
 pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
     // SAFETY: g was taken from a run queue: RUNNABLE and ours.
     unsafe {
-        (*g).status.store(G_RUNNING, Relaxed);
-        (*g).m = m;
-        if (*g).lockedm.is_null() && (*g).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
-            (*g).lockedm = m;
-        }
-        (*m).curg = g;
+        set_running(m, p, g);
         if !(*g).embed_hooks.is_null() {
             ((*(*g).embed_hooks).switch_in)(g);
         }
-        p.switches.store(p.switches.load(Relaxed) + 1, Relaxed);
         if (*g).stack.lo == 0 {
             first_run(p, g);
         }
@@ -1071,6 +1065,26 @@ pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
         let sp = (*g).sched.sp;
         (*g).sched.sp = 0;
         arch::gs_asm_gogo(sp, (*m).fpctl)
+    }
+}
+
+/// The records' side of running `g` on `m` (which holds `p`): RUNNING, its M, its pin to that M
+/// (from its first run on, unless migratable), m's current goroutine, the P's switch count. Shared
+/// by `execute` and the hand-offs (proc::handoff_run).
+///
+/// # Safety
+/// `g` was taken from `p`'s queue (or a hand-off's) by `m`, which holds `p`.
+#[inline(always)]
+pub(crate) unsafe fn set_running(m: *mut M, p: &P, g: *mut G) {
+    // SAFETY: per the contract: g is ours.
+    unsafe {
+        (*g).status.store(G_RUNNING, Relaxed);
+        (*g).m = m;
+        if (*g).lockedm.is_null() && (*g).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
+            (*g).lockedm = m;
+        }
+        (*m).curg = g;
+        p.switches.store(p.switches.load(Relaxed) + 1, Relaxed);
     }
 }
 

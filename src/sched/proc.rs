@@ -820,13 +820,7 @@ unsafe fn handoff_hooks(g: *mut G, next: *mut G) {
 unsafe fn handoff_run(m: *mut M, pr: &P, next: *mut G) -> usize {
     // SAFETY: per the contract: next is ours now.
     unsafe {
-        (*next).status.store(G_RUNNING, Relaxed);
-        (*next).m = m;
-        if (*next).lockedm.is_null() && (*next).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
-            (*next).lockedm = m;
-        }
-        (*m).curg = next;
-        pr.switches.store(pr.switches.load(Relaxed) + 1, Relaxed);
+        super::set_running(m, pr, next);
         arch::set_tls_stack_guard((*next).stackguard0);
         let sp = (*next).sched.sp;
         (*next).sched.sp = 0;
