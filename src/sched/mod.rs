@@ -835,9 +835,13 @@ pub fn live_count() -> i64 {
 
 /// Monotonic nanoseconds.
 pub fn nanotime() -> i64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: writes the local.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
@@ -845,10 +849,7 @@ pub fn nanotime() -> i64 {
 /// machine; ~6 ns a read through the vDSO against ~22 ns for [`nanotime`]). Lags [`nanotime`]
 /// by less than a tick; for deadlines that may run a tick late (time slices).
 pub fn nanotime_coarse() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: writes the local.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// A timer callback: runs on some M's g0 (or a thread in the scheduler) with no runtime lock
@@ -925,18 +926,29 @@ pub fn timer_del(id: u64) -> bool {
 /// read and no call when no timer is armed (the common case on the switch path).
 #[inline(always)]
 pub(crate) fn run_timers() -> bool {
-    if TIMER_NEXT.load(Acquire) == i64::MAX {
+    if !timer_due() {
         return false;
     }
     run_timers_slow()
 }
 
+/// Whether a timer's deadline has passed: one atomic load while no timer is armed, the clock
+/// (out of line) only while one is. What `schedule()` and the hand-offs check.
+#[inline(always)]
+pub(crate) fn timer_due() -> bool {
+    let next = TIMER_NEXT.load(Acquire);
+    next != i64::MAX && timer_due_at(next)
+}
+
+#[cold]
+#[inline(never)]
+fn timer_due_at(next: i64) -> bool {
+    nanotime() >= next
+}
+
 #[cold]
 #[inline(never)]
 fn run_timers_slow() -> bool {
-    if TIMER_NEXT.load(Acquire) > nanotime() {
-        return false;
-    }
     let mut ran = false;
     loop {
         let now = nanotime();

@@ -325,17 +325,16 @@ pub unsafe fn ready_any(g: *mut G, next: bool) {
         }
     }
     // SAFETY: per the contract.
-    unsafe { ready_any_slow(g, next) }
+    unsafe { ready_any_slow(g, next, m) }
 }
 
 /// [`ready_any`] for every other case: pinned to another M, from a thread outside the scheduler,
-/// or to the tail of the queue.
+/// or to the tail of the queue. `m` is the calling thread's M (null if it has none).
 ///
 /// # Safety
 /// As [`ready_any`].
 #[inline(never)]
-unsafe fn ready_any_slow(g: *mut G, next: bool) {
-    let m = getm();
+unsafe fn ready_any_slow(g: *mut G, next: bool, m: *mut M) {
     // SAFETY: our M (if any); only its thread touches m.p.
     let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
     // SAFETY: g is ours to queue.
@@ -393,8 +392,7 @@ pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
         }
     }
     let one_p = SCHED.nprocs.load(Relaxed) == 1;
-    // With one P, FIFO: a G goes behind the global queue's when that is non-empty.
-    if !(one_p && SCHED.runqsize.load(Relaxed) != 0) {
+    if !behind_global() {
         match p.runq.put_tail(g) {
             Ok(()) => return,
             Err(back) => g = back,
@@ -416,6 +414,13 @@ pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
         }
     }
     global_put(&mut s, g);
+}
+
+/// With one P the queues are FIFO: a G queued while the global queue holds goroutines goes
+/// behind them (to the global queue), not ahead in the P's ring.
+#[inline(always)]
+fn behind_global() -> bool {
+    SCHED.nprocs.load(Relaxed) == 1 && SCHED.runqsize.load(Relaxed) != 0
 }
 
 /// Queues a G pinned to `m` on m's private queue.
@@ -587,9 +592,7 @@ pub unsafe fn schedule(m: *mut M) -> ! {
             if !mw.is_null() && (*mw).done.load(Acquire) {
                 leave_scheduler(m, GS_OK);
             }
-            // A Python time slice (20 ms) may end a clock tick late: the coarse clock costs a
-            // quarter of the precise one on this path, which every Python switch takes.
-            if (*m).leave_at != i64::MAX && nanotime_coarse() >= (*m).leave_at {
+            if slice_over(m) {
                 leave_scheduler(m, GS_ETIMEDOUT);
             }
             if p.id() >= SCHED.nprocs.load(Relaxed) {
@@ -615,8 +618,7 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 }
                 execute(m, p, g);
             }
-            if !(*m).is_worker && all_done() {
-                wake_waiting();
+            if !(*m).is_worker && wake_if_all_done((*m).p) {
                 leave_scheduler(m, GS_OK);
             }
             if let Some(st) = stop_m(m) {
@@ -647,11 +649,7 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         let Some((m, g, pr)) = handoff_start() else { return false };
         let pl = pr.local();
         let next = pr.runq.peek_next();
-        if next.is_null()
-            || !runnable_here(next)
-            || (pl.next_streak >= runq::RUNNEXT_STREAK_MAX && !pr.runq.ring_empty())
-            || !pr.runq.take_next(next)
-        {
+        if next.is_null() || !runnable_here(next) || !pr.runq.next_may_run(pl.next_streak) || !pr.runq.take_next(next) {
             return false;
         }
         pl.schedtick = pl.schedtick.wrapping_add(1);
@@ -682,21 +680,15 @@ pub(crate) unsafe fn yield_handoff() -> bool {
     // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
     unsafe {
         let Some((m, g, pr)) = handoff_start() else { return false };
-        // gosched_m shrinks a grown stack at this safe point.
-        if (*g).stack_kind == GS_STACK_GROWABLE && (*g).stack.size() > (*g).growth.initial {
-            return false;
-        }
-        // With one P a yielding goroutine goes behind the global queue (runqput's FIFO rule).
-        if (SCHED.nprocs.load(Relaxed) == 1 && SCHED.runqsize.load(Relaxed) != 0) || !pr.runq.has_room() {
+        // gosched_m shrinks a grown stack at this safe point; runqput's FIFO rule puts the
+        // yielder behind the global queue.
+        if stack::grow::may_shrink(g) || behind_global() || !pr.runq.has_room() {
             return false;
         }
         let pl = pr.local();
         let next = pr.runq.peek_next();
         let next = if !next.is_null() {
-            if !runnable_here(next)
-                || (pl.next_streak >= runq::RUNNEXT_STREAK_MAX && !pr.runq.ring_empty())
-                || !pr.runq.take_next(next)
-            {
+            if !runnable_here(next) || !pr.runq.next_may_run(pl.next_streak) || !pr.runq.take_next(next) {
                 return false;
             }
             pl.next_streak += 1;
@@ -741,12 +733,11 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
         let mw = (*m).main_wait;
         if (*m).lockedq_len.load(Acquire) != 0
             || (!mw.is_null() && (*mw).done.load(Acquire))
-            || ((*m).leave_at != i64::MAX && leave_due((*m).leave_at))
+            || slice_over(m)
             || ((*m).is_worker && !workers_allowed())
             || SCHED.npwait.load(Relaxed) != 0
             || timer_due()
-            || (*g).stack.class == stack::DIRECT
-            || (*g).growth.pending.lo != 0
+            || stack::grow::needs_settle(g)
         {
             return None;
         }
@@ -759,25 +750,22 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
     }
 }
 
-/// Whether a timer is due now (schedule() would run it first). Reads the clock only while a
-/// timer is armed, as `run_timers` does.
+/// Whether this M's time slice (`leave_at`, gs_py_run) is over. A slice (20 ms for Python) may
+/// end a clock tick late: the coarse clock costs a quarter of the precise one, and every switch
+/// of a Python goroutine asks (`schedule()` and the hand-offs).
+///
+/// # Safety
+/// `m` is the calling thread's M.
 #[inline(always)]
-fn timer_due() -> bool {
-    let next = TIMER_NEXT.load(Acquire);
-    next != i64::MAX && timer_due_at(next)
+unsafe fn slice_over(m: *mut M) -> bool {
+    // SAFETY: per the contract.
+    let leave_at = unsafe { (*m).leave_at };
+    leave_at != i64::MAX && slice_over_at(leave_at)
 }
 
 #[cold]
 #[inline(never)]
-fn timer_due_at(next: i64) -> bool {
-    nanotime() >= next
-}
-
-/// Whether a time slice of this M (`leave_at`, gs_py_run) is over, by the coarse clock as in
-/// `schedule()`.
-#[cold]
-#[inline(never)]
-fn leave_due(leave_at: i64) -> bool {
+fn slice_over_at(leave_at: i64) -> bool {
     nanotime_coarse() >= leave_at
 }
 
@@ -918,9 +906,7 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             // The last M to go idle after the last goroutine exited wakes the threads in gs_run.
             let done = all_done_locked(&s, null_mut());
             if done {
-                for &w in &s.proc.waiting {
-                    (*w).note.wakeup();
-                }
+                wake_waiting(&s);
             }
             if !(*m).is_worker {
                 let mw = (*m).main_wait;
@@ -929,9 +915,7 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
                 }
             }
             if check_dead(&s) {
-                for &w in &s.proc.waiting {
-                    (*w).note.wakeup();
-                }
+                wake_waiting(&s);
                 if !(*m).is_worker {
                     return Some(GS_EDEADLOCK);
                 }
@@ -1058,10 +1042,20 @@ pub fn all_done() -> bool {
     all_done_locked(&lock_sched(), held)
 }
 
-/// Wakes every thread sleeping in gs_run/gs_main (the last goroutine exited, or a gs_main
-/// goroutine ended).
-pub fn wake_waiting() {
+/// When every goroutine has exited ([`all_done_locked`]; `held`: the caller's own P, or null),
+/// wakes the threads sleeping in gs_run/gs_main and returns true. One scheduler-lock section.
+fn wake_if_all_done(held: *mut P) -> bool {
     let s = lock_sched();
+    let done = all_done_locked(&s, held);
+    if done {
+        wake_waiting(&s);
+    }
+    done
+}
+
+/// Wakes every thread sleeping in gs_run/gs_main (the last goroutine exited, or every goroutine
+/// is asleep for good). The scheduler lock is held.
+fn wake_waiting(s: &SchedLocked) {
     for &w in &s.proc.waiting {
         // SAFETY: Ms are never freed.
         unsafe { (*w).note.wakeup() };

@@ -77,7 +77,7 @@ impl LocalRunq {
     pub fn get_fair(&self, streak: &mut u32) -> Option<*mut G> {
         let next = self.runnext.load(Relaxed);
         if !next.is_null() && self.runnext.compare_exchange(next, null_mut(), AcqRel, Relaxed).is_ok() {
-            if *streak < RUNNEXT_STREAK_MAX || self.ring_empty() {
+            if self.next_may_run(*streak) {
                 *streak += 1;
                 return Some(next);
             }
@@ -87,6 +87,13 @@ impl LocalRunq {
         }
         *streak = 0;
         self.get_ring()
+    }
+
+    /// Whether `runnext` may run after `streak` hand-offs through it in a row: the chain's
+    /// bound of [`get_fair`](Self::get_fair), which the scheduler's hand-offs respect too.
+    #[inline(always)]
+    pub fn next_may_run(&self, streak: u32) -> bool {
+        streak < RUNNEXT_STREAK_MAX || self.ring_empty()
     }
 
     /// The `runnext` goroutine, without taking it (it may be stolen at any time).

@@ -363,11 +363,21 @@ pub unsafe fn settle(m: *mut M, g: *mut G) {
     // Inlined check on every switch: nothing to do unless the goroutine's stack moved.
     // SAFETY: per the contract.
     unsafe {
-        if (*g).stack.class != super::DIRECT && (*g).growth.pending.lo == 0 {
-            return;
+        if needs_settle(g) {
+            settle_slow(m, g)
         }
-        settle_slow(m, g)
     }
+}
+
+/// Whether [`settle`] has work for `g`: its stack moved in the signal handler (old stacks to
+/// free, or a new one to register).
+///
+/// # Safety
+/// `g` is a live G record owned by the caller's M.
+#[inline(always)]
+pub unsafe fn needs_settle(g: *mut G) -> bool {
+    // SAFETY: per the contract.
+    unsafe { (*g).stack.class == super::DIRECT || (*g).growth.pending.lo != 0 }
 }
 
 #[cold]
@@ -448,7 +458,13 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
 /// outside goroutines and on g0, so it never fires there).
 #[inline(always)]
 pub fn secure_stack(bytes: usize) {
-    if arch::current_sp().wrapping_sub(bytes) < arch::tls_stack_guard() {
+    secure_stack_below(arch::tls_stack_guard(), bytes)
+}
+
+/// [`secure_stack`] for a caller that has just read `%fs:0x70` (`guard`) itself.
+#[inline(always)]
+pub fn secure_stack_below(guard: usize, bytes: usize) {
+    if arch::current_sp().wrapping_sub(bytes) < guard {
         secure_stack_slow(bytes);
     }
 }
@@ -536,11 +552,21 @@ pub unsafe fn shrink_at_safe_point(m: *mut M, g: *mut G) {
     // Inlined check on every yield: only a stack that grew can shrink.
     // SAFETY: per the contract.
     unsafe {
-        if (*g).stack_kind != GS_STACK_GROWABLE || (*g).stack.size() <= (*g).growth.initial {
-            return;
+        if may_shrink(g) {
+            shrink_slow(m, g)
         }
-        shrink_slow(m, g)
     }
+}
+
+/// Whether [`shrink_at_safe_point`] would look at `g`'s stack: only a GROWABLE stack that grew
+/// past its initial size can shrink.
+///
+/// # Safety
+/// `g` is a live G record owned by the caller's M.
+#[inline(always)]
+pub unsafe fn may_shrink(g: *mut G) -> bool {
+    // SAFETY: per the contract.
+    unsafe { (*g).stack_kind == GS_STACK_GROWABLE && (*g).stack.size() > (*g).growth.initial }
 }
 
 #[cold]

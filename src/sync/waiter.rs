@@ -381,11 +381,12 @@ pub fn caller() -> Result<Caller, c_int> {
     // Fast path: the scheduler publishes the running goroutine's stack guard in %fs:0x70 and
     // keeps it 0 outside goroutines and inside gs_systemstack (see GS_STACK_CHECK), which
     // spares a thread-local lookup (a __tls_get_addr call in this shared library).
-    if crate::arch::tls_stack_guard() != 0 {
+    let guard = crate::arch::tls_stack_guard();
+    if guard != 0 {
         // (A host thread that set the slot itself is caught in `block`.) Secure the stack the
         // blocking call needs now: its waiters, once queued, must not move with a guard-fault
         // growth (the queues would point into the old stack).
-        crate::stack::grow::secure_stack(crate::stack::grow::RUNTIME_ENTRY_STACK);
+        crate::stack::grow::secure_stack_below(guard, crate::stack::grow::RUNTIME_ENTRY_STACK);
         return Ok(Caller::Goroutine);
     }
     match sched::whereami() {
