@@ -282,14 +282,35 @@ def _select_outside_arr(sel: Any, arr: Any, n: int, timeout_ns: Optional[int]) -
                 return rc
 
 
-class WaitGroup:
-    """Go's ``sync.WaitGroup``."""
+class _Handle:
+    """A runtime object behind a handle: ``gs_<_kind>_new`` makes it, ``gs_<_kind>_free`` frees it."""
+
+    _kind = ""
 
     def __init__(self) -> None:
-        h = _need("gs_waitgroup_new")()
+        name = f"gs_{self._kind}_new"
+        h = _need(name)()
         if not h:
-            raise E.OutOfMemory("WaitGroup: gs_waitgroup_new failed", E.GS_ENOMEM)
+            raise E.OutOfMemory(f"{type(self).__name__}: {name} failed", E.GS_ENOMEM)
         self._h: Optional[int] = h
+
+    def _call(self, fn: Any, what: str) -> int:
+        """Calls ``fn(handle)``; a non-zero status becomes the matching ``gostack.Error``."""
+        rc = fn(self._h)
+        if rc:
+            _raise(rc, f"{type(self).__name__}.{what}")
+        return int(rc)
+
+    def free(self) -> None:
+        if self._h is not None:
+            self._call(getattr(_lib, f"gs_{self._kind}_free"), "free")
+            self._h = None
+
+
+class WaitGroup(_Handle):
+    """Go's ``sync.WaitGroup``."""
+
+    _kind = "waitgroup"
 
     def add(self, delta: int = 1) -> None:
         rc = _lib.gs_waitgroup_add(self._h, delta)
@@ -297,41 +318,22 @@ class WaitGroup:
             _raise(rc, "WaitGroup.add")
 
     def done(self) -> None:
-        rc = _lib.gs_waitgroup_done(self._h)
-        if rc:
-            _raise(rc, "WaitGroup.done")
+        self._call(_lib.gs_waitgroup_done, "done")
 
     def wait(self) -> None:
-        rc = _lib.gs_waitgroup_wait(self._h)
-        if rc:
-            _raise(rc, "WaitGroup.wait")
-
-    def free(self) -> None:
-        if self._h is not None:
-            rc = _lib.gs_waitgroup_free(self._h)
-            if rc:
-                _raise(rc, "WaitGroup.free")
-            self._h = None
+        self._call(_lib.gs_waitgroup_wait, "wait")
 
 
-class Mutex:
+class Mutex(_Handle):
     """Go's ``sync.Mutex`` (parks the goroutine, not the thread). Usable with ``with``."""
 
-    def __init__(self) -> None:
-        h = _need("gs_mutex_new")()
-        if not h:
-            raise E.OutOfMemory("Mutex: gs_mutex_new failed", E.GS_ENOMEM)
-        self._h: Optional[int] = h
+    _kind = "mutex"
 
     def lock(self) -> None:
-        rc = _lib.gs_mutex_lock(self._h)
-        if rc:
-            _raise(rc, "Mutex.lock")
+        self._call(_lib.gs_mutex_lock, "lock")
 
     def unlock(self) -> None:
-        rc = _lib.gs_mutex_unlock(self._h)
-        if rc:
-            _raise(rc, "Mutex.unlock")
+        self._call(_lib.gs_mutex_unlock, "unlock")
 
     def try_lock(self) -> bool:
         rc = _lib.gs_mutex_trylock(self._h)
@@ -347,10 +349,3 @@ class Mutex:
 
     def __exit__(self, *exc: Any) -> None:
         self.unlock()
-
-    def free(self) -> None:
-        if self._h is not None:
-            rc = _lib.gs_mutex_free(self._h)
-            if rc:
-                _raise(rc, "Mutex.free")
-            self._h = None
