@@ -222,25 +222,22 @@ int main(int argc, char **argv) {
     printf("gostack %s stack-growth benchmarks (GOSTACK_MAXPROCS=%s)\n", gs_version(),
            getenv("GOSTACK_MAXPROCS") ? getenv("GOSTACK_MAXPROCS") : "default");
     if (!*only || strstr("grow", only)) {
-        for (int check = 0; check < 2; check++) {
-            const char *how = check ? "GS_STACK_CHECK" : "guard faults";
-            char name[96];
-            for (int i = 0; i < RUNS; i++) v[i] = grow_first_run(1 << 20, check);
-            snprintf(name, sizeof name, "grow 16 KiB -> 1 MiB, first run (%s)", how);
-            report(name, v, RUNS, 1e6, "ms");
-            for (int i = 0; i < 5; i++) v[i] = grow_first_run(64 << 20, check);
-            snprintf(name, sizeof name, "grow 16 KiB -> 64 MiB, first run (%s)", how);
-            report(name, v, 5, 1e6, "ms");
-        }
-        for (int check = 0; check < 2; check++) {
-            const char *how = check ? "GS_STACK_CHECK" : "guard faults";
-            char name[96];
-            for (int i = 0; i < RUNS; i++) v[i] = grow_once(1 << 20, check);
-            snprintf(name, sizeof name, "grow 16 KiB -> 1 MiB, warm (%s)", how);
-            report(name, v, RUNS, 1e6, "ms");
-            for (int i = 0; i < 5; i++) v[i] = grow_once(64 << 20, check);
-            snprintf(name, sizeof name, "grow 16 KiB -> 64 MiB, warm (%s)", how);
-            report(name, v, 5, 1e6, "ms");
+        /* First runs (a fresh process each), then warm (repeated in this process). */
+        static const struct {
+            const char *when;
+            double (*grow)(size_t bytes, int check);
+        } modes[] = {{"first run", grow_first_run}, {"warm", grow_once}};
+        for (int k = 0; k < 2; k++) {
+            for (int check = 0; check < 2; check++) {
+                const char *how = check ? "GS_STACK_CHECK" : "guard faults";
+                char name[96];
+                for (int i = 0; i < RUNS; i++) v[i] = modes[k].grow(1 << 20, check);
+                snprintf(name, sizeof name, "grow 16 KiB -> 1 MiB, %s (%s)", modes[k].when, how);
+                report(name, v, RUNS, 1e6, "ms");
+                for (int i = 0; i < 5; i++) v[i] = modes[k].grow(64 << 20, check);
+                snprintf(name, sizeof name, "grow 16 KiB -> 64 MiB, %s (%s)", modes[k].when, how);
+                report(name, v, 5, 1e6, "ms");
+            }
         }
     }
     if (!*only || strstr("many", only)) {

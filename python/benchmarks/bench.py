@@ -43,8 +43,8 @@ def rss():
 # ---- yield round trip ------------------------------------------------------------------------
 
 
-def gs_yield(n):
-    y = gostack.yield_
+def _yield_pair(n, y):
+    """Two goroutines calling ``y()`` n times each; seconds from the first call to the last."""
     t = [0.0, 0.0]
 
     def a():
@@ -61,27 +61,15 @@ def gs_yield(n):
     gostack.go(b)
     gostack.run()
     return t[1] - t[0]
+
+
+def gs_yield(n):
+    return _yield_pair(n, gostack.yield_)
 
 
 def gs_yield_raw(n):
     """Same, calling the ctypes function directly (no Python wrapper, no error check)."""
-    y = gostack._lib.gs_yield
-    t = [0.0, 0.0]
-
-    def a():
-        t[0] = time.perf_counter()
-        for _ in range(n):
-            y()
-
-    def b():
-        for _ in range(n):
-            y()
-        t[1] = time.perf_counter()
-
-    gostack.go(a)
-    gostack.go(b)
-    gostack.run()
-    return t[1] - t[0]
+    return _yield_pair(n, gostack._lib.gs_yield)
 
 
 def gl_yield(n):
