@@ -1,7 +1,7 @@
 /*
  * test_stack_check: the GS_STACK_CHECK(bytes) macro and gs_stack_check(bytes).
  *  - fast path: a request that fits returns GS_OK and moves nothing;
- *  - slow path: 100 KiB on a 16 KiB GROWABLE stack grows it (synchronously, on g0) to a
+ *  - slow path: 100 KiB on a 32 KiB GROWABLE stack grows it (synchronously, on g0) to a
  *    reservation with that much room below the caller; a pointer to a local taken before still
  *    points at it (moved), the local's value is intact, grows counts it;
  *  - deep recursion with a check in every frame reaches 4 MiB without relying on guard faults;
@@ -29,7 +29,7 @@ static void body(void *arg) {
     int rc = -1;
     (void)arg;
     CHECK_OK(gs_get_stack_info(&a));
-    CHECK_EQ(a.size, 16384);
+    CHECK_EQ(a.size, 32768);
     CHECK_OK(GS_STACK_CHECK(1024));
     CHECK_OK(gs_get_stack_info(&b));
     CHECK_EQ(b.lo, a.lo);

@@ -39,7 +39,7 @@ int main(void) {
     CHECK_OK(gs_get_stats(&s0));
     for (intptr_t i = 0; i < N; i++) CHECK_ID(gs_spawn(body, (void *)i));
     CHECK_OK(gs_get_stats(&s1));
-    /* 10,000 x 16 KiB would be 160 MiB; a few cached stacks at most may have been mapped. */
+    /* 10,000 x 32 KiB would be 320 MiB; a few cached stacks at most may have been mapped. */
     CHECK(s1.stack_reserved - s0.stack_reserved < 4u << 20);
     CHECK_OK(gs_run());
     CHECK_EQ(ran, N);

@@ -74,7 +74,7 @@
 #define GS_EPANIC -10
 
 /*
- Stack kind: starts small (16 KiB reserved, pages committed as touched) and, when it runs out,
+ Stack kind: starts small (32 KiB reserved, pages committed as touched) and, when it runs out,
  is MOVED to a reservation twice as large (Go's contiguous stacks). The default.
 
  When it grows: on a fault in the guard region below the stack (plain C code, no changes
@@ -165,7 +165,7 @@ typedef struct gs_attr {
    */
   uint32_t flags;
   /*
-   GROWABLE: initial reservation (0 = default, 16 KiB; shrinking never goes below it);
+   GROWABLE: initial reservation (0 = default, 32 KiB; shrinking never goes below it);
    FIXED: the whole stack (0 = default, 256 KiB). Rounded up to a power of two up to 2 MiB.
    Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
    */

@@ -1,6 +1,6 @@
 /* gostack stack-growth benchmarks (issue 3). Prints medians; run: bash benches/run_growth.sh
  *
- *   grow to 1 MiB / 64 MiB   a goroutine (16 KiB initial stack, the default) recurses through
+ *   grow to 1 MiB / 64 MiB   a goroutine (default initial stack, 32 KiB) recurses through
  *                            ~1 KiB frames until that much stack is in use; timed inside the
  *                            goroutine. "first run": in a fresh forked process each time (cold
  *                            pools, cold pages); "warm": repeated in one process. Growth by guard
@@ -9,7 +9,7 @@
  *                            1.44-1.65 s at GOMAXPROCS=1), for several initial sizes
  *   parked goroutine memory  1,000,000 goroutines each yield once; while all are parked in the
  *                            run queue, (RSS - RSS before spawning) / N, for several initial sizes
- *   shrink                   cost of a gs_yield that shrinks a 1 MiB stack to 16 KiB vs madvise
+ *   shrink                   cost of a gs_yield that shrinks a 1 MiB stack to 32 KiB vs madvise
  *                            of the dead part in place
  */
 #define _GNU_SOURCE
@@ -181,6 +181,14 @@ static double parked_memory(long n, size_t size) {
 /* ---- shrinking ------------------------------------------------------------------------------------ */
 
 static double shrink_ns, noshrink_ns;
+static size_t initial; /* the default initial reservation of a GROWABLE stack */
+
+static void probe_initial(void *arg) {
+    gs_stack_info si;
+    (void)arg;
+    if (gs_get_stack_info(&si) != GS_OK) abort();
+    initial = si.size;
+}
 
 static void shrinker(void *arg) {
     double t;
@@ -192,7 +200,7 @@ static void shrinker(void *arg) {
     gs_yield(); /* first safe point below 1/4: no shrink yet */
     noshrink_ns = now_ns() - t;
     t = now_ns();
-    gs_yield(); /* second: shrinks 1 MiB -> 16 KiB */
+    gs_yield(); /* second: shrinks 1 MiB -> the initial size */
     shrink_ns = now_ns() - t;
 }
 
@@ -202,7 +210,7 @@ static double madvise_in_place(void) {
     double t;
     memset(p, 1, len);
     t = now_ns();
-    madvise(p, len - 16384, MADV_DONTNEED); /* the dead part below a 16 KiB live top */
+    madvise(p, len - initial, MADV_DONTNEED); /* the dead part below the live top */
     t = now_ns() - t;
     munmap(p, len);
     return t;
@@ -219,8 +227,9 @@ int main(int argc, char **argv) {
             printf("%f\n", parked_memory_here(strtol(argv[3], NULL, 0), strtoul(argv[4], NULL, 0)));
         return 0;
     }
-    printf("gostack %s stack-growth benchmarks (GOSTACK_MAXPROCS=%s)\n", gs_version(),
-           getenv("GOSTACK_MAXPROCS") ? getenv("GOSTACK_MAXPROCS") : "default");
+    if (gs_spawn(probe_initial, NULL) <= 0 || gs_run() != GS_OK) abort();
+    printf("gostack %s stack-growth benchmarks (GOSTACK_MAXPROCS=%s, default initial stack %zu KiB)\n", gs_version(),
+           getenv("GOSTACK_MAXPROCS") ? getenv("GOSTACK_MAXPROCS") : "default", initial / 1024);
     if (!*only || strstr("grow", only)) {
         /* First runs (a fresh process each), then warm (repeated in this process). */
         static const struct {
@@ -232,10 +241,10 @@ int main(int argc, char **argv) {
                 const char *how = check ? "GS_STACK_CHECK" : "guard faults";
                 char name[96];
                 for (int i = 0; i < RUNS; i++) v[i] = modes[k].grow(1 << 20, check);
-                snprintf(name, sizeof name, "grow 16 KiB -> 1 MiB, %s (%s)", modes[k].when, how);
+                snprintf(name, sizeof name, "grow %zu KiB -> 1 MiB, %s (%s)", initial / 1024, modes[k].when, how);
                 report(name, v, RUNS, 1e6, "ms");
                 for (int i = 0; i < 5; i++) v[i] = modes[k].grow(64 << 20, check);
-                snprintf(name, sizeof name, "grow 16 KiB -> 64 MiB, %s (%s)", modes[k].when, how);
+                snprintf(name, sizeof name, "grow %zu KiB -> 64 MiB, %s (%s)", initial / 1024, modes[k].when, how);
                 report(name, v, 5, 1e6, "ms");
             }
         }
@@ -247,7 +256,7 @@ int main(int argc, char **argv) {
             if (argc > 2 && strtoul(argv[2], NULL, 0) != sizes[s]) continue; /* one size only */
             attr_size = sizes[s];
             for (int check = 0; check < 2; check++) {
-                if (check && sizes[s] != 16384) continue;
+                if (check && sizes[s] != initial) continue; /* checks: the default size only */
                 for (int i = 0; i < 5; i++) v[i] = many_growing(100000, check, &grows);
                 snprintf(name, sizeof name, "100k goroutines x grow to 64 KiB, initial %zu KiB%s", sizes[s] / 1024,
                          check ? " (checks)" : "");
@@ -273,15 +282,18 @@ int main(int argc, char **argv) {
     }
     if (!*only || strstr("shrink", only)) {
         double a[RUNS], b[RUNS];
+        char name[96];
         for (int i = 0; i < RUNS; i++) {
             if (gs_spawn(shrinker, NULL) <= 0 || gs_run() != GS_OK) abort();
             a[i] = shrink_ns;
             b[i] = noshrink_ns;
             v[i] = madvise_in_place();
         }
-        report("gs_yield that shrinks 1 MiB -> 16 KiB (relocate+madvise)", a, RUNS, 1e3, "us");
+        snprintf(name, sizeof name, "gs_yield that shrinks 1 MiB -> %zu KiB (relocate+madvise)", initial / 1024);
+        report(name, a, RUNS, 1e3, "us");
         report("gs_yield that does not shrink (same goroutine)", b, RUNS, 1e3, "us");
-        report("madvise(DONTNEED) of 1 MiB - 16 KiB in place", v, RUNS, 1e3, "us");
+        snprintf(name, sizeof name, "madvise(DONTNEED) of 1 MiB - %zu KiB in place", initial / 1024);
+        report(name, v, RUNS, 1e3, "us");
     }
     (void)median;
     return 0;

@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "benches" / "compare" / "build"
+# gostack's default initial reservation of a GROWABLE stack, read from the source that sets it.
+_m = re.search(r"DEFAULT_GROWABLE_STACK_SIZE: usize = (\d+) \* 1024;", (ROOT / "src/sched/mod.rs").read_text())
+INITIAL = int(_m.group(1)) * 1024
 
 
 def sh(cmd, env=None, quiet=False):
@@ -71,9 +75,9 @@ def measure(reps):
     for p in (1, 2):
         put(f"gs P={p}", raw([f"{b}/bench_sync"], {"BENCH_RAW": "1", "GOSTACK_MAXPROCS": str(p)}))
     R[("gs", "spawnall")] = processes([f"{b}/spawn_all", "1000000"], reps, gs1)
-    R[("gs", "parked")] = processes([f"{b}/bench_growth", "child", "parked", "1000000", "16384"], reps, gs1)
+    R[("gs", "parked")] = processes([f"{b}/bench_growth", "child", "parked", "1000000", str(INITIAL)], reps, gs1)
     put("gs", raw([f"{b}/bench_growth", "grow"], {"BENCH_RAW": "1", **gs1}))
-    put("gs", raw([f"{b}/bench_growth", "many", "16384"], {"BENCH_RAW": "1", **gs1}))
+    put("gs", raw([f"{b}/bench_growth", "many", str(INITIAL)], {"BENCH_RAW": "1", **gs1}))
 
     print("Go", file=sys.stderr)
     go = f"{b}/compare-go"
@@ -118,22 +122,22 @@ ROWS = [
      [("Go", ("go", "spawn")), ("Boost", ("boost", "spawn"))]),
     ("spawn+run+exit, 1,000,000 at once", "ns", ("gs", "spawnall"), [("Go", ("go", "spawnall"))]),
     ("memory per parked goroutine (1M, RSS+PTE)", "B", ("gs", "parked"), [("Go", ("go", "parked"))]),
-    ("grow to 1 MiB, first run (faults)", "ms", ("gs", "grow 16 KiB -> 1 MiB, first run (guard faults)"),
+    ("grow to 1 MiB, first run (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 1 MiB, first run (guard faults)"),
      [("Go", ("go", "grow 1M"))]),
-    ("grow to 1 MiB, first run (GS_STACK_CHECK)", "ms", ("gs", "grow 16 KiB -> 1 MiB, first run (GS_STACK_CHECK)"),
+    ("grow to 1 MiB, first run (GS_STACK_CHECK)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 1 MiB, first run (GS_STACK_CHECK)"),
      [("Go", ("go", "grow 1M"))]),
-    ("grow to 64 MiB, first run (faults)", "ms", ("gs", "grow 16 KiB -> 64 MiB, first run (guard faults)"),
+    ("grow to 64 MiB, first run (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 64 MiB, first run (guard faults)"),
      [("Go", ("go", "grow 64M"))]),
     ("grow to 64 MiB, first run (GS_STACK_CHECK)", "ms",
-     ("gs", "grow 16 KiB -> 64 MiB, first run (GS_STACK_CHECK)"), [("Go", ("go", "grow 64M"))]),
-    ("grow to 1 MiB, warm (faults)", "ms", ("gs", "grow 16 KiB -> 1 MiB, warm (guard faults)"),
+     ("gs", f"grow {INITIAL // 1024} KiB -> 64 MiB, first run (GS_STACK_CHECK)"), [("Go", ("go", "grow 64M"))]),
+    ("grow to 1 MiB, warm (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 1 MiB, warm (guard faults)"),
      [("Go", ("go", f"growwarm {1 << 20}"))]),
-    ("grow to 64 MiB, warm (faults)", "ms", ("gs", "grow 16 KiB -> 64 MiB, warm (guard faults)"),
+    ("grow to 64 MiB, warm (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 64 MiB, warm (guard faults)"),
      [("Go", ("go", f"growwarm {64 << 20}"))]),
-    ("100k goroutines x grow to 64 KiB (faults)", "s", ("gs", "100k goroutines x grow to 64 KiB, initial 16 KiB"),
+    ("100k goroutines x grow to 64 KiB (faults)", "s", ("gs", f"100k goroutines x grow to 64 KiB, initial {INITIAL // 1024} KiB"),
      [("Go", ("go", "many"))]),
     ("100k goroutines x grow to 64 KiB (GS_STACK_CHECK)", "s",
-     ("gs", "100k goroutines x grow to 64 KiB, initial 16 KiB (checks)"), [("Go", ("go", "many"))]),
+     ("gs", f"100k goroutines x grow to 64 KiB, initial {INITIAL // 1024} KiB (checks)"), [("Go", ("go", "many"))]),
     ("Python: yield round trip", "ns", ("py gostack", "py yield"),
      [("greenlet", ("py greenlet", "py yield")), ("asyncio", ("py asyncio", "py yield"))]),
     ("Python: channel ping-pong", "ns", ("py gostack", "py pingpong"), [("asyncio", ("py asyncio", "py pingpong"))]),

@@ -26,7 +26,7 @@ pub const GS_ESTATE: c_int = -9;
 /// An internal error (a Rust panic) was caught at the API boundary; the runtime may be inconsistent.
 pub const GS_EPANIC: c_int = -10;
 
-/// Stack kind: starts small (16 KiB reserved, pages committed as touched) and, when it runs out,
+/// Stack kind: starts small (32 KiB reserved, pages committed as touched) and, when it runs out,
 /// is MOVED to a reservation twice as large (Go's contiguous stacks). The default.
 ///
 /// When it grows: on a fault in the guard region below the stack (plain C code, no changes
@@ -73,7 +73,7 @@ pub struct gs_attr {
     pub stack_kind: u32,
     /// `GS_SPAWN_MIGRATABLE` or 0; unknown bits are `GS_EINVAL`.
     pub flags: u32,
-    /// GROWABLE: initial reservation (0 = default, 16 KiB; shrinking never goes below it);
+    /// GROWABLE: initial reservation (0 = default, 32 KiB; shrinking never goes below it);
     /// FIXED: the whole stack (0 = default, 256 KiB). Rounded up to a power of two up to 2 MiB.
     /// Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
     pub stack_size: usize,

@@ -49,7 +49,7 @@ pub const G_DEAD: u32 = 4;
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Default initial reservation of a GROWABLE goroutine (chosen by measurement: docs/PERFORMANCE.md).
-pub const DEFAULT_GROWABLE_STACK_SIZE: usize = 16 * 1024;
+pub const DEFAULT_GROWABLE_STACK_SIZE: usize = 32 * 1024;
 /// Default limit of a GROWABLE stack.
 pub const DEFAULT_MAX_STACK: usize = 1 << 30;
 /// Bytes above `stack.lo` kept free for the runtime: `stackguard0 = lo + STACK_GUARD`.
