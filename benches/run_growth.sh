@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Builds the release library and the stack-growth benchmark and runs it with one P (prints
 # medians). Optional argument: grow | many | parked | shrink, or signal (the kernel's bare SIGSEGV
-# round trip, the floor under growth by guard faults; no gostack involved).
+# round trip, the floor under growth by guard faults) or touch (the time to touch 192 MiB of fresh
+# memory, the floor under a first-run growth to 64 MiB); those two involve no gostack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = signal ]; then
     cc -std=gnu11 -O2 -Wall -Wextra -Werror benches/c/bench_sigsegv.c -o target/release/bench_sigsegv
     exec target/release/bench_sigsegv
+fi
+if [ "${1:-}" = touch ]; then
+    cc -std=gnu11 -O2 -Wall -Wextra -Werror benches/c/bench_touch.c -o target/release/bench_touch
+    exec target/release/bench_touch "${@:2}"
 fi
 cargo build --release --quiet
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_growth.c \

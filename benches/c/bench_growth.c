@@ -4,7 +4,8 @@
  *                            ~1 KiB frames until that much stack is in use; timed inside the
  *                            goroutine. "first run": in a fresh forked process each time (cold
  *                            pools, cold pages); "warm": repeated in one process. Growth by guard
- *                            faults (plain C) and by GS_STACK_CHECK in every frame.
+ *                            faults (plain C) and by GS_STACK_CHECK in every frame. "grow warm":
+ *                            the warm rows only (benches/compare interleaves first runs with Go's).
  *   100k x 64 KiB            100,000 goroutines, each growing to 64 KiB and exiting (Go's
  *                            1.44-1.65 s at GOMAXPROCS=1), for several initial sizes
  *   parked goroutine memory  1,000,000 goroutines each yield once; while all are parked in the
@@ -237,6 +238,7 @@ int main(int argc, char **argv) {
             double (*grow)(size_t bytes, int check);
         } modes[] = {{"first run", grow_first_run}, {"warm", grow_once}};
         for (int k = 0; k < 2; k++) {
+            if (k == 0 && argc > 2 && strcmp(argv[2], "warm") == 0) continue; /* "grow warm": warm only */
             for (int check = 0; check < 2; check++) {
                 const char *how = check ? "GS_STACK_CHECK" : "guard faults";
                 char name[96];

@@ -37,6 +37,9 @@ for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c ben
   cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude "$p" -Ltarget/release -lgostack \
      -Wl,-rpath,"$PWD/target/release" -o "$B/$(basename "$p" .c)"
 done
+for p in benches/c/bench_sigsegv.c benches/c/bench_touch.c; do # kernel floors (no gostack): compiled here so CI checks them
+  cc -std=gnu11 -O2 -Wall -Wextra -Werror "$p" -o "$B/$(basename "$p" .c)"
+done
 g++ -std=c++17 -O2 -Wall -Wextra -Werror benches/compare/boost/bench_boost.cpp -lboost_context -o "$B/bench_boost"
 # Go: standard library only, no network; caches under the build folder.
 (cd benches/compare/go && GOCACHE="$PWD/../build/gocache" GOPATH="$PWD/../build/gopath" GOFLAGS=-mod=mod \
