@@ -88,11 +88,11 @@ def measure(reps):
     R[("go", "spawnall")] = processes([go, "spawnall", "1000000"], reps)
     R[("go", "parked")] = processes([go, "parked", "1000000"], reps)
     # First-run growth: one fresh process per value, gostack (faults, checks) and Go taking turns
-    # in a rotating order (24 each to 1 MiB, 12 to 64 MiB). On this VM, touching fresh memory is
-    # now and then 5-30x slower than usual (bench_touch: 192 MiB in ~8 ms, up to 417 ms; see
-    # docs/PERFORMANCE.md), and which process meets it depends on what ran before: a fixed order
-    # with 5 values let it decide the 64 MiB medians.
-    for size, label, n in ((1 << 20, "1 MiB", 24), (64 << 20, "64 MiB", 12)):
+    # in a rotating order, 36 each. On this VM, touching fresh memory is now and then 5-30x
+    # slower than usual (bench_touch: 192 MiB in ~8 ms, up to 417 ms; see docs/PERFORMANCE.md),
+    # and which process meets it depends on what ran before: a fixed order with 5 values let it
+    # decide the 64 MiB medians, and 12 values still left them to chance.
+    for size, label, n in ((1 << 20, "1 MiB", 36), (64 << 20, "64 MiB", 36)):
         runs = [(("go", f"grow {size >> 20}M"), [go, "grow", str(size)], None, 1.0)]
         for check, how in ((0, "guard faults"), (1, "GS_STACK_CHECK")):
             runs.append((("gs", f"grow {INITIAL // 1024} KiB -> {label}, first run ({how})"),
