@@ -12,70 +12,70 @@
 
 #include <time.h>
 
-enum { WAITERS = 8, LIMIT = 1000000 };
+enum { WAITERS = 8 };
 
-static gs_chan *ping, *pong;
-static volatile int ran;      /* queued goroutines that have run */
-static volatile long trips;   /* round trips so far */
-static long trips_seen[WAITERS];
+/* A ping-pong pair: the pinger sends, the ponger answers, until `stop`; `limit` round trips
+ * without stopping fails the test (what it waits for never happened). */
+struct pair {
+    gs_chan *ping, *pong;
+    volatile int stop;
+    volatile long trips;
+    long limit;
+};
 
 static void pinger(void *arg) {
-    (void)arg;
+    struct pair *p = arg;
     long v = 0;
-    while (ran < WAITERS) {
-        CHECK(trips < LIMIT); /* the queued goroutines never ran: starved */
-        CHECK_OK(gs_chan_send(ping, &v));
-        CHECK_OK(gs_chan_recv(pong, &v));
-        trips++;
+    while (!p->stop) {
+        CHECK(p->trips < p->limit); /* starved queue / sleeper never woke */
+        CHECK_OK(gs_chan_send(p->ping, &v));
+        CHECK_OK(gs_chan_recv(p->pong, &v));
+        p->trips++;
     }
     v = -1;
-    CHECK_OK(gs_chan_send(ping, &v));
+    CHECK_OK(gs_chan_send(p->ping, &v));
 }
 
 static void ponger(void *arg) {
-    (void)arg;
+    struct pair *p = arg;
     long v;
     for (;;) {
-        CHECK_OK(gs_chan_recv(ping, &v));
+        CHECK_OK(gs_chan_recv(p->ping, &v));
         if (v < 0) break;
         v++;
-        CHECK_OK(gs_chan_send(pong, &v));
+        CHECK_OK(gs_chan_send(p->pong, &v));
     }
 }
 
+/* Spawns the pair (ponger first: the pinger's first send finds it waiting). */
+static void pair_spawn(struct pair *p, long limit) {
+    p->ping = gs_chan_new(sizeof(long), 0);
+    p->pong = gs_chan_new(sizeof(long), 0);
+    CHECK(p->ping != NULL && p->pong != NULL);
+    p->limit = limit;
+    CHECK_ID(gs_spawn(ponger, p));
+    CHECK_ID(gs_spawn(pinger, p));
+}
+
+static void pair_free(struct pair *p) {
+    CHECK_OK(gs_chan_free(p->ping));
+    CHECK_OK(gs_chan_free(p->pong));
+}
+
+/* ---- queued goroutines run during hand-offs ------------------------------------------------ */
+
+static struct pair fair;
+static volatile int ran;      /* queued goroutines that have run */
+static long trips_seen[WAITERS];
+
 static void waiter(void *arg) {
-    trips_seen[(intptr_t)arg] = trips;
-    ran++;
+    trips_seen[(intptr_t)arg] = fair.trips;
+    if (++ran == WAITERS) fair.stop = 1;
 }
 
 /* ---- a timer comes due during hand-offs ---------------------------------------------------- */
 
-static gs_chan *tping, *tpong;
-static volatile int stop;
-static long pair_trips;
-
-static void timed_pinger(void *arg) {
-    (void)arg;
-    long v = 0;
-    while (!stop) {
-        CHECK(pair_trips < 50000000); /* the sleeper never woke */
-        CHECK_OK(gs_chan_send(tping, &v));
-        CHECK_OK(gs_chan_recv(tpong, &v));
-        pair_trips++;
-    }
-    v = -1;
-    CHECK_OK(gs_chan_send(tping, &v));
-}
-
-static void timed_ponger(void *arg) {
-    (void)arg;
-    long v;
-    for (;;) {
-        CHECK_OK(gs_chan_recv(tping, &v));
-        if (v < 0) break;
-        CHECK_OK(gs_chan_send(tpong, &v));
-    }
-}
+static struct pair timed;
 
 static double now_s(void) {
     struct timespec t;
@@ -90,37 +90,27 @@ static void sleeper(void *arg) {
     double t0 = now_s();
     CHECK_OK(gs_sleep(5 * 1000 * 1000));
     slept = now_s() - t0;
-    stop = 1;
+    timed.stop = 1;
 }
 
 static void timer_during_handoffs(void) {
-    tping = gs_chan_new(sizeof(long), 0);
-    tpong = gs_chan_new(sizeof(long), 0);
-    CHECK(tping != NULL && tpong != NULL);
     CHECK_ID(gs_spawn(sleeper, NULL));
-    CHECK_ID(gs_spawn(timed_ponger, NULL));
-    CHECK_ID(gs_spawn(timed_pinger, NULL));
+    pair_spawn(&timed, 50000000);
     CHECK_OK(gs_run());
     CHECK(slept >= 0.005);
     CHECK(slept < 1.0); /* 5 ms asked; generous for a loaded CI machine */
-    CHECK(pair_trips > 0);
-    CHECK_OK(gs_chan_free(tping));
-    CHECK_OK(gs_chan_free(tpong));
+    CHECK(timed.trips > 0);
+    pair_free(&timed);
 }
 
 int main(void) {
-    ping = gs_chan_new(sizeof(long), 0);
-    pong = gs_chan_new(sizeof(long), 0);
-    CHECK(ping != NULL && pong != NULL);
-    CHECK_ID(gs_spawn(ponger, NULL));
-    CHECK_ID(gs_spawn(pinger, NULL));
+    pair_spawn(&fair, 1000000);
     for (intptr_t i = 0; i < WAITERS; i++) CHECK_ID(gs_spawn(waiter, (void *)i));
     CHECK_OK(gs_run());
     CHECK_EQ(ran, WAITERS);
     /* Every queued goroutine ran within a few thousand round trips of the start. */
     for (int i = 0; i < WAITERS; i++) CHECK(trips_seen[i] < 10000);
-    CHECK_OK(gs_chan_free(ping));
-    CHECK_OK(gs_chan_free(pong));
+    pair_free(&fair);
     timer_during_handoffs();
     return 0;
 }
