@@ -647,13 +647,10 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
     // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
     unsafe {
         let Some((m, g, pr)) = handoff_start() else { return false };
-        let pl = pr.local();
         let next = pr.runq.peek_next();
-        if next.is_null() || !runnable_here(next) || !pr.runq.next_may_run(pl.next_streak) || !pr.runq.take_next(next) {
+        if next.is_null() || !take_runnext(pr, next) {
             return false;
         }
-        pl.schedtick = pl.schedtick.wrapping_add(1);
-        pl.next_streak += 1;
         // Park g (park_m's part): visible to wakers once the lock is released.
         (*g).waitreason = reason;
         gslot.store(g, Relaxed);
@@ -685,23 +682,20 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         if stack::grow::may_shrink(g) || behind_global() || !pr.runq.has_room() {
             return false;
         }
-        let pl = pr.local();
         let next = pr.runq.peek_next();
         let next = if !next.is_null() {
-            if !runnable_here(next) || !pr.runq.next_may_run(pl.next_streak) || !pr.runq.take_next(next) {
+            if !take_runnext(pr, next) {
                 return false;
             }
-            pl.next_streak += 1;
             next
         } else {
             let Some((h, head)) = pr.runq.peek_head() else { return false };
             if !runnable_here(head) || !pr.runq.take_head(h) {
                 return false;
             }
-            pl.next_streak = 0;
+            pr.local().next_streak = 0;
             head
         };
-        pl.schedtick = pl.schedtick.wrapping_add(1);
         // Requeue g (gosched_m's part): at the tail, published by the switch.
         (*g).status.store(G_RUNNABLE, Relaxed);
         let tail = pr.runq.prepare_tail(g);
@@ -769,6 +763,25 @@ fn slice_over_at(leave_at: i64) -> bool {
     nanotime_coarse() >= leave_at
 }
 
+/// Takes `next`, seen in `pr`'s `runnext`, for a hand-off, as `get_fair` would: when it can be
+/// resumed here, the chain through `runnext` has not had its slice, and no thief took it first.
+/// Counts the chain's streak.
+///
+/// # Safety
+/// `pr` is the P of the calling thread's M; `next` is a live G record.
+#[inline(always)]
+unsafe fn take_runnext(pr: &P, next: *mut G) -> bool {
+    // SAFETY: per the contract: pr's local part is ours.
+    unsafe {
+        let pl = pr.local();
+        if !runnable_here(next) || !pr.runq.next_may_run(pl.next_streak) || !pr.runq.take_next(next) {
+            return false;
+        }
+        pl.next_streak += 1;
+        true
+    }
+}
+
 /// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run).
 ///
 /// # Safety
@@ -799,8 +812,8 @@ unsafe fn handoff_hooks(g: *mut G, next: *mut G) {
     }
 }
 
-/// Makes `next` (just taken from `pr`'s queue) the running goroutine of `m` (execute's part) and
-/// returns its saved stack pointer.
+/// Makes `next` (just taken from `pr`'s queue) the running goroutine of `m` (find_runnable's
+/// schedule count and execute's part) and returns its saved stack pointer.
 ///
 /// # Safety
 /// `next` was taken from the queue of `pr`, which `m` holds; it has a stack.
@@ -808,6 +821,8 @@ unsafe fn handoff_hooks(g: *mut G, next: *mut G) {
 unsafe fn handoff_run(m: *mut M, pr: &P, next: *mut G) -> usize {
     // SAFETY: per the contract: next is ours now.
     unsafe {
+        let pl = pr.local();
+        pl.schedtick = pl.schedtick.wrapping_add(1);
         super::set_running(m, pr, next);
         arch::set_tls_stack_guard((*next).stackguard0);
         let sp = (*next).sched.sp;

@@ -498,7 +498,8 @@ impl Spares {
 ///
 /// The lock is a spin lock (released by a store, never by a futex wake), so that the growth
 /// signal handler can take a pooled stack with [`pool_take_nowait`] (try, else map a new one).
-static LARGE_POOL: Locked<Vec<(usize, Vec<Stack>)>> = Locked::new(Vec::new());
+static LARGE_POOL: PoolLock = Locked::new(Vec::new());
+type PoolLock = Locked<Vec<(usize, Vec<Stack>)>>;
 /// Large stacks pooled in all (every size).
 static LARGE_POOLED: AtomicUsize = AtomicUsize::new(0);
 /// Most large stacks pooled (all sizes): 32768 8 MiB reservations are 264 GiB of address space,
@@ -558,25 +559,26 @@ fn trim_for_pool(s: &Stack) {
 }
 
 fn pool_take(size: usize) -> Option<Stack> {
-    if LARGE_POOLED.load(Relaxed) == 0 {
-        return None;
-    }
-    let pool = LARGE_POOL.lock();
-    let s = pool_pop(pool, size);
-    // SAFETY: we took the lock above.
-    unsafe { LARGE_POOL.unlock() };
-    s
+    pool_take_with(size, |l| Some(l.lock()))
 }
 
 /// [`pool_take`] for the signal handler: never waits (a held lock, perhaps by the interrupted
 /// code of this very thread, means None), never allocates or frees.
 fn pool_take_nowait(size: usize) -> Option<Stack> {
+    pool_take_with(size, Locked::try_lock)
+}
+
+/// Pops a pooled stack of `size` bytes under the pool's lock, taken by `lock` (None: not taken).
+fn pool_take_with(
+    size: usize,
+    lock: impl FnOnce(&'static PoolLock) -> Option<&'static mut Vec<(usize, Vec<Stack>)>>,
+) -> Option<Stack> {
     if LARGE_POOLED.load(Relaxed) == 0 {
         return None;
     }
-    let pool = LARGE_POOL.try_lock()?;
+    let pool = lock(&LARGE_POOL)?;
     let s = pool_pop(pool, size);
-    // SAFETY: try_lock succeeded.
+    // SAFETY: `lock` took the lock.
     unsafe { LARGE_POOL.unlock() };
     s
 }
