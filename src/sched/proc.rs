@@ -391,7 +391,6 @@ pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
             Some(old) => g = old,
         }
     }
-    let one_p = SCHED.nprocs.load(Relaxed) == 1;
     if !behind_global() {
         match p.runq.put_tail(g) {
             Ok(()) => return,
@@ -399,7 +398,7 @@ pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
         }
     }
     let mut s = lock_sched();
-    if !one_p {
+    if SCHED.nprocs.load(Relaxed) != 1 {
         // Go's runqputslow: move half the ring to the global queue, then g. Pinned Gs must not
         // go global, so only a ring without them is halved (the common case for fresh spawns).
         p.runq.take_half_unpinned(&mut s.runq);
