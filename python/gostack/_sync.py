@@ -294,12 +294,11 @@ class _Handle:
             raise E.OutOfMemory(f"{type(self).__name__}: {name} failed", E.GS_ENOMEM)
         self._h: Optional[int] = h
 
-    def _call(self, fn: Any, what: str) -> int:
-        """Calls ``fn(handle)``; a non-zero status becomes the matching ``gostack.Error``."""
-        rc = fn(self._h)
+    def _call(self, fn: Any, what: str, *args: Any) -> None:
+        """Calls ``fn(handle, *args)``; a non-zero status becomes the matching ``gostack.Error``."""
+        rc = fn(self._h, *args)
         if rc:
             _raise(rc, f"{type(self).__name__}.{what}")
-        return int(rc)
 
     def free(self) -> None:
         if self._h is not None:
@@ -313,9 +312,7 @@ class WaitGroup(_Handle):
     _kind = "waitgroup"
 
     def add(self, delta: int = 1) -> None:
-        rc = _lib.gs_waitgroup_add(self._h, delta)
-        if rc:
-            _raise(rc, "WaitGroup.add")
+        self._call(_lib.gs_waitgroup_add, "add", delta)
 
     def done(self) -> None:
         self._call(_lib.gs_waitgroup_done, "done")
