@@ -5,14 +5,13 @@
 # memory, the floor under a first-run growth to 64 MiB); those two involve no gostack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = signal ]; then
-    cc -std=gnu11 -O2 -Wall -Wextra -Werror benches/c/bench_sigsegv.c -o target/release/bench_sigsegv
-    exec target/release/bench_sigsegv
-fi
-if [ "${1:-}" = touch ]; then
-    cc -std=gnu11 -O2 -Wall -Wextra -Werror benches/c/bench_touch.c -o target/release/bench_touch
-    exec target/release/bench_touch "${@:2}"
-fi
+case "${1:-}" in
+    signal | touch)
+        floor=$([ "$1" = signal ] && echo bench_sigsegv || echo bench_touch)
+        mkdir -p target/release
+        cc -std=gnu11 -O2 -Wall -Wextra -Werror "benches/c/$floor.c" -o "target/release/$floor"
+        exec "target/release/$floor" "${@:2}" ;;
+esac
 cargo build --release --quiet
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_growth.c \
    -Ltarget/release -lgostack -Wl,-rpath,"$PWD/target/release" -o target/release/bench_growth

@@ -23,7 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "benches" / "compare" / "build"
 # gostack's default initial reservation of a GROWABLE stack, read from the source that sets it.
 _m = re.search(r"DEFAULT_GROWABLE_STACK_SIZE: usize = (\d+) \* 1024;", (ROOT / "src/sched/mod.rs").read_text())
+if _m is None:
+    sys.exit("compare.py: DEFAULT_GROWABLE_STACK_SIZE (N * 1024) not found in src/sched/mod.rs")
 INITIAL = int(_m.group(1)) * 1024
+
+
+def gs_grow(to, when, how):
+    """bench_growth's name for a growth row: from the default initial size to `to`."""
+    return ("gs", f"grow {INITIAL // 1024} KiB -> {to}, {when} ({how})")
 
 
 def sh(cmd, env=None, quiet=False):
@@ -95,7 +102,7 @@ def measure(reps):
     for size, label, n in ((1 << 20, "1 MiB", 36), (64 << 20, "64 MiB", 36)):
         runs = [(("go", f"grow {size >> 20}M"), [go, "grow", str(size)], None, 1.0)]
         for check, how in ((0, "guard faults"), (1, "GS_STACK_CHECK")):
-            runs.append((("gs", f"grow {INITIAL // 1024} KiB -> {label}, first run ({how})"),
+            runs.append((gs_grow(label, "first run", how),
                          [f"{b}/bench_growth", "child", "grow", str(size), str(check)], gs1, 1e6))
         for key, *_ in runs:
             R[key] = []
@@ -135,17 +142,17 @@ ROWS = [
      [("Go", ("go", "spawn")), ("Boost", ("boost", "spawn"))]),
     ("spawn+run+exit, 1,000,000 at once", "ns", ("gs", "spawnall"), [("Go", ("go", "spawnall"))]),
     ("memory per parked goroutine (1M, RSS+PTE)", "B", ("gs", "parked"), [("Go", ("go", "parked"))]),
-    ("grow to 1 MiB, first run (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 1 MiB, first run (guard faults)"),
+    ("grow to 1 MiB, first run (faults)", "ms", gs_grow("1 MiB", "first run", "guard faults"),
      [("Go", ("go", "grow 1M"))]),
-    ("grow to 1 MiB, first run (GS_STACK_CHECK)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 1 MiB, first run (GS_STACK_CHECK)"),
+    ("grow to 1 MiB, first run (GS_STACK_CHECK)", "ms", gs_grow("1 MiB", "first run", "GS_STACK_CHECK"),
      [("Go", ("go", "grow 1M"))]),
-    ("grow to 64 MiB, first run (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 64 MiB, first run (guard faults)"),
+    ("grow to 64 MiB, first run (faults)", "ms", gs_grow("64 MiB", "first run", "guard faults"),
      [("Go", ("go", "grow 64M"))]),
     ("grow to 64 MiB, first run (GS_STACK_CHECK)", "ms",
-     ("gs", f"grow {INITIAL // 1024} KiB -> 64 MiB, first run (GS_STACK_CHECK)"), [("Go", ("go", "grow 64M"))]),
-    ("grow to 1 MiB, warm (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 1 MiB, warm (guard faults)"),
+     gs_grow("64 MiB", "first run", "GS_STACK_CHECK"), [("Go", ("go", "grow 64M"))]),
+    ("grow to 1 MiB, warm (faults)", "ms", gs_grow("1 MiB", "warm", "guard faults"),
      [("Go", ("go", f"growwarm {1 << 20}"))]),
-    ("grow to 64 MiB, warm (faults)", "ms", ("gs", f"grow {INITIAL // 1024} KiB -> 64 MiB, warm (guard faults)"),
+    ("grow to 64 MiB, warm (faults)", "ms", gs_grow("64 MiB", "warm", "guard faults"),
      [("Go", ("go", f"growwarm {64 << 20}"))]),
     ("100k goroutines x grow to 64 KiB (faults)", "s", ("gs", f"100k goroutines x grow to 64 KiB, initial {INITIAL // 1024} KiB"),
      [("Go", ("go", "many"))]),
