@@ -48,8 +48,8 @@ pub const G_DEAD: u32 = 4;
 
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
-/// Default initial reservation of a GROWABLE goroutine (chosen by measurement: docs/PERFORMANCE.md).
-pub const DEFAULT_GROWABLE_STACK_SIZE: usize = 32 * 1024;
+/// Default window of a GROWABLE goroutine (chosen by measurement: docs/DESIGN.md, "The default window").
+pub const DEFAULT_GROWABLE_STACK_SIZE: usize = stack::DEFAULT_WINDOW;
 /// Default limit of a GROWABLE stack.
 pub const DEFAULT_MAX_STACK: usize = 1 << 30;
 /// Bytes above `stack.lo` kept free for the runtime: `stackguard0 = lo + STACK_GUARD`.
@@ -199,6 +199,10 @@ pub struct M {
     /// Bytes `newstack_m` must provide (from the stack's top) for the goroutine growing on this M
     /// (set by `stack::grow::morestack` just before its mcall).
     pub grow_need: usize,
+    /// Yields counted on this M, and whether the last count made it this M's turn to release
+    /// stack pages (see `stack::grow::safe_point_work`).
+    pub safe_points: u32,
+    pub release_pending: bool,
 }
 
 /// Called on g0 after a goroutine parked (its context is saved, its status WAITING): releases
@@ -425,6 +429,15 @@ fn init_once() {
     }
     SCHED.npidle.store(n, Relaxed);
     SCHED.migrate_all.store(std::env::var("GOSTACK_MIGRATE").is_ok_and(|v| v.trim() == "1"), Relaxed);
+    if let Ok(v) = std::env::var("GOSTACK_STACKMOVE") {
+        match stack::grow::parse_stackmove(&v) {
+            Some(mode) => stack::grow::STACKMOVE.store(mode, Relaxed),
+            None => {
+                let mut w = FdWriter::stderr();
+                let _ = writeln!(w, "gostack: GOSTACK_STACKMOVE={v:?} not understood (allow, log or fatal): stacks move when they must");
+            }
+        }
+    }
 }
 
 /// Locks the scheduler (set up by the library constructor, or here if that has not run).
@@ -475,7 +488,7 @@ impl Attr {
         if a.stack_kind != GS_STACK_GROWABLE && a.stack_kind != GS_STACK_FIXED {
             return Err(GS_EINVAL);
         }
-        if a.flags & !GS_SPAWN_MIGRATABLE != 0 {
+        if a.flags & !(GS_SPAWN_MIGRATABLE | GS_SPAWN_NOMOVE) != 0 {
             return Err(GS_EINVAL);
         }
         let in_range = |v: usize| v == 0 || (GS_STACK_MIN..=GS_STACK_MAX).contains(&v);
@@ -1164,6 +1177,8 @@ pub(crate) fn getm_or_create() -> *mut M {
         rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
         leave_at: i64::MAX,
         grow_need: 0,
+        safe_points: 0,
+        release_pending: false,
     }));
     lock_sched().allm.push(m);
     setm(m);
@@ -1213,6 +1228,8 @@ pub fn stats() -> gs_stats {
         stack_committed: stack::committed_bytes(),
         stack_grows: crate::stack::grow::GROWS.load(Relaxed),
         stack_shrinks: crate::stack::grow::SHRINKS.load(Relaxed),
+        stack_moves: crate::stack::grow::GROWS.load(Relaxed) + crate::stack::grow::SHRINKS.load(Relaxed),
+        stack_releases: crate::stack::grow::RELEASES.load(Relaxed),
         maxprocs: n as u32,
         threads,
     }

@@ -676,9 +676,9 @@ pub(crate) unsafe fn yield_handoff() -> bool {
     // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
     unsafe {
         let Some((m, g, pr)) = handoff_start() else { return false };
-        // gosched_m shrinks a grown stack at this safe point; runqput's FIFO rule puts the
+        // gosched_m shrinks a grown stack (or releases pages) at this safe point; runqput's FIFO rule puts the
         // yielder behind the global queue.
-        if stack::grow::may_shrink(g) || behind_global() || !pr.runq.has_room() {
+        if stack::grow::safe_point_work(m, g) || behind_global() || !pr.runq.has_room() {
             return false;
         }
         let next = pr.runq.peek_next();

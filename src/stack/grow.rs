@@ -48,7 +48,7 @@ use crate::fatal::FdWriter;
 use crate::sched::{self, Where, G, M, STACK_GUARD};
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// Bytes below the stack pointer that a leaf function may use without moving it (SysV red zone).
 pub const RED_ZONE: usize = 128;
@@ -62,8 +62,91 @@ pub const RUNTIME_ENTRY_STACK: usize = 4096;
 /// request when rsp is this close to the stack's low end; a frame needs ~3.4 KiB (more with AVX-512).
 pub const KERNEL_FRAME_ROOM: usize = 8 * 1024;
 
+/// Copy-moves to a larger reservation (every trigger).
 pub static GROWS: AtomicU64 = AtomicU64::new(0);
+/// Copy-moves to a smaller reservation (only stacks whose window was asked smaller than the
+/// default move back: [`may_shrink`]).
 pub static SHRINKS: AtomicU64 = AtomicU64::new(0);
+/// In-place releases: pages below a goroutine's stack pointer given back at a safe point
+/// ([`release_slow`]); nothing moves.
+pub static RELEASES: AtomicU64 = AtomicU64::new(0);
+
+/// `GOSTACK_STACKMOVE` unset or `allow`: stacks move when they must (past their window).
+pub const MOVE_ALLOW: u8 = 0;
+/// `GOSTACK_STACKMOVE=log`: every move is printed to stderr (goroutine, sizes, depth, frames).
+pub const MOVE_LOG: u8 = 1;
+/// `GOSTACK_STACKMOVE=fatal`: a move any goroutine would need is a fatal error instead (as
+/// `GS_SPAWN_NOMOVE` for one goroutine).
+pub const MOVE_FATAL: u8 = 2;
+/// The process-wide move policy (one of the `MOVE_*` values), read from the environment at load.
+pub static STACKMOVE: AtomicU8 = AtomicU8::new(MOVE_ALLOW);
+
+/// Parses a `GOSTACK_STACKMOVE` value.
+pub fn parse_stackmove(v: &str) -> Option<u8> {
+    match v.trim() {
+        "" | "allow" => Some(MOVE_ALLOW),
+        "log" => Some(MOVE_LOG),
+        "fatal" => Some(MOVE_FATAL),
+        _ => None,
+    }
+}
+
+/// Whether `g`'s stack may be moved (copied to another reservation).
+fn may_move(g: &G) -> bool {
+    g.flags & GS_SPAWN_NOMOVE == 0 && STACKMOVE.load(Relaxed) != MOVE_FATAL
+}
+
+/// Frames on a stack reachable through the frame-pointer chain from `rbp` (code built without
+/// frame pointers shows fewer, often 0): bounded, reads only inside `[sp, hi)`.
+fn fp_frames(rbp: usize, sp: usize, hi: usize) -> usize {
+    let (mut fp, mut n) = (rbp, 0);
+    while fp >= sp && fp + 16 <= hi && fp % 8 == 0 && n < 100_000 {
+        n += 1;
+        // SAFETY: fp lies inside the goroutine's stack [sp, hi), which is mapped and ours.
+        let next = unsafe { (fp as *const usize).read() };
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}
+
+/// `GOSTACK_STACKMOVE=log`: one line per move. Async-signal-safe.
+fn log_move(g: &G, what: &str, old: &Stack, new: &Stack, sp: usize, rbp: usize) {
+    if STACKMOVE.load(Relaxed) != MOVE_LOG {
+        return;
+    }
+    let mut w = FdWriter::stderr();
+    let _ = writeln!(
+        w,
+        "gostack: goroutine {} stack moved ({what}): {} -> {} bytes, {} bytes live, {} frame-pointer frames",
+        g.goid,
+        old.size(),
+        new.size(),
+        new.hi - sp,
+        fp_frames(rbp, sp, new.hi)
+    );
+}
+
+/// Go-style fatal error for a move that `GS_SPAWN_NOMOVE` or `GOSTACK_STACKMOVE=fatal` forbids.
+/// Async-signal-safe.
+pub fn forbidden_move(g: &G, sp: usize, need: usize) -> ! {
+    let why = if g.flags & GS_SPAWN_NOMOVE != 0 { "GS_SPAWN_NOMOVE" } else { "GOSTACK_STACKMOVE=fatal" };
+    let mut w = FdWriter::stderr();
+    let _ = write!(
+        w,
+        "runtime: goroutine {} stack must not move ({why}): it needs {need} bytes, its window is {} bytes\n\
+         runtime: sp={sp:#x} depth={} stack=[{:#x}, {:#x})\n",
+        g.goid,
+        g.stack.size(),
+        g.stack.hi.saturating_sub(sp),
+        g.stack.lo,
+        g.stack.hi
+    );
+    drop(w);
+    crate::fatal::throw("stack would move past its window")
+}
 
 /// Growth bookkeeping of a G (the last field of `G`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -147,9 +230,20 @@ fn live_lo(old: &Stack, sp: usize) -> usize {
     old.lo.max(sp.saturating_sub(RED_ZONE)) & !7
 }
 
+/// The lowest address a word in memory may point to and still be moved: the live part of the
+/// stack, `[sp - RED_ZONE, hi)` (`sp` may lie in the guard region after a large `sub rsp`).
+/// A value pointing lower points at dead frames. Such values are mostly stale bytes: an earlier
+/// frame's pointer left in a word the current frame only partly wrote (a long double's padding,
+/// a buffer's unwritten tail), which moving would corrupt (issue #12). Restricting the range to
+/// the live part is what makes the moving path less hazardous (docs/PERFORMANCE.md has the
+/// measured rates); registers keep the wide window (stack-clash probe loops).
+fn adjust_lo(old: &Stack, sp: usize) -> usize {
+    sp.saturating_sub(RED_ZONE).clamp(old.guard_lo(), old.hi)
+}
+
 /// Copies the live part of `old` (`[sp - RED_ZONE, hi)`) to the same distance below `new.hi`,
-/// moving every word that points into `old` or its guard region (plain or glibc-mangled) by the
-/// delta, which it returns (`new.hi - old.hi`, wrapping).
+/// moving every word that points into the live part of `old` ([`adjust_lo`]; plain or
+/// glibc-mangled) by the delta, which it returns (`new.hi - old.hi`, wrapping).
 ///
 /// # Safety
 /// `old` and `new` are distinct stacks owned by the caller; nothing runs on either; the live part
@@ -159,7 +253,7 @@ pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard
     let delta = new.hi.wrapping_sub(old.hi);
     let dst_lo = src_lo.wrapping_add(delta);
     assert!(dst_lo >= new.lo && dst_lo < new.hi, "stack copy does not fit");
-    let mv = Mover::new(old.guard_lo(), old.hi, delta, pointer_guard);
+    let mv = Mover::new(adjust_lo(old, sp), old.hi, delta, pointer_guard);
     let n = (old.hi - src_lo) / 8;
     let (src, dst) = (src_lo as *const usize, dst_lo as *mut usize);
     // SAFETY: [src_lo, old.hi) and [dst_lo, new.hi) lie in the two stacks (per the contract and
@@ -434,6 +528,9 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         let low = if fault == 0 { rsp.saturating_sub(2 * KERNEL_FRAME_ROOM) } else { fault.min(rsp) };
         let need = old.hi - low.min(old.hi) + STACK_GUARD + PAGE;
         let Some(size) = grown_size_within(old.size(), need, g.max_stack) else { return Err(GrowError::Limit) };
+        if !may_move(g) {
+            forbidden_move(g, rsp, need);
+        }
         let p = (*m).p;
         let cache: Option<&mut StackCache> = if p.is_null() { None } else { Some(&mut (*p).local().stacks) };
         let Some(new) = super::alloc_in_signal(cache, size) else { return Err(GrowError::NoMemory) };
@@ -449,6 +546,7 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         push_pending(g, old);
         g.grows = g.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
+        log_move(g, "grow", &old, &new, gregs[libc::REG_RSP as usize] as usize, gregs[libc::REG_RBP as usize] as usize);
         Ok(())
     }
 }
@@ -497,6 +595,12 @@ pub fn morestack(sp: usize, bytes: usize, fatal_past_limit: bool) -> c_int {
             }
             return GS_ENOMEM;
         }
+        if !may_move(gr) {
+            if fatal_past_limit {
+                forbidden_move(gr, sp, need);
+            }
+            return GS_ENOMEM;
+        }
         (*m).grow_need = need;
         sched::mcall(m, g, newstack_m);
         GS_OK
@@ -524,8 +628,15 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         pl.stacks.free(old);
         gr.grows = gr.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
+        log_move(gr, "grow", &old, &new, gr.sched.sp, frame_rbp(gr.sched.sp));
         resume(m, g)
     }
+}
+
+/// The rbp saved in the switch frame at `sp` (a saved goroutine's `sched.sp`).
+fn frame_rbp(sp: usize) -> usize {
+    // SAFETY: a saved goroutine's sched.sp points at its switch frame, on its own stack.
+    unsafe { (*(sp as *const arch::SwitchFrame)).rbp }
 }
 
 /// gogo back into `g`, still RUNNING on `m`.
@@ -539,34 +650,92 @@ unsafe fn resume(m: *mut M, g: *mut G) -> ! {
     }
 }
 
-/// At a safe point (`gs_yield`, on g0, `g` saved and RUNNABLE-to-be), gives memory back when less
-/// than a quarter of a grown stack has been in use at two safe points in a row: moves the live
-/// part to the smallest reservation (not below the initial one) of which it uses <= 1/4, and the
-/// old stack's pages go back to the kernel (see docs/PERFORMANCE.md for relocation vs in-place).
+/// Every this many yields on an M, the yielding goroutine's stack is looked at for pages to give
+/// back ([`release_slow`]). The look costs a few cache lines (and, the first time a stack is
+/// probed, a minor fault that maps the kernel's zero page): too much for every 13 ns yield, noise
+/// at one in ~1,000. A prime: with a power of two, goroutines yielding in a strict rotation of
+/// an even length (two ping-ponging) made it always the same one's turn (seen in
+/// test_stack_window).
+pub const RELEASE_EVERY: u32 = 1021;
+/// Bytes below the stack pointer (past the red zone) that a release keeps committed, so that a
+/// goroutine that dips a little deeper after the safe point does not fault the pages in again.
+pub const RELEASE_SLACK: usize = 4 * PAGE;
+
+/// At a safe point (`gs_yield`, on g0, `g` saved and RUNNABLE-to-be), gives memory back without
+/// moving anything: when less than a quarter of the stack is in use and the goroutine went
+/// deeper before, the pages below its stack pointer go back to the kernel in place
+/// ([`release_slow`], every [`RELEASE_EVERY`] yields on this M). Only a stack whose window was
+/// asked smaller than the default ([`may_shrink`]) moves back to a smaller reservation, as Go's
+/// do: when less than a quarter has been in use at two safe points in a row.
 ///
 /// # Safety
 /// On g0 of `m`, which holds a P; `g` was just saved by mcall and nothing points into its stack
 /// but its own frames and `g.sched.sp`.
 #[inline(always)]
 pub unsafe fn shrink_at_safe_point(m: *mut M, g: *mut G) {
-    // Inlined check on every yield: only a stack that grew can shrink.
     // SAFETY: per the contract.
     unsafe {
         if may_shrink(g) {
             shrink_slow(m, g)
+        } else if release_due(m) {
+            release_slow(g)
         }
     }
 }
 
-/// Whether [`shrink_at_safe_point`] would look at `g`'s stack: only a GROWABLE stack that grew
-/// past its initial size can shrink.
+/// Whether a yield should take the slow path for stack work: a stack that may shrink, or this
+/// M's turn to look for pages to release (counts the yield; the turn is kept for
+/// [`shrink_at_safe_point`] in `release_pending`).
+///
+/// # Safety
+/// `m` is the calling thread's M and `g` its running goroutine.
+#[inline(always)]
+pub unsafe fn safe_point_work(m: *mut M, g: *mut G) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        if may_shrink(g) {
+            return true;
+        }
+        if release_tick(m) {
+            (*m).release_pending = true;
+            return true;
+        }
+        false
+    }
+}
+
+/// Counts a yield on `m`; true on every [`RELEASE_EVERY`]th.
+#[inline(always)]
+unsafe fn release_tick(m: *mut M) -> bool {
+    // SAFETY: only this thread writes its M's counter.
+    unsafe {
+        let t = (*m).safe_points.wrapping_add(1);
+        (*m).safe_points = t;
+        t % RELEASE_EVERY == 0
+    }
+}
+
+/// [`release_tick`] as seen from g0: a hand-off that gave up for this reason counted the yield
+/// already and left its turn in `release_pending`.
+#[inline(always)]
+unsafe fn release_due(m: *mut M) -> bool {
+    // SAFETY: only this thread writes its M's fields.
+    unsafe { core::mem::replace(&mut (*m).release_pending, false) || release_tick(m) }
+}
+
+/// Whether [`shrink_at_safe_point`] would move `g`'s stack: only a GROWABLE stack that grew past
+/// an initial window smaller than the default (a user's explicit choice of density over safety)
+/// and that may move.
 ///
 /// # Safety
 /// `g` is a live G record owned by the caller's M.
 #[inline(always)]
 pub unsafe fn may_shrink(g: *mut G) -> bool {
     // SAFETY: per the contract.
-    unsafe { (*g).stack_kind == GS_STACK_GROWABLE && (*g).stack.size() > (*g).growth.initial }
+    unsafe {
+        let g = &*g;
+        g.stack_kind == GS_STACK_GROWABLE && g.stack.size() > g.growth.initial && g.growth.initial < super::DEFAULT_WINDOW
+    }
 }
 
 #[cold]
@@ -578,7 +747,7 @@ unsafe fn shrink_slow(m: *mut M, g: *mut G) {
         let old = gr.stack;
         let sp = gr.sched.sp;
         let used = old.hi - live_lo(&old, sp);
-        if used >= old.size() / 4 {
+        if used >= old.size() / 4 || !may_move(gr) {
             gr.growth.low_safe_points = 0;
             return;
         }
@@ -599,6 +768,52 @@ unsafe fn shrink_slow(m: *mut M, g: *mut G) {
         super::free_cold(&mut pl.stacks, old);
         gr.shrinks = gr.shrinks.wrapping_add(1);
         SHRINKS.fetch_add(1, Relaxed);
+        log_move(gr, "shrink", &old, &new, gr.sched.sp, frame_rbp(gr.sched.sp));
+    }
+}
+
+/// Probe points of [`release_slow`]: words spread over the page right below a stack's top
+/// quarter. A page the goroutine never touched reads as zeros (the kernel maps its zero page,
+/// which costs no memory); one it went through almost surely holds a non-zero word at one of
+/// these (return addresses, saved registers, locals). A miss keeps pages committed (memory, not
+/// correctness).
+const RELEASE_PROBES: usize = 8;
+
+/// Gives back the pages of `g`'s stack below its stack pointer (less [`RED_ZONE`] and
+/// [`RELEASE_SLACK`]) with `MADV_DONTNEED`, in place, when less than a quarter of the stack is in
+/// use and a probe shows the goroutine went below that quarter before. Nothing moves: the
+/// memory below the stack pointer is dead (the ABI lets a signal handler overwrite it), and the
+/// goroutine is saved on this M (it cannot run elsewhere while we look).
+///
+/// # Safety
+/// As [`shrink_at_safe_point`].
+#[cold]
+#[inline(never)]
+unsafe fn release_slow(g: *mut G) {
+    // SAFETY: per the contract: g is saved on this M, its stack mapped and ours.
+    unsafe {
+        let gr = &mut *g;
+        let st = gr.stack;
+        let sp = gr.sched.sp;
+        if st.lo == 0 || sp < st.lo || sp >= st.hi {
+            return;
+        }
+        let quarter = st.size() / 4;
+        if st.hi - sp >= quarter {
+            return;
+        }
+        let page = (st.hi - quarter - PAGE) & !(PAGE - 1);
+        let step = PAGE / RELEASE_PROBES;
+        let touched = (0..RELEASE_PROBES).any(|i| ((page + i * step + step - 8) as *const u64).read_volatile() != 0);
+        if !touched {
+            return;
+        }
+        let keep = sp.saturating_sub(RED_ZONE + RELEASE_SLACK) & !(PAGE - 1);
+        if keep <= st.lo {
+            return;
+        }
+        libc::madvise(st.lo as *mut c_void, keep - st.lo, libc::MADV_DONTNEED);
+        RELEASES.fetch_add(1, Relaxed);
     }
 }
 
@@ -656,6 +871,7 @@ mod tests {
         let sp = old.hi - 8192;
         let w = |a: usize| a as *mut usize;
         // SAFETY: both stacks are ours; every address written lies in [sp - RED_ZONE, old.hi).
+        // Only values in the live part [sp - RED_ZONE, old.hi) are moved (adjust_lo).
         unsafe {
             let mut prev = 0usize;
             let mut a = sp;
@@ -663,9 +879,11 @@ mod tests {
                 *w(a) = prev; // link to the previous frame (or 0)
                 *w(a + 8) = a; // self pointer
                 *w(a + 16) = 12345; // not an address
-                *w(a + 24) = old.lo - 100; // into the guard region
+                *w(a + 24) = old.lo - 100; // into the guard region: below the live part
                 *w(a + 32) = (a ^ pg).rotate_left(0x11); // mangled, as PTR_MANGLE does
                 *w(a + 40) = old.hi; // one past the end: not inside
+                *w(a + 48) = sp - RED_ZONE - 8; // a dead frame (stale bytes): not moved
+                *w(a + 56) = sp - RED_ZONE; // the live part's lowest word: moved
                 prev = a;
                 a += 64;
             }
@@ -681,9 +899,11 @@ mod tests {
                 assert_eq!(*w(b), if prev == 0 { 0 } else { mv(prev) });
                 assert_eq!(*w(b + 8), b);
                 assert_eq!(*w(b + 16), 12345);
-                assert_eq!(*w(b + 24), mv(old.lo - 100));
+                assert_eq!(*w(b + 24), old.lo - 100, "below the live part: left alone");
                 assert_eq!((*w(b + 32)).rotate_right(0x11) ^ pg, b, "mangled word re-mangled");
                 assert_eq!(*w(b + 40), old.hi);
+                assert_eq!(*w(b + 48), sp - RED_ZONE - 8, "a dead frame's address: left alone");
+                assert_eq!(*w(b + 56), mv(sp - RED_ZONE));
                 prev = a;
                 a += 64;
             }
