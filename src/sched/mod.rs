@@ -20,6 +20,7 @@
 //! in the global queue: a G goes to the global queue only when that is non-empty or the ring is
 //! full, and the ring refills from the global queue only when it is empty.
 
+pub mod grow;
 pub mod proc;
 pub mod runq;
 
@@ -94,7 +95,7 @@ pub struct G {
     /// The embedder's per-goroutine data (e.g. a PyThreadState).
     pub embed_data: *mut c_void,
     /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
-    pub growth: crate::stack::grow::GrowState,
+    pub growth: grow::GrowState,
     /// A GROWABLE goroutine that has not run yet has no stack (`stack.lo == 0`): it takes one of
     /// `growth.initial` bytes at its first run ([`first_run`]), where it calls
     /// `start_fn(start_arg)` with the FP control state `start_fp` of its spawner.
@@ -197,10 +198,10 @@ pub struct M {
     /// timer: deadlock detection ignores it (see [`proc::run_until`]).
     pub leave_at: i64,
     /// Bytes `newstack_m` must provide (from the stack's top) for the goroutine growing on this M
-    /// (set by `stack::grow::morestack` just before its mcall).
+    /// (set by `grow::morestack` just before its mcall).
     pub grow_need: usize,
     /// Yields counted on this M, and whether the last count made it this M's turn to release
-    /// stack pages (see `stack::grow::safe_point_work`).
+    /// stack pages (see `grow::safe_point_work`).
     pub safe_points: u32,
     pub release_pending: bool,
 }
@@ -411,6 +412,7 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 fn init_once() {
+    crate::fatal::set_dump_hook(dump_current_for_fatal);
     let mut s = SCHED.lock.lock();
     if s.initialised {
         return;
@@ -430,8 +432,8 @@ fn init_once() {
     SCHED.npidle.store(n, Relaxed);
     SCHED.migrate_all.store(std::env::var("GOSTACK_MIGRATE").is_ok_and(|v| v.trim() == "1"), Relaxed);
     if let Ok(v) = std::env::var("GOSTACK_STACKMOVE") {
-        match stack::grow::parse_stackmove(&v) {
-            Some(mode) => stack::grow::STACKMOVE.store(mode, Relaxed),
+        match grow::parse_stackmove(&v) {
+            Some(mode) => grow::STACKMOVE.store(mode, Relaxed),
             None => {
                 let mut w = FdWriter::stderr();
                 let _ = writeln!(w, "gostack: GOSTACK_STACKMOVE={v:?} not understood (allow, log or fatal): stacks move when they must");
@@ -728,7 +730,7 @@ pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
         if !(*g).embed_hooks.is_null() {
             ((*(*g).embed_hooks).switch_out)(g);
         }
-        crate::stack::grow::settle(m, g);
+        grow::settle(m, g);
         m
     }
 }
@@ -738,7 +740,7 @@ unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     // SAFETY: on g0 of the M that ran g; g is saved.
     unsafe {
         let m = enter_m(g);
-        crate::stack::grow::shrink_at_safe_point(m, g);
+        grow::shrink_at_safe_point(m, g);
         (*g).status.store(G_RUNNABLE, Relaxed);
         (*m).curg = null_mut();
         runqput(&*(*m).p, g, false);
@@ -1226,10 +1228,10 @@ pub fn stats() -> gs_stats {
         switches: SCHED.allp.iter().map(|p| p.switches.load(Relaxed)).sum(),
         stack_reserved: stack::reserved_bytes(),
         stack_committed: stack::committed_bytes(),
-        stack_grows: crate::stack::grow::GROWS.load(Relaxed),
-        stack_shrinks: crate::stack::grow::SHRINKS.load(Relaxed),
-        stack_moves: crate::stack::grow::GROWS.load(Relaxed) + crate::stack::grow::SHRINKS.load(Relaxed),
-        stack_releases: crate::stack::grow::RELEASES.load(Relaxed),
+        stack_grows: grow::GROWS.load(Relaxed),
+        stack_shrinks: grow::SHRINKS.load(Relaxed),
+        stack_moves: grow::GROWS.load(Relaxed) + grow::SHRINKS.load(Relaxed),
+        stack_releases: grow::RELEASES.load(Relaxed),
         maxprocs: n as u32,
         threads,
     }

@@ -678,7 +678,7 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         let Some((m, g, pr)) = handoff_start() else { return false };
         // gosched_m shrinks a grown stack (or releases pages) at this safe point; runqput's FIFO rule puts the
         // yielder behind the global queue.
-        if stack::grow::safe_point_work(m, g) || behind_global() || !pr.runq.has_room() {
+        if grow::safe_point_work(m, g) || behind_global() || !pr.runq.has_room() {
             return false;
         }
         let next = pr.runq.peek_next();
@@ -730,7 +730,7 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
             || ((*m).is_worker && !workers_allowed())
             || SCHED.npwait.load(Relaxed) != 0
             || timer_due()
-            || stack::grow::needs_settle(g)
+            || grow::needs_settle(g)
         {
             return None;
         }

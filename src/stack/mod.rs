@@ -19,7 +19,7 @@
 //!   global pool behind a mutex takes the overflow, keeps `GLOBAL_WARM_MAX` per class warm and
 //!   gives back the pages of the rest, so idle pooled stacks cost little.
 //!
-//! - Growth (src/stack/grow.rs) needs stacks inside the SIGSEGV handler, where nothing may
+//! - Growth (src/sched/grow.rs) needs stacks inside the SIGSEGV handler, where nothing may
 //!   allocate or lock: [`alloc_in_signal`] only pops the P's cache, takes a warm spare from
 //!   [`SPARES`] (a lock-free array) or maps a new reservation with two system calls; a stack mapped
 //!   that way has class [`DIRECT`] until [`register_direct`] records it (on g0, later).
@@ -33,10 +33,10 @@
 //! Invariant: a `Stack` is owned by exactly one of: a G (its stack, or its list of stacks waiting
 //! to be freed), a P cache, the global pool, a spare slot.
 
-pub mod grow;
+pub mod copy;
 pub mod xsave;
 
-use crate::sync::waiter::Locked;
+use crate::base::lock::Locked;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

@@ -1,27 +1,16 @@
-//! Copy-growing stacks (Go's contiguous stacks: `newstack`/`copystack`/`shrinkstack`) for C.
+//! When goroutine stacks grow, move, shrink and give memory back (Go's `newstack`,
+//! `shrinkstack`), for C. The copying itself is src/stack/copy.rs.
 //!
-//! A GROWABLE goroutine stack that runs out is replaced by a reservation at least twice as large:
-//! the live part `[sp - 128 (red zone), hi)` is copied to the same distance below the new `hi`,
-//! pointers into the old stack are moved by `delta = new.hi - old.hi`, and the old stack is freed.
-//!
-//! ```text
-//!   old stack                         new stack (2x or more)
-//!   hi ┌──────────────┐               hi ┌──────────────┐
-//!      │ frames       │  copy, adjust    │ frames       │  every aligned word v with
-//!      │  &local ─────┼─┐  ─────────▶     │  &local ─────┼─┐ guard_lo <= v < old.hi
-//!      │ local  ◀─────┼─┘                │ local  ◀─────┼─┘ becomes v + delta
-//!  sp-128 ─ ─ ─ ─ ─ ─┤               sp'-128 ─ ─ ─ ─ ─ ─┤ (and glibc-mangled words likewise)
-//!   lo └──────────────┘                  │ free         │
-//!      │ guard        │               lo └──────────────┘
-//!      └──────────────┘                  │ guard        │
-//! ```
-//!
-//! Triggers, all ending in [`copy_and_adjust`]:
+//! A GROWABLE stack is a **window** (256 KiB by default, `stack::DEFAULT_WINDOW`): the kernel
+//! commits its pages as they are touched, so it grows by page faults and nothing moves. Only past
+//! the window is it **moved** to a reservation at least twice as large ([`copy_and_adjust`]),
+//! which C cannot do safely in general (issue #12; counted, logged with `GOSTACK_STACKMOVE=log`,
+//! forbidden by `GS_SPAWN_NOMOVE` / `GOSTACK_STACKMOVE=fatal`: [`forbidden_move`]). Triggers:
 //! - **a guard fault** ([`grow_in_signal`], called by the SIGSEGV handler on the sigaltstack): the
 //!   saved general registers (not rip) and vector lanes (stack/xsave.rs) are adjusted too, in a
 //!   window reaching 1 MiB below the guard (stack-clash probe loops keep their end address there),
 //!   and the faulting instruction retries on the new stack. Async-signal-safe: the new stack comes
-//!   from [`super::alloc_in_signal`] (no lock, no allocation) and the old one is not freed here but
+//!   from [`stack::alloc_in_signal`] (no lock, no allocation) and the old one is not freed here but
 //!   chained into a list kept inside the dead old stacks themselves (`GrowState::pending`), which
 //!   [`settle`] empties the next time the goroutine's M is on g0 (or in a runtime entry point).
 //! - **an explicit check** ([`morestack`]: `gs_stack_check`, the `GS_STACK_CHECK` macro's slow path,
@@ -30,31 +19,31 @@
 //!   its own stack, copies on g0 (the frame moves with the stack: `g.sched.sp += delta`) and
 //!   `gogo`es back into the moved goroutine.
 //!
-//! Shrinking ([`shrink_at_safe_point`], from `gs_yield` only: never while the goroutine is parked,
-//! since the sync layer will hold pointers into parked stacks): when less than a quarter has been in
-//! use at two safe points in a row, the live part moves to the smallest power-of-two reservation
-//! (not below the initial one) of which it uses at most a quarter, and the old stack's pages go back
-//! to the kernel.
+//! Giving memory back, at `gs_yield` only (never while the goroutine is parked: the sync layer
+//! holds pointers into parked stacks), from [`shrink_at_safe_point`]:
+//! - **in place** ([`release_slow`]): every [`RELEASE_EVERY`]th yield on an M, a goroutine using
+//!   less than a quarter of its stack that went deeper before gets the pages below its stack
+//!   pointer taken back (`MADV_DONTNEED`). Nothing moves.
+//! - **by moving** ([`shrink_slow`]): only a window asked smaller than the default (a user's
+//!   choice of Go's density) moves back to a smaller reservation, when less than a quarter has been
+//!   in use at two safe points in a row.
 //!
 //! Runtime-owned pointers into a stack are adjusted precisely: `G.sched.sp`, `G.stack`,
 //! `G.stackguard0`, `%fs:0x70` (when the running goroutine moves). Everything else follows the
-//! contract in the README: nothing outside a growable stack may point into it across a point where
-//! it can grow.
+//! contract in the header (`GS_STACK_GROWABLE`): nothing outside a stack that may move points into
+//! it across a point where it can move.
 
-use super::{Stack, StackCache, PAGE};
 use crate::abi::types::*;
 use crate::arch;
 use crate::fatal::FdWriter;
 use crate::sched::{self, Where, G, M, STACK_GUARD};
+use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, pointer_guard, Mover, RED_ZONE};
+pub use crate::stack::copy::REG_WINDOW_BELOW_GUARD;
+use crate::stack::{self, Stack, StackCache, PAGE};
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 
-/// Bytes below the stack pointer that a leaf function may use without moving it (SysV red zone).
-pub const RED_ZONE: usize = 128;
-/// Saved registers are adjusted if they point this far below the guard region (stack-clash probe
-/// loops keep their end address there, notes/growth.md).
-pub const REG_WINDOW_BELOW_GUARD: usize = 1 << 20;
 /// Stack the runtime's own entry points secure before they run (their frames, mcall's switch
 /// frame, formatting a fatal message).
 pub const RUNTIME_ENTRY_STACK: usize = 4096;
@@ -166,265 +155,7 @@ impl GrowState {
     }
 }
 
-/// glibc's pointer guard (`%fs:0x30`, `tcbhead_t.pointer_guard`): `PTR_MANGLE(p)` is
-/// `rol64(p ^ guard, 0x11)`.
-#[inline]
-pub fn pointer_guard() -> usize {
-    let g: usize;
-    // SAFETY: reads the thread's TCB slot at %fs:0x30 (glibc x86_64 layout).
-    unsafe { core::arch::asm!("mov {}, qword ptr fs:[0x30]", out(reg) g, options(nostack, preserves_flags, readonly)) };
-    g
-}
 
-/// Moves values that point into `[lo, hi)` by `delta`.
-#[derive(Clone, Copy, Debug)]
-pub struct Mover {
-    lo: usize,
-    span: usize,
-    delta: usize,
-    guard: usize,
-    /// A mangled user pointer's low 17 bits equal the guard's top 17 bits (user addresses have
-    /// their top 17 bits clear): the cheap filter that makes the mangled test nearly free.
-    guard_top: usize,
-}
-
-impl Mover {
-    /// `delta` is `new - old` (wrapping); `pointer_guard` as from [`pointer_guard`].
-    pub fn new(lo: usize, hi: usize, delta: usize, pointer_guard: usize) -> Self {
-        Mover { lo, span: hi - lo, delta, guard: pointer_guard, guard_top: pointer_guard >> 47 }
-    }
-
-    #[inline(always)]
-    fn inside(&self, v: usize) -> bool {
-        v.wrapping_sub(self.lo) < self.span
-    }
-
-    /// A plain value (a register).
-    #[inline(always)]
-    pub fn plain(&self, v: usize) -> usize {
-        if self.inside(v) {
-            v.wrapping_add(self.delta)
-        } else {
-            v
-        }
-    }
-
-    /// A memory word: plain, or glibc-mangled (jmp_buf's rbp, rsp).
-    #[inline(always)]
-    pub fn word(&self, v: usize) -> usize {
-        if self.inside(v) {
-            return v.wrapping_add(self.delta);
-        }
-        if v & 0x1ffff == self.guard_top {
-            let p = v.rotate_right(0x11) ^ self.guard;
-            if self.inside(p) {
-                return (p.wrapping_add(self.delta) ^ self.guard).rotate_left(0x11);
-            }
-        }
-        v
-    }
-}
-
-/// The lowest byte of `old` that is live when its stack pointer is `sp`.
-fn live_lo(old: &Stack, sp: usize) -> usize {
-    old.lo.max(sp.saturating_sub(RED_ZONE)) & !7
-}
-
-/// The lowest address a word in memory may point to and still be moved: the live part of the
-/// stack, `[sp - RED_ZONE, hi)` (`sp` may lie in the guard region after a large `sub rsp`).
-/// A value pointing lower points at dead frames. Such values are mostly stale bytes: an earlier
-/// frame's pointer left in a word the current frame only partly wrote (a long double's padding,
-/// a buffer's unwritten tail), which moving would corrupt (issue #12). Restricting the range to
-/// the live part is what makes the moving path less hazardous (docs/PERFORMANCE.md has the
-/// measured rates); registers keep the wide window (stack-clash probe loops).
-fn adjust_lo(old: &Stack, sp: usize) -> usize {
-    sp.saturating_sub(RED_ZONE).clamp(old.guard_lo(), old.hi)
-}
-
-/// Copies the live part of `old` (`[sp - RED_ZONE, hi)`) to the same distance below `new.hi`,
-/// moving every word that points into the live part of `old` ([`adjust_lo`]; plain or
-/// glibc-mangled) by the delta, which it returns (`new.hi - old.hi`, wrapping).
-///
-/// # Safety
-/// `old` and `new` are distinct stacks owned by the caller; nothing runs on either; the live part
-/// fits in `new`.
-pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard: usize) -> usize {
-    let src_lo = live_lo(old, sp);
-    let delta = new.hi.wrapping_sub(old.hi);
-    let dst_lo = src_lo.wrapping_add(delta);
-    assert!(dst_lo >= new.lo && dst_lo < new.hi, "stack copy does not fit");
-    let mv = Mover::new(adjust_lo(old, sp), old.hi, delta, pointer_guard);
-    let n = (old.hi - src_lo) / 8;
-    let (src, dst) = (src_lo as *const usize, dst_lo as *mut usize);
-    // SAFETY: [src_lo, old.hi) and [dst_lo, new.hi) lie in the two stacks (per the contract and
-    // the assert), which do not overlap; AVX2 is used only where the CPU has it.
-    unsafe {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            copy_words_avx512(&mv, src, dst, n)
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            copy_words_avx2(&mv, src, dst, n)
-        } else {
-            copy_words(&mv, src, dst, n)
-        }
-    }
-    delta
-}
-
-/// The portable copy loop: branch-free for plain words (one compare and one masked add per
-/// word), with the rare glibc-mangled candidates (low 17 bits == the pointer guard's top 17 bits,
-/// ~1 in 131,072 random words) redone one by one.
-///
-/// # Safety
-/// `src[0..n]` readable, `dst[0..n]` writable, not overlapping.
-#[inline(always)]
-unsafe fn copy_words_impl(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
-    const CHUNK: usize = 8;
-    let mut i = 0;
-    while i + CHUNK <= n {
-        let mut mangled = false;
-        for j in i..i + CHUNK {
-            // SAFETY: j < n (per the contract).
-            let w = unsafe { src.add(j).read() };
-            let inside = w.wrapping_sub(mv.lo) < mv.span;
-            mangled |= w & 0x1ffff == mv.guard_top;
-            // SAFETY: as above.
-            unsafe { dst.add(j).write(w.wrapping_add(mv.delta & (inside as usize).wrapping_neg())) };
-        }
-        if mangled {
-            for j in i..i + CHUNK {
-                // SAFETY: as above.
-                unsafe { dst.add(j).write(mv.word(src.add(j).read())) };
-            }
-        }
-        i += CHUNK;
-    }
-    for j in i..n {
-        // SAFETY: as above.
-        unsafe { dst.add(j).write(mv.word(src.add(j).read())) };
-    }
-}
-
-/// # Safety
-/// As [`copy_words_impl`].
-unsafe fn copy_words(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
-    // SAFETY: per the contract.
-    unsafe { copy_words_impl(mv, src, dst, n) }
-}
-
-/// The copy loop with AVX2, 4 words per step: `inside` as a signed compare of `(w - lo) ^ MIN`
-/// against `span ^ MIN` (AVX2 has no unsigned 64-bit compare), the delta added under that mask,
-/// and the mangled-candidate test accumulated per 32-word block; a block with a candidate is
-/// redone word by word.
-///
-/// # Safety
-/// As [`copy_words_impl`], and the CPU supports AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn copy_words_avx2(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
-    use core::arch::x86_64::*;
-    const BLOCK: usize = 32;
-    let min = i64::MIN;
-    let v_lo = _mm256_set1_epi64x(mv.lo as i64);
-    let v_span = _mm256_set1_epi64x((mv.span as i64) ^ min);
-    let v_min = _mm256_set1_epi64x(min);
-    let v_delta = _mm256_set1_epi64x(mv.delta as i64);
-    let v_low17 = _mm256_set1_epi64x(0x1ffff);
-    let v_gtop = _mm256_set1_epi64x(mv.guard_top as i64);
-    let mut i = 0;
-    while i + BLOCK <= n {
-        let mut cand = _mm256_setzero_si256();
-        let mut j = i;
-        while j < i + BLOCK {
-            // SAFETY: j + 4 <= n (per the contract); unaligned loads and stores.
-            unsafe {
-                let w = _mm256_loadu_si256(src.add(j) as *const __m256i);
-                let off = _mm256_xor_si256(_mm256_sub_epi64(w, v_lo), v_min);
-                let inside = _mm256_cmpgt_epi64(v_span, off);
-                let out = _mm256_add_epi64(w, _mm256_and_si256(inside, v_delta));
-                _mm256_storeu_si256(dst.add(j) as *mut __m256i, out);
-                cand = _mm256_or_si256(cand, _mm256_cmpeq_epi64(_mm256_and_si256(w, v_low17), v_gtop));
-            }
-            j += 4;
-        }
-        if _mm256_testz_si256(cand, cand) == 0 {
-            for k in i..i + BLOCK {
-                // SAFETY: k < n.
-                unsafe { dst.add(k).write(mv.word(src.add(k).read())) };
-            }
-        }
-        i += BLOCK;
-    }
-    for k in i..n {
-        // SAFETY: k < n.
-        unsafe { dst.add(k).write(mv.word(src.add(k).read())) };
-    }
-}
-
-/// The copy loop with AVX-512F, 8 words per step: an unsigned compare gives the `inside` mask
-/// directly and a masked add applies the delta (5 vector operations per 8 words against AVX2's 8
-/// per 4); the mangled-candidate test is accumulated per 32-word block as in
-/// [`copy_words_avx2`]. Measured on this Zen 4: the 100k × 64 KiB growth case, where the copy was
-/// ~29% of the profile, PERFORMANCE.md.
-///
-/// # Safety
-/// As [`copy_words_impl`], and the CPU supports AVX-512F.
-#[target_feature(enable = "avx512f")]
-unsafe fn copy_words_avx512(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
-    use core::arch::x86_64::*;
-    const BLOCK: usize = 32;
-    let v_lo = _mm512_set1_epi64(mv.lo as i64);
-    let v_span = _mm512_set1_epi64(mv.span as i64);
-    let v_delta = _mm512_set1_epi64(mv.delta as i64);
-    let v_low17 = _mm512_set1_epi64(0x1ffff);
-    let v_gtop = _mm512_set1_epi64(mv.guard_top as i64);
-    let mut i = 0;
-    while i + BLOCK <= n {
-        let mut cand: __mmask8 = 0;
-        let mut j = i;
-        while j < i + BLOCK {
-            // SAFETY: j + 8 <= n (per the contract); unaligned loads and stores.
-            unsafe {
-                let w = _mm512_loadu_si512(src.add(j) as *const __m512i);
-                let inside = _mm512_cmplt_epu64_mask(_mm512_sub_epi64(w, v_lo), v_span);
-                _mm512_storeu_si512(dst.add(j) as *mut __m512i, _mm512_mask_add_epi64(w, inside, w, v_delta));
-                cand |= _mm512_cmpeq_epi64_mask(_mm512_and_si512(w, v_low17), v_gtop);
-            }
-            j += 8;
-        }
-        if cand != 0 {
-            for k in i..i + BLOCK {
-                // SAFETY: k < n.
-                unsafe { dst.add(k).write(mv.word(src.add(k).read())) };
-            }
-        }
-        i += BLOCK;
-    }
-    for k in i..n {
-        // SAFETY: k < n.
-        unsafe { dst.add(k).write(mv.word(src.add(k).read())) };
-    }
-}
-
-/// The size a stack of `old` bytes grows to so that `need` bytes (from its top) fit: doubled
-/// until it does.
-pub fn grown_size(old: usize, need: usize) -> usize {
-    let mut n = old.saturating_mul(2);
-    while n < need {
-        n = n.saturating_mul(2);
-    }
-    n
-}
-
-/// [`grown_size`] within the limit `max`: when doubling would pass a limit that is not a power
-/// of two but `need` fits under it, the stack grows to the limit itself (rounded down to pages).
-/// `None`: past the limit.
-pub fn grown_size_within(old: usize, need: usize, max: usize) -> Option<usize> {
-    let n = grown_size(old, need);
-    if n <= max {
-        return Some(n);
-    }
-    let capped = max & !(PAGE - 1);
-    (capped > old && need <= capped).then_some(capped)
-}
 
 /// Chains the dead stack `old` into `g`'s pending list (the link lives in its top 64 bytes, a
 /// page that is surely committed). Async-signal-safe.
@@ -471,7 +202,7 @@ pub unsafe fn settle(m: *mut M, g: *mut G) {
 #[inline(always)]
 pub unsafe fn needs_settle(g: *mut G) -> bool {
     // SAFETY: per the contract.
-    unsafe { (*g).stack.class == super::DIRECT || (*g).growth.pending.lo != 0 }
+    unsafe { (*g).stack.class == stack::DIRECT || (*g).growth.pending.lo != 0 }
 }
 
 #[cold]
@@ -481,17 +212,17 @@ unsafe fn settle_slow(m: *mut M, g: *mut G) {
     // m.p.
     unsafe {
         let g = &mut *g;
-        if g.stack.class == super::DIRECT {
-            super::register_direct(&mut g.stack);
+        if g.stack.class == stack::DIRECT {
+            stack::register_direct(&mut g.stack);
         }
         let p = if m.is_null() { core::ptr::null_mut() } else { (*m).p };
         while g.growth.pending.lo != 0 {
             let mut s = g.growth.pending;
             g.growth.pending = ((s.hi - 64) as *const Stack).read();
             // Recycled warm, like every other stack (a cold destination makes growth 4-5x slower).
-            super::register_direct(&mut s);
+            stack::register_direct(&mut s);
             if p.is_null() {
-                super::free_global(s);
+                stack::free_global(s);
             } else {
                 (*p).local().stacks.free(s);
             }
@@ -533,7 +264,7 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         }
         let p = (*m).p;
         let cache: Option<&mut StackCache> = if p.is_null() { None } else { Some(&mut (*p).local().stacks) };
-        let Some(new) = super::alloc_in_signal(cache, size) else { return Err(GrowError::NoMemory) };
+        let Some(new) = stack::alloc_in_signal(cache, size) else { return Err(GrowError::NoMemory) };
         let pg = pointer_guard();
         let delta = copy_and_adjust(&old, &new, rsp, pg);
         let regs = Mover::new(old.guard_lo().saturating_sub(REG_WINDOW_BELOW_GUARD), old.hi, delta, pg);
@@ -541,7 +272,7 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         for r in gregs.iter_mut().take(libc::REG_RIP as usize) {
             *r = regs.plain(*r as usize) as i64;
         }
-        super::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
+        stack::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
         install(g, new, true);
         push_pending(g, old);
         g.grows = g.grows.wrapping_add(1);
@@ -711,7 +442,7 @@ unsafe fn release_tick(m: *mut M) -> bool {
     unsafe {
         let t = (*m).safe_points.wrapping_add(1);
         (*m).safe_points = t;
-        t % RELEASE_EVERY == 0
+        t.is_multiple_of(RELEASE_EVERY)
     }
 }
 
@@ -734,7 +465,7 @@ pub unsafe fn may_shrink(g: *mut G) -> bool {
     // SAFETY: per the contract.
     unsafe {
         let g = &*g;
-        g.stack_kind == GS_STACK_GROWABLE && g.stack.size() > g.growth.initial && g.growth.initial < super::DEFAULT_WINDOW
+        g.stack_kind == GS_STACK_GROWABLE && g.stack.size() > g.growth.initial && g.growth.initial < stack::DEFAULT_WINDOW
     }
 }
 
@@ -756,7 +487,7 @@ unsafe fn shrink_slow(m: *mut M, g: *mut G) {
             return;
         }
         gr.growth.low_safe_points = 0;
-        let size = (4 * used).next_power_of_two().max(gr.growth.initial).max(super::MIN_CLASS_SIZE);
+        let size = (4 * used).next_power_of_two().max(gr.growth.initial).max(stack::MIN_CLASS_SIZE);
         if size >= old.size() {
             return;
         }
@@ -765,7 +496,7 @@ unsafe fn shrink_slow(m: *mut M, g: *mut G) {
         let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
         gr.sched.sp = sp.wrapping_add(delta);
         install(gr, new, false);
-        super::free_cold(&mut pl.stacks, old);
+        stack::free_cold(&mut pl.stacks, old);
         gr.shrinks = gr.shrinks.wrapping_add(1);
         SHRINKS.fetch_add(1, Relaxed);
         log_move(gr, "shrink", &old, &new, gr.sched.sp, frame_rbp(gr.sched.sp));
@@ -828,169 +559,4 @@ pub fn overflow(g: &G, sp: usize, fault: usize) -> ! {
     );
     drop(w);
     crate::fatal::throw("stack overflow")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mangle(p: usize, guard: usize) -> usize {
-        (p ^ guard).rotate_left(0x11)
-    }
-
-    #[test]
-    fn mover_plain_and_mangled() {
-        let guard = 0x9e37_79b9_7f4a_7c15usize;
-        let (lo, hi) = (0x7f00_0000_0000usize, 0x7f00_0001_0000usize);
-        let delta = 0x10_0000usize;
-        let mv = Mover::new(lo, hi, delta, guard);
-        assert_eq!(mv.word(lo), lo + delta);
-        assert_eq!(mv.word(hi - 8), hi - 8 + delta);
-        assert_eq!(mv.word(hi), hi);
-        assert_eq!(mv.word(lo - 8), lo - 8);
-        assert_eq!(mv.plain(lo + 16), lo + 16 + delta);
-        let m = mangle(lo + 0x100, guard);
-        assert_eq!(mv.word(m), mangle(lo + 0x100 + delta, guard));
-        assert_eq!(mv.plain(m), m, "registers are never demangled");
-        let outside = mangle(hi + 0x100, guard);
-        assert_eq!(mv.word(outside), outside);
-        // Negative deltas (shrinking) wrap correctly.
-        let back = Mover::new(lo, hi, 0usize.wrapping_sub(delta), guard);
-        assert_eq!(back.word(lo + 8), lo + 8 - delta);
-    }
-
-    /// Builds a fake live stack in a real reservation: a chain of frames linked through pointers,
-    /// pointers into the guard region, a glibc-mangled stack pointer (as in a jmp_buf), integers
-    /// that are not addresses; copies it into a reservation 4x as large and checks every word.
-    #[test]
-    fn copy_and_adjust_moves_pointers_only() {
-        let mut cache = StackCache::new();
-        let old = cache.alloc(16384).unwrap();
-        let new = cache.alloc(65536).unwrap();
-        let pg = pointer_guard();
-        let sp = old.hi - 8192;
-        let w = |a: usize| a as *mut usize;
-        // SAFETY: both stacks are ours; every address written lies in [sp - RED_ZONE, old.hi).
-        // Only values in the live part [sp - RED_ZONE, old.hi) are moved (adjust_lo).
-        unsafe {
-            let mut prev = 0usize;
-            let mut a = sp;
-            while a < old.hi - 64 {
-                *w(a) = prev; // link to the previous frame (or 0)
-                *w(a + 8) = a; // self pointer
-                *w(a + 16) = 12345; // not an address
-                *w(a + 24) = old.lo - 100; // into the guard region: below the live part
-                *w(a + 32) = (a ^ pg).rotate_left(0x11); // mangled, as PTR_MANGLE does
-                *w(a + 40) = old.hi; // one past the end: not inside
-                *w(a + 48) = sp - RED_ZONE - 8; // a dead frame (stale bytes): not moved
-                *w(a + 56) = sp - RED_ZONE; // the live part's lowest word: moved
-                prev = a;
-                a += 64;
-            }
-            *w(sp - 64) = sp + 8; // red zone
-            let delta = copy_and_adjust(&old, &new, sp, pg);
-            assert_eq!(delta, new.hi.wrapping_sub(old.hi));
-            let mv = |v: usize| v.wrapping_add(delta);
-            assert_eq!(*w(mv(sp - 64)), mv(sp + 8), "red zone copied and adjusted");
-            let mut a = sp;
-            let mut prev = 0usize;
-            while a < old.hi - 64 {
-                let b = mv(a);
-                assert_eq!(*w(b), if prev == 0 { 0 } else { mv(prev) });
-                assert_eq!(*w(b + 8), b);
-                assert_eq!(*w(b + 16), 12345);
-                assert_eq!(*w(b + 24), old.lo - 100, "below the live part: left alone");
-                assert_eq!((*w(b + 32)).rotate_right(0x11) ^ pg, b, "mangled word re-mangled");
-                assert_eq!(*w(b + 40), old.hi);
-                assert_eq!(*w(b + 48), sp - RED_ZONE - 8, "a dead frame's address: left alone");
-                assert_eq!(*w(b + 56), mv(sp - RED_ZONE));
-                prev = a;
-                a += 64;
-            }
-        }
-        cache.free(old);
-        cache.free(new);
-        cache.drain();
-    }
-
-    /// Shrinking copies into a smaller stack (negative delta) the same way.
-    #[test]
-    fn copy_into_smaller_stack() {
-        let mut cache = StackCache::new();
-        let old = cache.alloc(1 << 20).unwrap();
-        let new = cache.alloc(16384).unwrap();
-        let sp = old.hi - 2048;
-        // SAFETY: both stacks are ours.
-        unsafe {
-            for a in (sp..old.hi).step_by(8) {
-                *(a as *mut usize) = a;
-            }
-            let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
-            for a in (sp..old.hi).step_by(8) {
-                let b = a.wrapping_add(delta);
-                assert!(b >= new.lo && b < new.hi);
-                assert_eq!(*(b as *const usize), b);
-            }
-        }
-        cache.free(old);
-        cache.free(new);
-        cache.drain();
-    }
-
-    /// The portable loop and the AVX2 loop agree word for word (random words, stack addresses,
-    /// mangled ones, lengths that are not multiples of the block).
-    #[test]
-    fn copy_loops_agree() {
-        let pg = pointer_guard();
-        let (lo, hi) = (0x7f12_3450_0000usize, 0x7f12_3460_0000usize);
-        let mv = Mover::new(lo, hi, 0x40_0000, pg);
-        let mut x = 0x2545_f491_4f6c_dd1du64 as usize;
-        let src: Vec<usize> = (0..1003)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                match i % 5 {
-                    0 => lo + (x % (hi - lo)),
-                    1 => ((lo + (x % (hi - lo))) ^ pg).rotate_left(0x11),
-                    2 => hi + (x % 4096),
-                    _ => x,
-                }
-            })
-            .collect();
-        let mut a = vec![0usize; src.len()];
-        let mut b = vec![0usize; src.len()];
-        // SAFETY: the vectors have src.len() elements.
-        unsafe {
-            copy_words(&mv, src.as_ptr(), a.as_mut_ptr(), src.len());
-            if std::arch::is_x86_feature_detected!("avx2") {
-                copy_words_avx2(&mv, src.as_ptr(), b.as_mut_ptr(), src.len());
-            } else {
-                copy_words(&mv, src.as_ptr(), b.as_mut_ptr(), src.len());
-            }
-        }
-        let mut c = vec![0usize; src.len()];
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: as above; the CPU has AVX-512F.
-            unsafe { copy_words_avx512(&mv, src.as_ptr(), c.as_mut_ptr(), src.len()) };
-        } else {
-            c.copy_from_slice(&a);
-        }
-        for i in 0..src.len() {
-            assert_eq!(a[i], mv.word(src[i]), "word {i}");
-            assert_eq!(b[i], a[i], "word {i}");
-            assert_eq!(c[i], a[i], "word {i}");
-        }
-    }
-
-    #[test]
-    fn grown_sizes() {
-        assert_eq!(grown_size(16384, 1), 32768);
-        assert_eq!(grown_size(16384, 32769), 65536);
-        assert_eq!(grown_size(1 << 20, 5 << 20), 8 << 20);
-        assert_eq!(grown_size_within(1 << 20, 1, 1 << 30), Some(2 << 20));
-        assert_eq!(grown_size_within(1 << 20, 1, 1536 << 10), Some(1536 << 10));
-        assert_eq!(grown_size_within(1 << 20, 1600 << 10, 1536 << 10), None);
-        assert_eq!(grown_size_within(1536 << 10, 1, 1536 << 10), None);
-    }
 }
