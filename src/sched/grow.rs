@@ -435,14 +435,19 @@ pub unsafe fn safe_point_work(m: *mut M, g: *mut G) -> bool {
     }
 }
 
-/// Counts a yield on `m`; true on every [`RELEASE_EVERY`]th.
+/// Counts a yield on `m`; true on every [`RELEASE_EVERY`]th. A count-down, not a modulo: three
+/// instructions on the yield hand-off path (callgrind: the modulo by 1021 cost 11 per yield).
 #[inline(always)]
 unsafe fn release_tick(m: *mut M) -> bool {
     // SAFETY: only this thread writes its M's counter.
     unsafe {
-        let t = (*m).safe_points.wrapping_add(1);
-        (*m).safe_points = t;
-        t.is_multiple_of(RELEASE_EVERY)
+        let left = (*m).safe_points.wrapping_sub(1);
+        if left == 0 {
+            (*m).safe_points = RELEASE_EVERY;
+            return true;
+        }
+        (*m).safe_points = left;
+        false
     }
 }
 

@@ -1179,7 +1179,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
         leave_at: i64::MAX,
         grow_need: 0,
-        safe_points: 0,
+        safe_points: grow::RELEASE_EVERY,
         release_pending: false,
     }));
     lock_sched().allm.push(m);
