@@ -34,6 +34,9 @@ SONAME := libgostack.so.$(VERSION_MAJOR)
 REALNAME := libgostack.so.$(VERSION)
 BUILT := target/release/libgostack.so
 
+# Directories the dynamic loader searches on a glibc system (through ld.so.cache for /usr/local).
+SYSTEM_LIBDIRS := /lib|/lib64|/usr/lib|/usr/lib64|/usr/local/lib|/usr/local/lib64|/usr/lib/x86_64-linux-gnu
+
 # The .pc paths relative to ${prefix} when they lie under it (pkg-config --define-variable=prefix=...).
 PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
@@ -55,7 +58,7 @@ install:
 	else echo "make: $(CARGO) not found and $(BUILT) does not exist: run make (or cargo build --release) first" >&2; exit 1; fi
 	@test -n "$(VERSION)" || { echo "make: no version found in Cargo.toml" >&2; exit 1; }
 	@readelf -d $(BUILT) 2>/dev/null | grep -q 'SONAME.*\[$(SONAME)\]' || \
-	  { echo "make: $(BUILT) has not the soname $(SONAME) (is build.rs setting it?)" >&2; exit 1; }
+	  { echo "make: $(BUILT) has not the soname $(SONAME) (is build.rs setting it? is readelf, from binutils, installed?)" >&2; exit 1; }
 	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(CMAKEDIR)"
 	$(INSTALL) -m 755 $(BUILT) "$(DESTDIR)$(LIBDIR)/$(REALNAME)"
 	ln -sf $(REALNAME) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
@@ -72,10 +75,10 @@ install:
 	    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
 	    pkg/gostackConfigVersion.cmake.in > "$(DESTDIR)$(CMAKEDIR)/gostackConfigVersion.cmake"
 	@echo "installed gostack $(VERSION) under $(DESTDIR)$(PREFIX)"
-	@# A system-wide install is found by the loader through its cache: refresh it (not for staged
-	@# DESTDIR installs, which a package manager finishes).
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
-	@case "$(LIBDIR)" in /usr/lib|/usr/local/lib|/lib|/usr/lib64|/lib64) ;; \
+	@# The loader finds a library in a system directory through its cache: refresh it (not for a
+	@# staged DESTDIR install, which a package manager finishes, nor without root).
+	@case "$(LIBDIR)" in $(SYSTEM_LIBDIRS)) \
+	  if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi;; \
 	  *) echo "note: $(LIBDIR) is not on the loader's default path: link with -Wl,-rpath,$(LIBDIR) or set LD_LIBRARY_PATH";; esac
 
 uninstall:
