@@ -41,6 +41,7 @@ gs_venv() {
   stamp="$dir/.gostack-stamp"
   if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
   rm -rf "$dir"
+  mkdir -p "$(dirname "$dir")"
   if ! "$py" -m venv "$dir" >"$dir.log" 2>&1; then
     cat "$dir.log" >&2
     echo "cannot make a virtual environment with $py ($py -m venv $dir failed, above)." >&2
