@@ -126,12 +126,11 @@ def main(argv: List[str]) -> int:
     if argv[1:]:
         print("usage: python -m gostack [--version]", file=sys.stderr)
         return 2
+    # (A library that cannot be loaded has already stopped `python -m gostack` with the loader's
+    # OSError, which lists the likely causes: runpy imports the package before this module.)
+    import gostack
+
     faulthandler.dump_traceback_later(TIME_LIMIT, exit=True)
-    try:
-        import gostack
-    except OSError as e:  # the loader's message lists the likely causes
-        print(e, file=sys.stderr)
-        return 1
     print(f"gostack {gostack.__version__} (library {gostack._loader.lib().version} at {gostack.library_path})")
     print(f"Python {sys.version.split()[0]}, {gostack.maxprocs()} P(s)")
     failed = 0
