@@ -90,4 +90,4 @@ destdir_install_with_cmake() {
 echo "== install checks (gostack $version, $tmp)"
 gs_check "make install PREFIX=...; a program built with pkg-config --cflags --libs gostack runs" prefix_install_with_pkg_config
 gs_check "make install DESTDIR=... PREFIX=/usr/local: files, links, soname; find_package(gostack) program runs; make uninstall" destdir_install_with_cmake
-gs_summary "install checks"
+gs_summary install

@@ -67,4 +67,4 @@ gs_check "pip wheel ./python: py3-none-linux_x86_64 with libgostack.so" build_wh
 for py in "${GS_PYTHONS[@]}"; do
   gs_check "wheel in a fresh venv of CPython $(gs_py_version "$py"), no cargo on PATH: python -m gostack, examples" run_from_wheel "$py"
 done
-gs_summary "wheel checks"
+gs_summary wheel

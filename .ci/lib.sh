@@ -1,5 +1,5 @@
 # Sourced by the .ci scripts: which CPythons to test, their virtual environments, and a tally of
-# checks whose closing line ("<name>: N passed, N failed") CI reads like a test runner's.
+# checks whose closing line ("<word>: N passed, N failed, N skipped") CI reads like a test runner's.
 
 # gs_find_pythons: sets GS_PYTHONS to the interpreters to test, one per line of
 #   CPython 3.11, 3.12, 3.13: the newest of each under pyenv ($PYENV_ROOT or ~/.pyenv), else
@@ -86,7 +86,8 @@ gs_check() {
   fi
 }
 
-# gs_summary LABEL: prints the closing line; fails when a check failed.
+# gs_summary WORD: prints the closing line "WORD: N passed, N failed, N skipped" (one word before
+# the colon, as CI reads it); fails when a check failed.
 gs_summary() {
   local f
   for f in "${GS_FAILURES[@]}"; do echo "failed: $f"; done
