@@ -6,7 +6,7 @@
 #     CMAKE_PREFIX_PATH=<stage>/usr/local, built and run; find_package(gostack 0.2) refused
 #   - make uninstall removes every file it installed
 # Needs make, pkg-config and cmake: outside CI (CI unset) a check whose tool is missing is
-# skipped with a message; in CI it fails (.ci/run installs them). Part of .ci/test; ~10 s here.
+# skipped with a message; in CI it fails (.ci/run installs them). Part of .ci/test; ~3 s here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh

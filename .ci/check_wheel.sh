@@ -6,7 +6,7 @@
 #     then with no cargo or rustc on PATH, no PYTHONPATH or GOSTACK_LIBRARY, and outside the
 #     checkout: `python -m gostack` (version and self-check), every python/examples/*.py, and the
 #     library loaded from inside the virtual environment.
-# Part of .ci/test; ~10 s per CPython here, plus the wheel build (~10 s).
+# Part of .ci/test; 22-32 s here with three CPythons (the wheel build ~15 s, ~5 s per CPython).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
