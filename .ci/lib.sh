@@ -1,9 +1,9 @@
 # Sourced by the .ci scripts: which CPythons to test, their virtual environments, and a tally of
 # checks whose closing line ("<word>: N passed, N failed, N skipped") CI reads like a test runner's.
 
-# gs_find_pythons: sets GS_PYTHONS to the interpreters to test, one per line of
-#   CPython 3.11, 3.12, 3.13: the newest of each under pyenv ($PYENV_ROOT or ~/.pyenv), else
-#   python3.X on PATH; then python3 when its version is none of those; at least python3.
+# gs_find_pythons: sets the array GS_PYTHONS to the interpreters to test: for each of CPython
+#   3.11, 3.12 and 3.13, the newest under pyenv ($PYENV_ROOT or ~/.pyenv), else python3.X on PATH;
+#   then python3 when its version is none of those. So at least python3.
 # $GOSTACK_TEST_PYTHONS (space-separated paths) overrides the search.
 gs_find_pythons() {
   GS_PYTHONS=()
