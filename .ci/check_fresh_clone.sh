@@ -47,6 +47,10 @@ for py in "${pythons[@]}"; do
 done
 
 git clone -q --no-hardlinks "$repo" "$tmp/gostack"
+if [ "$(git -C "$tmp/gostack" rev-parse HEAD)" != "$(git rev-parse HEAD)" ]; then
+  echo "the clone's HEAD $(git -C "$tmp/gostack" rev-parse --short HEAD) is not this checkout's $(git rev-parse --short HEAD)"
+  exit 1
+fi
 echo "== fresh clone of $(git -C "$tmp/gostack" rev-parse --short HEAD) in $tmp/gostack; output in $log"
 start=$SECONDS
 rc=0
