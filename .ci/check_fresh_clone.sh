@@ -6,9 +6,9 @@
 #     bash .ci/test
 # Both must succeed. The clone's .ci/test builds everything from scratch and does its own set-up
 # (virtual environments with pytest under the clone's target/), so this takes as long as a first
-# build plus the whole suite: 2 min 44 s on this 2-core machine (2026-12-03, one CPython in the
-# clone). Run by .ci/run after .ci/test;
-# .ci/test does not run it (it runs .ci/test), and GOSTACK_IN_FRESH_CLONE guards against nesting.
+# build plus the whole suite: 158-235 s in three runs on this 2-core machine (2026-12-03). Run by
+# .ci/run after .ci/test; .ci/test does not run it (it runs .ci/test), and GOSTACK_IN_FRESH_CLONE
+# guards against nesting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
