@@ -292,6 +292,7 @@ c_tests!(
     test_sync_foreign_thread,
     test_sync_threads_stress,
     test_systemstack,
+    test_traceback,
     test_yield_order,
 );
 

@@ -23,6 +23,7 @@
 pub mod grow;
 pub mod proc;
 pub mod runq;
+mod traceback;
 
 use crate::abi::types::*;
 use crate::arch::{self, RawFn};
@@ -416,6 +417,7 @@ fn env_usize(name: &str) -> Option<usize> {
 
 fn init_once() {
     crate::fatal::set_dump_hook(dump_current_for_fatal);
+    traceback::init_from_env();
     let mut s = SCHED.lock.lock();
     if s.initialised {
         return;
