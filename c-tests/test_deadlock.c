@@ -92,6 +92,7 @@ int main(void) {
     CHECK_EQ(WEXITSTATUS(c.status), 2);
     CHECK(strstr(c.err, "fatal error: all goroutines are asleep - deadlock!") != NULL);
     CHECK(strstr(c.err, "[chan receive]") != NULL);
+    free(c.err);
     run_case(1);
     run_case(2);
     printf("deadlocks detected on 1 and 2 Ps; gs_main exits 2 with Go's message\n");

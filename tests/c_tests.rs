@@ -153,8 +153,41 @@ const NOT_UNDER_RUNNER: &[(&str, &str)] = &[
     ("test_fp_control", "valgrind does not emulate a changed MXCSR rounding mode or x87 control word, which this test switches per goroutine"),
 ];
 
-/// Environment for C tests under a `GOSTACK_C_TEST_RUNNER`: the torture test's 100,000 tasks of
-/// long-double printing would take ~30 minutes under valgrind.
+/// Whether the C tests are built with AddressSanitizer (`GOSTACK_C_TEST_CFLAGS` has
+/// `-fsanitize=address`: .ci/asan.sh).
+fn under_asan() -> bool {
+    std::env::var("GOSTACK_C_TEST_CFLAGS").is_ok_and(|f| f.contains("-fsanitize=address"))
+}
+
+/// C tests that do not run when built with AddressSanitizer, and why.
+const NOT_UNDER_ASAN: &[(&str, &str)] = &[
+    ("test_stack_window", "ASan's redzones make every frame bigger: its 190 levels of 1 KiB frames no longer fit the 256 KiB window, which is what the test asserts"),
+    ("test_stack_overflow", "overflows a stack on purpose: ASan's own SIGSEGV handling reports it first"),
+    ("test_stack_limit", "aborts on purpose past the stack limit"),
+    ("test_stack_fixed", "ASan's redzones make its frames bigger: the recursion sized for a 512 KiB FIXED stack overflows it"),
+];
+
+/// Tests that look at the addresses of their locals (they must lie on the goroutine's or the
+/// thread's stack), which `detect_stack_use_after_return` moves to ASan's fake stacks: under ASan
+/// they run with it off (the rest of the suite runs with it on).
+/// Also off, for now, in two tests that move stacks by guard faults in the signal handler while
+/// fake stacks are in use: they fail under ASan with use-after-return detection on (a SEGV on a
+/// fake-stack address, a "stack-overflow" report in vfprintf), and pass with it off. Announcing
+/// the move to ASan from the signal handler made ASan abort ("starting fiber switch while in
+/// fiber switch"). Open in issue #14.
+const ASAN_REAL_STACK: &[&str] = &[
+    "test_systemstack",
+    "test_stack_check",
+    "test_stack_grow_deep",
+    "test_stack_info",
+    "test_stack_lazy",
+    "test_stack_grow_many",
+    "test_stack_grow_setjmp",
+];
+
+/// Environment for C tests under a `GOSTACK_C_TEST_RUNNER` or AddressSanitizer: the torture
+/// test's 100,000 tasks of long-double printing would take ~30 minutes under valgrind and more
+/// than the time limit under ASan.
 const UNDER_RUNNER_ENV: &[(&str, &str, &str)] = &[("test_stack_torture", "TORTURE_TASKS", "2000")];
 
 /// Runs a C test with `GOSTACK_MAXPROCS=procs`.
@@ -164,6 +197,12 @@ fn run_c_test_on(name: &str, procs: u32) {
     let stdout_path = dir.join(format!("{name}.p{procs}.stdout"));
     let stderr_path = dir.join(format!("{name}.p{procs}.stderr"));
     let runner = runner();
+    if under_asan() {
+        if let Some((_, why)) = NOT_UNDER_ASAN.iter().find(|(n, _)| *n == name) {
+            println!("{name}: skipped under AddressSanitizer: {why}");
+            return;
+        }
+    }
     if runner.is_some() {
         if let Some((_, why)) = NOT_UNDER_RUNNER.iter().find(|(n, _)| *n == name) {
             println!("{name}: skipped under GOSTACK_C_TEST_RUNNER: {why}");
@@ -179,10 +218,16 @@ fn run_c_test_on(name: &str, procs: u32) {
         }
         None => Command::new(&exe),
     };
-    if runner.is_some() {
+    if runner.is_some() || under_asan() {
         for (_, k, v) in UNDER_RUNNER_ENV.iter().filter(|(n, _, _)| *n == name) {
             command.env(k, v);
         }
+    }
+    if under_asan() {
+        // allow_user_segv_handler: the runtime's SIGSEGV handler (stack growth) goes in front of
+        // ASan's, and chains every fault it does not own to it.
+        let uar = if ASAN_REAL_STACK.contains(&name) { 0 } else { 1 };
+        command.env("ASAN_OPTIONS", format!("detect_stack_use_after_return={uar}:allow_user_segv_handler=1"));
     }
     let mut child = command
         .current_dir(&dir)
@@ -250,6 +295,7 @@ macro_rules! c_tests {
 }
 
 c_tests!(
+    test_asan_report,
     test_bad_input,
     test_chan,
     test_chan_classic,

@@ -172,6 +172,7 @@ unsafe fn push_pending(g: &mut G, old: Stack) {
 fn install(g: &mut G, new: Stack, running: bool) {
     g.stack = new;
     stack::valgrind::change(g.vg_stack, new.lo, new.hi);
+    sched::sanitizer::unpoison(new.lo, new.hi);
     g.stackguard0 = new.lo + STACK_GUARD;
     if running {
         arch::set_tls_stack_guard(g.stackguard0);
@@ -376,6 +377,7 @@ unsafe fn resume(m: *mut M, g: *mut G) -> ! {
     // SAFETY: g is saved (sched.sp), its M is m, we are on m's g0.
     unsafe {
         arch::set_tls_stack_guard((*g).stackguard0);
+        sched::sanitizer::leave_g0(m, g);
         let sp = (*g).sched.sp;
         (*g).sched.sp = 0;
         arch::gs_asm_gogo(sp, (*m).fpctl)

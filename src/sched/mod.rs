@@ -23,6 +23,7 @@
 pub mod grow;
 pub mod proc;
 pub mod runq;
+mod sanitizer;
 mod traceback;
 
 use crate::abi::types::*;
@@ -104,6 +105,9 @@ pub struct G {
     pub start_arg: *mut c_void,
     /// valgrind's id for the stack (stack::valgrind), 0 when not running under valgrind.
     pub vg_stack: u32,
+    /// AddressSanitizer's fake-stack handle of this goroutine while it is switched out
+    /// (sched/sanitizer.rs); null when not under ASan, and for a goroutine that has not run.
+    pub asan_fake: *mut c_void,
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
@@ -142,6 +146,7 @@ impl G {
             start_arg: null_mut(),
             start_fp: (0, 0),
             vg_stack: 0,
+            asan_fake: null_mut(),
         }
     }
 }
@@ -208,6 +213,11 @@ pub struct M {
     /// stack pages (see `grow::safe_point_work`).
     pub safe_points: u32,
     pub release_pending: bool,
+    /// AddressSanitizer (sched/sanitizer.rs): g0's fake-stack handle while a goroutine runs, and
+    /// g0's stack bounds (found on first use).
+    pub asan_g0_fake: *mut c_void,
+    pub asan_g0_lo: usize,
+    pub asan_g0_size: usize,
 }
 
 /// Called on g0 after a goroutine parked (its context is saved, its status WAITING): releases
@@ -418,6 +428,7 @@ fn env_usize(name: &str) -> Option<usize> {
 fn init_once() {
     crate::fatal::set_dump_hook(dump_current_for_fatal);
     traceback::init_from_env();
+    sanitizer::init();
     let mut s = SCHED.lock.lock();
     if s.initialised {
         return;
@@ -594,6 +605,7 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
         gr.name = attr.name.map(Box::new);
         gr.grows = 0;
         gr.shrinks = 0;
+        gr.asan_fake = null_mut();
         gr.main_wait = main_wait;
         match attr.embed {
             Some((h, d)) => {
@@ -616,6 +628,7 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
             gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
             gr.growth.reset(stack.size());
             gr.start_fn = None;
+            let (f, arg) = sanitized_entry(g, f, arg);
             gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
         }
         gr.status.store(G_RUNNABLE, Release);
@@ -717,7 +730,11 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
 #[inline(always)]
 pub(crate) unsafe fn mcall(m: *mut M, g: *mut G, f: RawFn) {
     // SAFETY: per the contract; the Gobuf outlives the switch (G records are never freed).
-    unsafe { arch::gs_asm_mcall(&mut (*g).sched.sp, (*m).g0_base, f, g.cast()) }
+    unsafe {
+        sanitizer::leave_g_for_g0(m, g, f as usize == goexit0 as *const () as usize);
+        arch::gs_asm_mcall(&mut (*g).sched.sp, (*m).g0_base, f, g.cast());
+        sanitizer::enter_g(g);
+    }
 }
 
 /// Where the calling code stands, for the API's argument checks.
@@ -773,6 +790,7 @@ pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
     // SAFETY: g was just saved by mcall on its M.
     unsafe {
         let m = (*g).m;
+        sanitizer::enter_g0(m);
         (*m).fpctl = arch::frame_fpctl((*g).sched.sp);
         if !(*g).embed_hooks.is_null() {
             ((*(*g).embed_hooks).switch_out)(g);
@@ -1138,6 +1156,7 @@ pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
             first_run(p, g);
         }
         arch::set_tls_stack_guard((*g).stackguard0);
+        sanitizer::leave_g0(m, g);
         let sp = (*g).sched.sp;
         (*g).sched.sp = 0;
         arch::gs_asm_gogo(sp, (*m).fpctl)
@@ -1182,7 +1201,38 @@ unsafe fn first_run(p: &P, g: *mut G) {
         gr.stack = stack;
         gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
         gr.stackguard0 = stack.lo + STACK_GUARD;
-        gr.sched.sp = arch::init_frame(stack.hi, f, gr.start_arg, goexit1, g.cast(), gr.start_fp);
+        let (f, arg) = sanitized_entry(g, f, gr.start_arg);
+        gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), gr.start_fp);
+    }
+}
+
+/// The function and argument a new goroutine's first frame calls: `f(arg)` itself, or under
+/// AddressSanitizer [`asan_gostart`], which announces the arrival on the new stack first (it keeps
+/// `f` and `arg` in the G's `start_fn`/`start_arg`) and unpoisons the stack.
+///
+/// # Safety
+/// `g` is ours and has its stack.
+unsafe fn sanitized_entry(g: *mut G, f: RawFn, arg: *mut c_void) -> (RawFn, *mut c_void) {
+    if !sanitizer::asan() {
+        return (f, arg);
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        sanitizer::unpoison((*g).stack.lo, (*g).stack.hi);
+        (*g).start_fn = Some(f);
+        (*g).start_arg = arg;
+    }
+    (asan_gostart, g.cast())
+}
+
+/// A goroutine's first frame under AddressSanitizer (see [`sanitized_entry`]).
+unsafe extern "C" fn asan_gostart(gp: *mut c_void) {
+    let g = gp as *mut G;
+    // SAFETY: g is the goroutine running here, at its first instruction.
+    unsafe {
+        sanitizer::enter_g(g);
+        let Some(f) = (*g).start_fn.take() else { fatal!("goroutine {} started without a function", (*g).goid) };
+        f((*g).start_arg)
     }
 }
 
@@ -1231,6 +1281,9 @@ pub(crate) fn getm_or_create() -> *mut M {
         grow_need: 0,
         safe_points: grow::RELEASE_EVERY,
         release_pending: false,
+        asan_g0_fake: null_mut(),
+        asan_g0_lo: 0,
+        asan_g0_size: 0,
     }));
     lock_sched().allm.push(m);
     setm(m);
@@ -1240,6 +1293,25 @@ pub(crate) fn getm_or_create() -> *mut M {
 
 // ---- systemstack ----------------------------------------------------------------------------
 
+/// A gs_systemstack call under AddressSanitizer: the stack switches both ways are announced.
+struct SanitizedCall {
+    m: *mut M,
+    g: *mut G,
+    f: RawFn,
+    arg: *mut c_void,
+}
+
+/// Runs on g0 for [`systemstack`] under AddressSanitizer.
+unsafe extern "C" fn sanitized_systemstack_call(p: *mut c_void) {
+    // SAFETY: p is the SanitizedCall on the goroutine's stack, alive until this returns.
+    unsafe {
+        let c = &*(p as *const SanitizedCall);
+        sanitizer::enter_g0(c.m);
+        (c.f)(c.arg);
+        sanitizer::leave_g0(c.m, c.g);
+    }
+}
+
 /// gs_systemstack: runs `f(arg)` on the thread's own stack (g0).
 ///
 /// # Safety
@@ -1248,10 +1320,17 @@ pub unsafe fn systemstack(f: RawFn, arg: *mut c_void) -> c_int {
     match whereami() {
         // SAFETY: m is ours; its g0 is free while a goroutine runs (g0 frames are discarded at
         // every gogo); on_g0 marks the nesting so the API refuses to switch meanwhile.
-        Where::Goroutine(m, _) => unsafe {
+        Where::Goroutine(m, g) => unsafe {
             (*m).on_g0 += 1;
             arch::set_tls_stack_guard(0);
-            arch::gs_asm_systemstack(f, arg, (*m).g0_base);
+            if sanitizer::asan() {
+                let mut call = SanitizedCall { m, g, f, arg };
+                sanitizer::leave_g_for_g0(m, g, false);
+                arch::gs_asm_systemstack(sanitized_systemstack_call, (&raw mut call).cast(), (*m).g0_base);
+                sanitizer::enter_g(g);
+            } else {
+                arch::gs_asm_systemstack(f, arg, (*m).g0_base);
+            }
             (*m).on_g0 -= 1;
             arch::set_tls_stack_guard((*(*m).curg).stackguard0);
             GS_OK

@@ -656,7 +656,9 @@ pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lo
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
         let sp = handoff_run(m, pr, next);
+        super::sanitizer::leave_g_for_g(g, next);
         arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
+        super::sanitizer::enter_g(g);
         true
     }
 }
@@ -700,7 +702,9 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
         let sp = handoff_run(m, pr, next);
+        super::sanitizer::leave_g_for_g(g, next);
         arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
+        super::sanitizer::enter_g(g);
         true
     }
 }
