@@ -43,7 +43,9 @@ pub extern "C" fn gs_chan_new(elem_size: usize, capacity: usize) -> *mut gs_chan
 /// Frees a channel. `GS_EBUSY` (and nothing is freed) while goroutines or threads are blocked
 /// on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
 /// dropped. The caller must make sure no other goroutine or thread uses or is about to use the
-/// channel; the handle is invalid afterwards.
+/// channel; the handle is invalid afterwards. Freeing right after the send or close that woke a
+/// `gs_select` (or a timed receive) is fine: the woken call still holds the memory and releases it
+/// when it returns.
 ///
 /// # Safety
 /// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
@@ -55,8 +57,9 @@ pub unsafe extern "C" fn gs_chan_free(ch: *mut gs_chan) -> c_int {
         if c.busy() {
             return GS_EBUSY;
         }
-        // SAFETY: made by Box::into_raw in gs_chan_new; nobody waits on it.
-        drop(unsafe { Box::from_raw(ch as *mut Chan) });
+        // SAFETY: made by Box::into_raw in gs_chan_new; nobody waits on it; the owner's
+        // reference goes (a select woken by the last operation may still hold one).
+        unsafe { Chan::release(ch as *const Chan) };
         GS_OK
     })
 }
