@@ -22,57 +22,18 @@
 //!   already looking for work (Go's nmspinning rule), so a burst of spawns does not wake every
 //!   thread.
 //! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending, no queued
-//!   work, and every thread of the process either inside the scheduler or blocked in a gostack
-//!   call (any other thread could still wake someone), every thread in gs_run/gs_main is told:
-//!   gs_run returns GS_EDEADLOCK, gs_main prints Go's message.
+//!   work, and every thread that used the runtime either inside the scheduler or blocked in a
+//!   gostack call (any other such thread could still wake someone; threads.rs), every thread in
+//!   gs_run/gs_main is told: gs_run returns GS_EDEADLOCK, gs_main prints Go's message. A thread
+//!   that used the runtime and exits makes them look again.
 
 use super::*;
-use parking_lot::Condvar;
 use std::collections::VecDeque;
 
 /// How long an M keeps its P while another thread waits for one.
 pub const HANDOFF_SLICE_NS: i64 = 1_000_000;
 
-/// A wake-up flag an M sleeps on (Go's note). Sticky: a wake-up before the sleep is not lost.
-pub struct Note {
-    flag: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Note {
-    pub const fn new() -> Self {
-        Note { flag: Mutex::new(false), cv: Condvar::new() }
-    }
-
-    pub fn wakeup(&self) {
-        let mut f = self.flag.lock();
-        *f = true;
-        self.cv.notify_one();
-    }
-
-    /// Sleeps until woken or until `deadline` (nanotime; `i64::MAX`: none), then clears the flag.
-    pub fn sleep(&self, deadline: i64) {
-        let mut f = self.flag.lock();
-        while !*f {
-            if deadline == i64::MAX {
-                self.cv.wait(&mut f);
-            } else {
-                let now = nanotime();
-                if now >= deadline {
-                    break;
-                }
-                self.cv.wait_for(&mut f, std::time::Duration::from_nanos((deadline - now) as u64));
-            }
-        }
-        *f = false;
-    }
-}
-
-impl Default for Note {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use super::futex::Note;
 
 /// Scheduler state behind `SCHED.lock` that only this module uses.
 pub struct ProcLocked {
@@ -262,6 +223,8 @@ fn start_worker(p: *mut P) {
     let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(WORKER_STACK).spawn(move || {
         let sp = sp;
         let m = getm_or_create();
+        // A worker never leaves the scheduler: never cancelled (threads.rs).
+        super::threads::disable_cancel();
         in_sched_enter();
         // SAFETY: this thread's new M; p was taken from pidle for it.
         unsafe {
@@ -271,6 +234,12 @@ fn start_worker(p: *mut P) {
             (*m).departed.store(false, Release);
             take_p(m, sp.0);
             arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
+            if (*m).forked_worker {
+                // The only thread of a fork child, its goroutines done (fork.rs, rule 4).
+                (*m).in_scheduler = false;
+                in_sched_leave();
+                libc::exit(0);
+            }
         }
         fatal!("worker M left the scheduler");
     });
@@ -618,7 +587,7 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 execute(m, p, g);
             }
             if !(*m).is_worker && wake_if_all_done((*m).p) {
-                leave_scheduler(m, GS_OK);
+                leave_scheduler(m, all_done_status(m));
             }
             if let Some(st) = stop_m(m) {
                 leave_scheduler(m, st);
@@ -924,8 +893,11 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             }
             if !(*m).is_worker {
                 let mw = (*m).main_wait;
-                if (!mw.is_null() && (*mw).done.load(Acquire)) || (mw.is_null() && done) {
+                if !mw.is_null() && (*mw).done.load(Acquire) {
                     return Some(GS_OK);
+                }
+                if done && (mw.is_null() || (*mw).goexit.load(Acquire)) {
+                    return Some(all_done_status(m));
                 }
             }
             if check_dead(&s) {
@@ -1003,6 +975,28 @@ fn check_dead(s: &SchedLocked) -> bool {
     }
     !outside_threads_may_wake() && WAKE_EPOCH.load(SeqCst) == epoch0
 }
+
+/// What a thread in gs_run/gs_main leaves with once every goroutine has exited: `GS_OK`, or
+/// [`MAIN_GOEXIT`] for a gs_main whose goroutine ended by gs_exit (Go: `no goroutines (main called
+/// runtime.Goexit) - deadlock!`).
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn all_done_status(m: *mut M) -> c_int {
+    // SAFETY: our own M; its MainWait lives in the gs_main frame below us.
+    unsafe {
+        let mw = (*m).main_wait;
+        if !mw.is_null() && (*mw).goexit.load(Acquire) {
+            MAIN_GOEXIT
+        } else {
+            GS_OK
+        }
+    }
+}
+
+/// Internal status of [`run`]: gs_main's goroutine called gs_exit and every other goroutine has
+/// exited since. Never returned to C (gs_main turns it into Go's fatal message).
+pub const MAIN_GOEXIT: c_int = -1000;
 
 /// Leaves the scheduler: releases the P (unpinning goroutines pinned to this thread, which may not
 /// come back) and resumes the thread inside gs_run/gs_main.
@@ -1102,13 +1096,15 @@ fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
         if (*m).in_scheduler {
             return GS_ESTATE;
         }
-        let wait = MainWait { done: AtomicBool::new(false), m };
+        let wait = MainWait { done: AtomicBool::new(false), goexit: AtomicBool::new(false), m };
         if let Some((f, arg)) = main {
             if let Err(e) = spawn_inner(Attr::default_attr(), f, arg, &wait) {
                 return e;
             }
             (*m).main_wait = &wait;
         }
+        // Cancellation waits until the thread left the scheduler (threads.rs).
+        let cancel_state = super::threads::disable_cancel();
         in_sched_enter();
         {
             let _q = (*m).lockedq.lock();
@@ -1132,16 +1128,17 @@ fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
         (*m).leave_at = i64::MAX;
         (*m).main_wait = core::ptr::null();
         in_sched_leave();
+        super::threads::restore_cancel(cancel_state);
         (*m).exit_status
     }
 }
 
 // ---- threads outside the scheduler (for deadlock detection) -------------------------------------
 //
-// Any thread that is not a scheduler thread could still call in and wake a goroutine (a C host
-// can have threads that Go never would). So goroutines are declared deadlocked only when every
-// thread of the process is either inside the scheduler (a worker, or in gs_run/gs_main) or
-// blocked in a gostack call: counted here, compared with the kernel's thread count.
+// Any thread that used the runtime and is not a scheduler thread could still call in and wake a
+// goroutine (a C host can have threads that Go never would). So goroutines are declared deadlocked
+// only when every registered thread (threads.rs) is either inside the scheduler (a worker, or in
+// gs_run/gs_main) or blocked in a gostack call.
 
 /// Bumped by threads outside the scheduler after they queue work or unblock a thread.
 static WAKE_EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -1151,21 +1148,29 @@ static IN_SCHED: AtomicI64 = AtomicI64::new(0);
 /// Threads outside the scheduler blocked in a gostack call (channel receive, mutex, ...).
 static BLOCKED: AtomicI64 = AtomicI64::new(0);
 
-/// The process's thread count (field 20 of /proc/self/stat), or `i64::MAX` if unknown.
-fn process_threads() -> i64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return i64::MAX };
-    // The command name (field 2) is parenthesised and may contain spaces: count after its ')'.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return i64::MAX };
-    rest.split_whitespace().nth(17).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX)
-}
-
-/// Could a thread outside the scheduler still wake a goroutine?
+/// Could a thread outside the scheduler still wake a goroutine? (threads.rs, invariant 3.)
 fn outside_threads_may_wake() -> bool {
     // Blocked first: a thread that blocks after this read was running before it (counted).
     let blocked = BLOCKED.load(SeqCst);
     let in_sched = IN_SCHED.load(SeqCst);
-    process_threads() - in_sched - blocked > 0
+    super::threads::users() - in_sched - blocked > 0
 }
+
+/// A registered thread exited (threads.rs, invariant 4): the threads sleeping in gs_run/gs_main
+/// check for a deadlock again.
+pub(crate) fn recheck_deadlock() {
+    let s = lock_sched();
+    wake_waiting(&s);
+}
+
+/// Fork child (fork.rs): the one thread left is inside the scheduler or not; nobody is blocked.
+pub(crate) fn reset_thread_counts(in_sched: i64) {
+    IN_SCHED.store(in_sched, SeqCst);
+    BLOCKED.store(0, SeqCst);
+}
+
+/// Fork child: the stall monitor thread does not exist there (started again on demand).
+pub(crate) fn reset_monitor_after_fork() {}
 
 pub(crate) fn in_sched_enter() {
     IN_SCHED.fetch_add(1, AcqRel);
@@ -1192,7 +1197,12 @@ pub fn ext_unblock_other() {
 // ---- gs_dump -----------------------------------------------------------------------------------
 
 /// Go-style dump of every goroutine: `goroutine N [state]:` with its wait reason, stack and name.
+/// `GS_EINVAL` when `fd` is not open or a write to it failed.
 pub fn dump(fd: i32) -> c_int {
+    // SAFETY: F_GETFD only queries the descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return GS_EINVAL;
+    }
     let s = lock_sched();
     let gs: Vec<*mut G> = s.allg.clone();
     drop(s);
@@ -1229,7 +1239,20 @@ pub fn dump(fd: i32) -> c_int {
         }
         let _ = w.write_str("\n\n");
     }
-    GS_OK
+    if w.finish() {
+        GS_OK
+    } else {
+        GS_EINVAL
+    }
+}
+
+/// gs_main's goroutine called gs_exit and every other goroutine has exited: Go's message, exit(2).
+pub fn main_goexit_deadlock() -> ! {
+    let mut w = FdWriter::stderr();
+    let _ = w.write_str("fatal error: no goroutines (main called gs_exit) - deadlock!\n");
+    drop(w);
+    // SAFETY: exit runs atexit handlers; fine from a thread outside goroutines.
+    unsafe { libc::exit(2) }
 }
 
 /// gs_main found its goroutine asleep for good: Go's message, the dump, exit(2).
