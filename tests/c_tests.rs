@@ -210,14 +210,18 @@ macro_rules! c_tests {
 }
 
 c_tests!(
+    test_api_edges,
     test_bad_input,
     test_chan,
     test_chan_classic,
     test_chan_stack_edge,
     test_chan_timeout_race,
     test_deadlock,
+    test_deadlock_threads,
     test_dump,
+    test_errno,
     test_exit,
+    test_fork,
     test_fp_control,
     test_gs_main,
     test_many_goroutines,
@@ -227,11 +231,13 @@ c_tests!(
     test_mn_pin_handoff,
     test_mn_pinning,
     test_mutex_wg_sema,
+    test_pthread_exit,
     test_runnext_fairness,
     test_select,
     test_select_free,
     test_self,
     test_signal_chain,
+    test_signal_handler,
     test_spawn_nested,
     test_stack_check,
     test_stack_fixed,
@@ -250,6 +256,7 @@ c_tests!(
     test_sync_foreign_thread,
     test_sync_threads_stress,
     test_systemstack,
+    test_thread_exit,
     test_yield_order,
 );
 
@@ -299,14 +306,20 @@ fn soak_multi_p() {
 }
 
 multi_p_tests!(
+    test_api_edges,
     test_chan,
     test_chan_classic,
     test_chan_stack_edge,
     test_chan_timeout_race,
+    test_deadlock_threads,
+    test_errno,
     test_exit,
+    test_fork,
     test_mutex_wg_sema,
+    test_pthread_exit,
     test_select,
     test_select_free,
+    test_signal_handler,
     test_stack_check,
     test_stack_grow_deep,
     test_stack_grow_libc,
@@ -318,6 +331,7 @@ multi_p_tests!(
     test_sync_foreign_thread,
     test_sync_threads_stress,
     test_systemstack,
+    test_thread_exit,
 );
 
 /// CFI: gdb's backtrace of a goroutine ends cleanly at `gs_asm_goexit`, and inside a

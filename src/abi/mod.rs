@@ -25,6 +25,102 @@ macro_rules! guard {
     };
 }
 
+/// The common entry of exports that touch runtime state: [`Entry::enter`] (a status code for the
+/// function's return type when it refuses, see [`FromCode`]), then `guard!`.
+macro_rules! api {
+    ($on_panic:expr, $body:block) => {{
+        let _entry = match $crate::abi::Entry::enter() {
+            Ok(e) => e,
+            Err(code) => return $crate::abi::FromCode::from_code(code),
+        };
+        guard!($on_panic, $body)
+    }};
+}
+
+/// What every export that touches runtime state does first, and last (on drop).
+///
+/// - **errno** (issue 20): saved on entry and written back on every return, so that gs_* calls
+///   never change it (the runtime's own system calls and futex waits set it: ETIMEDOUT, EAGAIN)
+///   and each goroutine keeps its own across a switch: goroutines switch only inside gs_* calls,
+///   and the value saved by the call that switched out is restored when that call returns, on
+///   whatever thread. This is the per-goroutine save/restore at no cost to the switch itself
+///   (measured in docs/PERFORMANCE.md, "errno").
+/// - **signal handlers**: `GS_ESTATE` when called from one (signal::in_handler: the stack pointer
+///   is on the thread's sigaltstack, or off the running goroutine's stack), instead of switching
+///   stacks under interrupted runtime code.
+/// - **deadlock detection**: a call from outside a goroutine registers the thread as one that may
+///   wake goroutines (sched::threads).
+pub(crate) struct Entry {
+    errno: c_int,
+}
+
+impl Entry {
+    #[inline(always)]
+    pub(crate) fn enter() -> Result<Entry, c_int> {
+        let e = Entry { errno: errno() };
+        check_caller()?;
+        Ok(e)
+    }
+}
+
+impl Drop for Entry {
+    #[inline(always)]
+    fn drop(&mut self) {
+        set_errno(self.errno);
+    }
+}
+
+/// The calling-context checks of [`Entry::enter`], without the errno part (for `gs_systemstack`,
+/// whose function's errno is the caller's to see).
+#[inline(always)]
+fn check_caller() -> Result<(), c_int> {
+    let m = sched::getm();
+    if !m.is_null() && crate::signal::in_handler(m) {
+        return Err(GS_ESTATE);
+    }
+    if arch::tls_stack_guard() == 0 {
+        // Outside a goroutine (or on g0).
+        sched::threads::register_caller();
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+#[inline(always)]
+fn set_errno(v: c_int) {
+    // SAFETY: as above (looked up again: a migratable goroutine may be on another thread now).
+    unsafe { *libc::__errno_location() = v };
+}
+
+/// The value an export returns for a refused call with status `code`: the code for `int` and
+/// `int64_t` results, NULL for constructors.
+pub(crate) trait FromCode {
+    fn from_code(code: c_int) -> Self;
+}
+
+impl FromCode for c_int {
+    fn from_code(code: c_int) -> Self {
+        code
+    }
+}
+
+impl FromCode for i64 {
+    fn from_code(code: c_int) -> Self {
+        code as i64
+    }
+}
+
+impl<T> FromCode for *mut T {
+    fn from_code(_: c_int) -> Self {
+        core::ptr::null_mut()
+    }
+}
+
 mod sync;
 pub use sync::*;
 
@@ -76,7 +172,7 @@ pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
 pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *mut c_void) -> i64 {
     // Spawning may carve a new arena (allocation, system calls) on the caller's stack.
     grow::secure_stack(2 * grow::RUNTIME_ENTRY_STACK);
-    guard!(GS_EPANIC as i64, {
+    api!(GS_EPANIC as i64, {
         let Some(f) = func else { return GS_EINVAL as i64 };
         let a = if attr.is_null() {
             sched::Attr::default_attr()
@@ -100,6 +196,10 @@ pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *
 #[no_mangle]
 pub extern "C" fn gs_yield() -> c_int {
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     sched::yield_now()
 }
 
@@ -109,6 +209,10 @@ pub extern "C" fn gs_yield() -> c_int {
 #[no_mangle]
 pub extern "C" fn gs_exit() -> c_int {
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     sched::exit_now()
 }
 
@@ -123,6 +227,10 @@ pub extern "C" fn gs_exit() -> c_int {
 pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    // errno is not restored: what `func` leaves in it is the caller's to read.
+    if let Err(code) = check_caller() {
+        return code;
+    }
     // SAFETY: f and arg are the caller's, under gs_systemstack's documented contract.
     unsafe { sched::systemstack(f, arg) }
 }
@@ -134,7 +242,7 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
 /// function) or re-entered. Blocks the calling thread.
 #[no_mangle]
 pub extern "C" fn gs_run() -> c_int {
-    guard!(GS_EPANIC, { sched::run(None) })
+    api!(GS_EPANIC, { sched::run(None) })
 }
 
 /// Go's `main`: runs `func(arg)` as a goroutine, the calling thread joining the scheduler, and
@@ -142,15 +250,19 @@ pub extern "C" fn gs_run() -> c_int {
 /// `main` then ends them, as in Go). `GS_EINVAL` if `func` is NULL; `GS_ESTATE` from inside a
 /// goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
 /// pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
-/// goroutine and exits the process with status 2.
+/// goroutine and exits the process with status 2. If `func`'s goroutine ends with `gs_exit()`
+/// (Go's `runtime.Goexit` in `main`), `gs_main` does not return: the other goroutines run on, and
+/// once they have all exited the process exits with status 2 and Go's `fatal error: no goroutines
+/// (main called gs_exit) - deadlock!`.
 /// # Safety
 /// `func` must be safe to call with `arg` on a goroutine.
 #[no_mangle]
 pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         match sched::run(Some((f, arg))) {
             GS_EDEADLOCK => sched::main_deadlock(),
+            sched::MAIN_GOEXIT => sched::main_goexit_deadlock(),
             st => st,
         }
     })
@@ -161,7 +273,7 @@ pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
 /// `gs_systemstack` function.
 #[no_mangle]
 pub extern "C" fn gs_sleep(nanoseconds: i64) -> c_int {
-    guard!(GS_EPANIC, { sched::sleep(nanoseconds) })
+    api!(GS_EPANIC, { sched::sleep(nanoseconds) })
 }
 
 /// Sets the number of Ps (threads running goroutines at once) to `n` and returns the previous
@@ -173,7 +285,7 @@ pub extern "C" fn gs_set_maxprocs(n: c_int) -> c_int {
     if n < 0 {
         return GS_EINVAL;
     }
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         if n == 0 {
             sched::SCHED.nprocs.load(core::sync::atomic::Ordering::Relaxed) as c_int
         } else {
@@ -189,13 +301,14 @@ pub extern "C" fn gs_maxprocs() -> c_int {
 }
 
 /// Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
-/// wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd < 0`.
+/// wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd` is not
+/// an open file descriptor or a write to it fails (closed pipe, full disk).
 #[no_mangle]
 pub extern "C" fn gs_dump(fd: c_int) -> c_int {
     if fd < 0 {
         return GS_EINVAL;
     }
-    guard!(GS_EPANIC, { sched::dump(fd) })
+    api!(GS_EPANIC, { sched::dump(fd) })
 }
 
 /// The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
@@ -239,7 +352,7 @@ pub unsafe extern "C" fn gs_get_stats(out: *mut gs_stats) -> c_int {
         return GS_EINVAL;
     }
     grow::secure_stack(2 * grow::RUNTIME_ENTRY_STACK);
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // Record stacks the signal handler mapped, so that the counts include them.
         if let sched::Where::Goroutine(m, g) = sched::whereami() {
             // SAFETY: g runs on this thread, on its own stack, which was just secured.
@@ -262,6 +375,10 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
         return GS_EINVAL;
     }
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     let sp = arch::current_sp();
     match sched::stack_info(sp) {
         Ok(info) => {
@@ -281,7 +398,12 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
 /// GROWABLE one that would pass its `max_stack_size` (nothing is moved then).
 #[no_mangle]
 pub extern "C" fn gs_stack_check(bytes: usize) -> c_int {
-    grow::morestack(arch::current_sp(), bytes, false)
+    let sp = arch::current_sp();
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    grow::morestack(sp, bytes, false)
 }
 
 /// The library's version, "MAJOR.MINOR.PATCH" (static string).

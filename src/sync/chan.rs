@@ -82,8 +82,13 @@ fn caller_for(wait: Wait) -> Result<Caller, c_int> {
 const BUF_ALIGN: usize = 16;
 
 impl Chan {
-    /// A new channel; None if the buffer cannot be allocated or its size overflows.
+    /// A new channel; None if the buffer cannot be allocated or its size overflows, or if `cap`
+    /// does not fit `gs_chan_cap`'s `int64_t` (any larger capacity read back as a negative
+    /// number, -1 being `GS_EINVAL`).
     pub fn new(elem_size: usize, cap: usize) -> Option<Box<Chan>> {
+        if cap > i64::MAX as usize {
+            return None;
+        }
         let bytes = elem_size.checked_mul(cap)?;
         if bytes > isize::MAX as usize / 2 {
             return None;
@@ -522,7 +527,9 @@ mod tests {
     #[test]
     fn bad_sizes() {
         assert!(Chan::new(usize::MAX, 2).is_none());
-        assert!(Chan::new(0, usize::MAX).is_some(), "chan struct{{}} of any capacity");
+        assert!(Chan::new(0, i64::MAX as usize).is_some(), "chan struct{{}} of any capacity gs_chan_cap can report");
+        assert!(Chan::new(0, 1 << 63).is_none());
+        assert!(Chan::new(0, usize::MAX).is_none());
     }
 
     #[test]

@@ -41,11 +41,12 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     };
     let mut nvalid = 0;
     for c in cs.iter() {
-        if c.chan.is_null() {
-            continue;
-        }
+        // A bad direction is a bug in the caller even on a NULL (never ready) case.
         if c.dir != GS_CASE_SEND && c.dir != GS_CASE_RECV {
             return GS_EINVAL;
+        }
+        if c.chan.is_null() {
+            continue;
         }
         // SAFETY: non-NULL channels are live channels per the API contract.
         let ch = unsafe { &*(c.chan as *const Chan) };
