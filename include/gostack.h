@@ -354,7 +354,10 @@ int gs_systemstack(gs_fn func, void *arg);
  The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
  then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
  timer pending and no live thread outside the scheduler that has used the runtime (and so might
- still wake one). `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+ still wake one): a thread counts from its first gs_* call (any; `gs_self()` will do) until it
+ exits, and while it is blocked in a gostack call it does not. The verdict is given after 50 ms
+ in that state with no thread making its first call meanwhile; threads that never call gostack
+ do not matter. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
  function) or re-entered. Blocks the calling thread.
  */
 int gs_run(void);
@@ -403,6 +406,8 @@ int gs_dump(int fd);
 
 /*
  The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
+ Like every gs_* call outside a goroutine, registers the calling thread as one that may wake
+ goroutines later (deadlock detection counts such threads; see `gs_run`).
  */
 int64_t gs_self(void);
 

@@ -57,24 +57,39 @@ pub(crate) struct Entry {
 impl Entry {
     #[inline(always)]
     pub(crate) fn enter() -> Result<Entry, c_int> {
-        let e = Entry { errno: errno() };
-        check_caller()?;
-        Ok(e)
+        let m = sched::getm();
+        check_caller(m)?; // nothing has touched errno yet
+        // SAFETY: errno_slot gives the calling thread's errno.
+        Ok(Entry { errno: unsafe { *errno_slot(m) } })
     }
 }
 
 impl Drop for Entry {
     #[inline(always)]
     fn drop(&mut self) {
-        set_errno(self.errno);
+        // Looked up again: a migratable goroutine may be on another thread now.
+        // SAFETY: errno_slot gives the calling thread's errno.
+        unsafe { *errno_slot(sched::getm()) = self.errno };
+    }
+}
+
+/// The calling thread's errno: cached in its M (`__errno_location()` is a call into libc through
+/// the PLT on every use; the M's copy is one load), else looked up.
+#[inline(always)]
+fn errno_slot(m: *mut sched::M) -> *mut c_int {
+    if m.is_null() {
+        // SAFETY: no preconditions.
+        unsafe { libc::__errno_location() }
+    } else {
+        // SAFETY: the calling thread's own M; errno_loc is set when the thread becomes an M.
+        unsafe { (*m).errno_loc }
     }
 }
 
 /// The calling-context checks of [`Entry::enter`], without the errno part (for `gs_systemstack`,
-/// whose function's errno is the caller's to see).
+/// whose function's errno is the caller's to see). `m` is the calling thread's M (or null).
 #[inline(always)]
-fn check_caller() -> Result<(), c_int> {
-    let m = sched::getm();
+fn check_caller(m: *mut sched::M) -> Result<(), c_int> {
     if !m.is_null() && crate::signal::in_handler(m) {
         return Err(GS_ESTATE);
     }
@@ -83,18 +98,6 @@ fn check_caller() -> Result<(), c_int> {
         sched::threads::register_caller();
     }
     Ok(())
-}
-
-#[inline(always)]
-fn errno() -> c_int {
-    // SAFETY: __errno_location returns the calling thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
-
-#[inline(always)]
-fn set_errno(v: c_int) {
-    // SAFETY: as above (looked up again: a migratable goroutine may be on another thread now).
-    unsafe { *libc::__errno_location() = v };
 }
 
 /// The value an export returns for a refused call with status `code`: the code for `int` and
@@ -228,7 +231,7 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
     let Some(f) = func else { return GS_EINVAL };
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
     // errno is not restored: what `func` leaves in it is the caller's to read.
-    if let Err(code) = check_caller() {
+    if let Err(code) = check_caller(sched::getm()) {
         return code;
     }
     // SAFETY: f and arg are the caller's, under gs_systemstack's documented contract.
@@ -238,7 +241,10 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
 /// The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
 /// then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
 /// timer pending and no live thread outside the scheduler that has used the runtime (and so might
-/// still wake one). `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+/// still wake one): a thread counts from its first gs_* call (any; `gs_self()` will do) until it
+/// exits, and while it is blocked in a gostack call it does not. The verdict is given after 50 ms
+/// in that state with no thread making its first call meanwhile; threads that never call gostack
+/// do not matter. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
 /// function) or re-entered. Blocks the calling thread.
 #[no_mangle]
 pub extern "C" fn gs_run() -> c_int {
@@ -312,10 +318,14 @@ pub extern "C" fn gs_dump(fd: c_int) -> c_int {
 }
 
 /// The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
+/// Like every gs_* call outside a goroutine, registers the calling thread as one that may wake
+/// goroutines later (deadlock detection counts such threads; see `gs_run`).
 #[no_mangle]
 pub extern "C" fn gs_self() -> i64 {
     let g = sched::getg();
     if g.is_null() {
+        // A host thread may call this to count as one that can wake goroutines (gs_run).
+        sched::threads::register_caller();
         0
     } else {
         // SAFETY: the goroutine running on this thread.

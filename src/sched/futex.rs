@@ -34,15 +34,24 @@ pub struct RawLock {
 }
 
 impl RawLock {
+    /// Spins a little, then yields the CPU a few times (parking_lot's SpinWait: the holders' critical
+    /// sections are short; sleeping in the kernel at once made a P=2 ping-pong 100x slower), then
+    /// sleeps on the futex.
     #[cold]
     fn lock_slow(&self) {
-        for _ in 0..100 {
+        for spin in 0..10u32 {
             if self.state.load(Relaxed) == UNLOCKED
                 && self.state.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok()
             {
                 return;
             }
-            core::hint::spin_loop();
+            if spin < 3 {
+                for _ in 0..(2 << spin) {
+                    core::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
         }
         while self.state.swap(CONTENDED, Acquire) != UNLOCKED {
             futex_wait(&self.state, CONTENDED, None);

@@ -23,6 +23,7 @@
 
 pub mod fork;
 pub mod futex;
+pub mod monitor;
 pub mod proc;
 pub mod runq;
 pub mod threads;
@@ -213,6 +214,8 @@ pub struct M {
     pub grow_need: usize,
     /// Goroutines resumed on this M (written by its thread, read by the stall monitor).
     pub ticks: AtomicU64,
+    /// The thread's errno (`__errno_location()`), for abi::Entry.
+    pub errno_loc: *mut c_int,
     /// A worker whose thread is the only one of a fork child (fork.rs, rule 4): it leaves the
     /// scheduler once the goroutines are done, and the process exits.
     pub forked_worker: bool,
@@ -1201,6 +1204,8 @@ pub(crate) fn getm_or_create() -> *mut M {
         grow_need: 0,
         ticks: AtomicU64::new(0),
         forked_worker: false,
+        // SAFETY: no preconditions; this thread's slot, valid while it lives.
+        errno_loc: unsafe { libc::__errno_location() },
     };
     let mut s = lock_sched();
     let m = match s.mfree.pop() {
@@ -1254,6 +1259,7 @@ impl M {
             grow_need,
             ticks,
             forked_worker,
+            errno_loc,
         } = fresh;
         debug_assert!(self.lockedq.lock().is_empty());
         (self.id, self.g0_base, self.resume_sp, self.curg, self.p, self.on_g0) = (id, g0_base, resume_sp, curg, p, on_g0);
@@ -1261,7 +1267,7 @@ impl M {
         (self.altstack, self.sigstack, self.waitunlockf, self.waitlock) = (altstack, sigstack, waitunlockf, waitlock);
         (self.is_worker, self.spinning, self.lockedq_len, self.departed) = (is_worker, spinning, lockedq_len, departed);
         (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) = (p_since, nextp, rand, leave_at, grow_need, ticks);
-        self.forked_worker = forked_worker;
+        (self.forked_worker, self.errno_loc) = (forked_worker, errno_loc);
     }
 }
 

@@ -928,7 +928,9 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             }
             drop(s);
 
-            (*m).note.sleep(TIMER_NEXT.load(Acquire).min((*m).leave_at));
+            let wake_at = TIMER_NEXT.load(Acquire).min((*m).leave_at);
+            let wake_at = if (*m).is_worker { wake_at } else { wake_at.min(dead_check_deadline()) };
+            (*m).note.sleep(wake_at);
 
             let mut s = lock_sched();
             remove(&mut s.proc.midle, m);
@@ -955,6 +957,45 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
 
 /// Is every goroutine asleep for good? (The scheduler lock is held.)
 fn check_dead(s: &SchedLocked) -> bool {
+    let dead = looks_dead(s);
+    // The verdict waits DEADLOCK_GRACE_NS with no thread registering meanwhile: a thread the host
+    // created just before gs_run, whose first gs_* call is a moment away, is not counted yet
+    // (threads.rs, invariant 1), and without the grace every goroutine waiting for it was declared
+    // deadlocked (c-tests/test_sync_foreign_thread).
+    let epoch = WAKE_EPOCH.load(SeqCst).wrapping_add(super::threads::registrations());
+    let now = nanotime();
+    if !dead {
+        DEAD_SINCE.store(0, SeqCst);
+        return false;
+    }
+    let since = DEAD_SINCE.load(SeqCst);
+    if since == 0 || DEAD_EPOCH.load(SeqCst) != epoch {
+        DEAD_EPOCH.store(epoch, SeqCst);
+        DEAD_SINCE.store(now, SeqCst);
+        // The threads in gs_run/gs_main sleep until then to confirm it (whoever suspects).
+        wake_waiting(s);
+        return false;
+    }
+    now - since >= DEADLOCK_GRACE_NS
+}
+
+/// How long every goroutine must look asleep for good, with no thread registering as a runtime user
+/// meanwhile, before gs_run/gs_main report a deadlock (see check_dead).
+pub const DEADLOCK_GRACE_NS: i64 = 50_000_000;
+/// When the current deadlock suspicion began (nanotime), 0 for none; and the epoch it began at.
+static DEAD_SINCE: AtomicI64 = AtomicI64::new(0);
+static DEAD_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The deadline a sleeping gs_run/gs_main thread must wake at to confirm a suspected deadlock.
+fn dead_check_deadline() -> i64 {
+    match DEAD_SINCE.load(SeqCst) {
+        0 => i64::MAX,
+        t => t + DEADLOCK_GRACE_NS,
+    }
+}
+
+/// Is every goroutine asleep for good right now? (The scheduler lock is held.)
+fn looks_dead(s: &SchedLocked) -> bool {
     // Work queued or a thread woken by a thread outside the scheduler while we look makes the
     // snapshot inconsistent: such threads bump WAKE_EPOCH after queuing (see ready_any), so a
     // change means "not dead" (the M that looks will be woken by that work anyway).
@@ -1170,10 +1211,18 @@ pub(crate) fn reset_thread_counts(in_sched: i64) {
 }
 
 /// Fork child: the stall monitor thread does not exist there (started again on demand).
-pub(crate) fn reset_monitor_after_fork() {}
+pub(crate) fn reset_monitor_after_fork() {
+    super::monitor::reset_after_fork();
+}
+
+/// Is any thread inside the scheduler (for the stall monitor)?
+pub(crate) fn anyone_in_scheduler() -> bool {
+    IN_SCHED.load(Acquire) > 0
+}
 
 pub(crate) fn in_sched_enter() {
     IN_SCHED.fetch_add(1, AcqRel);
+    super::monitor::wake_on_enter();
 }
 
 pub(crate) fn in_sched_leave() {

@@ -17,6 +17,10 @@
 //!    while that is > 0 nothing is declared deadlocked.
 //! 4. A registered thread that exits makes a deadlock possible that was not before: its destructor
 //!    wakes the threads sleeping in `gs_run`/`gs_main` so that they check again.
+//! 5. A thread the host created but that has not called in yet is not counted: the verdict waits
+//!    `proc::DEADLOCK_GRACE_NS` (50 ms) with no new registration, which covers "pthread_create,
+//!    then gs_run" where the thread's first call comes a moment later. A thread that calls in
+//!    later than that must call any gs_* function first (`gs_self()` is enough).
 //!
 //! Exit: an M record is not freed (goroutines, queues and sleepers may still hold its address) but
 //! goes on `SchedLocked::mfree` for the next thread that becomes an M, which reinitialises every
@@ -35,6 +39,13 @@ use super::*;
 
 /// Registered threads alive (invariant 1).
 static USERS: AtomicI64 = AtomicI64::new(0);
+/// Registrations ever (a deadlock suspicion is reset by any: proc::check_dead).
+static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Registrations since the library loaded.
+pub fn registrations() -> u64 {
+    REGISTRATIONS.load(SeqCst)
+}
 
 /// The per-thread record: a pthread key whose value is non-null once the thread registered.
 /// A pthread key rather than a Rust `thread_local!` with `Drop`: glibc runs key destructors when
@@ -83,6 +94,7 @@ pub fn register_caller() {
         if libc::pthread_getspecific(k).is_null() {
             libc::pthread_setspecific(k, 1 as *const c_void);
             USERS.fetch_add(1, SeqCst);
+            REGISTRATIONS.fetch_add(1, SeqCst);
         }
     }
 }

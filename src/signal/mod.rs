@@ -160,18 +160,21 @@ pub fn in_handler(m: *mut M) -> bool {
     // SAFETY: our own M; its fields are written by this thread only (curg, sigstack, on_g0), and
     // the running goroutine's stack bounds change only on this thread.
     unsafe {
-        let (lo, hi) = (*m).sigstack;
-        if sp >= lo && sp < hi {
-            return true;
-        }
         let g = (*m).curg;
-        if g.is_null() || (*m).on_g0 != 0 {
-            return false;
+        if !g.is_null() && (*m).on_g0 == 0 {
+            // A goroutine runs here: the stack pointer must be on its stack (the sigaltstack is
+            // elsewhere). The slack covers the guard region and frames past it (signal growth).
+            let st = &(*g).stack;
+            return st.lo != 0 && !(sp < st.hi && sp >= st.lo.saturating_sub(HANDLER_CHECK_SLACK));
         }
-        let st = (*g).stack;
-        st.lo != 0 && !(sp >= st.guard_lo().saturating_sub(grow::REG_WINDOW_BELOW_GUARD) && sp < st.hi)
+        let (lo, hi) = (*m).sigstack;
+        sp >= lo && sp < hi
     }
 }
+
+/// How far below a goroutine stack's low end the stack pointer may be in code that is not a
+/// signal handler (the guard region, plus the 1 MiB window growth adjusts below it).
+const HANDLER_CHECK_SLACK: usize = 2 << 20;
 
 /// The SIGSEGV/SIGBUS handler: errno is the interrupted code's and is given back as it was
 /// (growth maps memory; a failed call on the way must not change what the code sees).
