@@ -9,6 +9,7 @@
 //! Nothing can be fixed from outside for a raw call; the monitor turns a silent hang into a message
 //! naming the goroutine, the thread and what to use instead.
 //!
+//! - Blocks asynchronous signals (they go to the program's threads).
 //! - Runs only while some thread is inside the scheduler (`proc::IN_SCHED > 0`); otherwise it
 //!   sleeps on its note until a thread enters (`wake_on_enter`). Started with the first such
 //!   thread; not registered as a runtime user (it never wakes a goroutine).
@@ -69,6 +70,17 @@ struct Seen {
 }
 
 fn run() {
+    // Process-directed signals go to the program's own threads, not here: a handler running on
+    // this thread (not an M) could not be told apart from a host thread calling in.
+    // SAFETY: plain signal-mask calls on this thread; synchronous fault signals stay unblocked.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP] {
+            libc::sigdelset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+    }
     let mut seen: Vec<Seen> = Vec::new();
     loop {
         if !proc::anyone_in_scheduler() {
