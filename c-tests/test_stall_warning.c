@@ -1,7 +1,7 @@
 /* Issue 20 item 5: a goroutine blocked in a raw system call also blocks the goroutines pinned to
  * its thread, however many Ps are idle (a pipe reader and its writer deadlock at P=4). That cannot
  * be undone from outside; the runtime's monitor notices the stall (a thread whose goroutine has not
- * switched for 20 ms while others wait for that thread) and prints one message naming the
+ * switched for 100 ms while others wait for that thread) and prints one message naming the
  * goroutine, the thread and what to use instead. Here a helper thread reads the process's own
  * stderr, waits for that message, then writes to the pipe to end the stall (before the fix there
  * was no message: the watchdog ended the test). Run in a child process (stderr is redirected). */
