@@ -135,7 +135,7 @@ int main(void) {
     /* bad attributes */
     a = def; a.stack_kind = 2;                          expect_bad_attr("stack_kind 2", &a);
     a = def; a.stack_kind = UINT32_MAX;                 expect_bad_attr("stack_kind UINT32_MAX", &a);
-    a = def; a.flags = 2;                               expect_bad_attr("flags 2", &a);
+    a = def; a.flags = 4;                               expect_bad_attr("flags 4", &a);
     a = def; a.flags = GS_SPAWN_MIGRATABLE | 0x80000000u; expect_bad_attr("flags with bit 31", &a);
     a = def; a.flags = UINT32_MAX;                      expect_bad_attr("flags UINT32_MAX", &a);
     a = def; a.stack_size = 1;                          expect_bad_attr("stack_size 1", &a);
@@ -176,15 +176,16 @@ int main(void) {
     a = def; a.stack_kind = GS_STACK_FIXED; a.stack_size = 128 * 1024; a.max_stack_size = 64 * 1024;
     expect_good_attr("FIXED ignores stack_size > max_stack_size", &a);
     a = def; a.flags = GS_SPAWN_MIGRATABLE;             expect_good_attr("flags MIGRATABLE", &a);
+    a = def; a.flags = GS_SPAWN_MIGRATABLE | GS_SPAWN_NOMOVE; expect_good_attr("flags MIGRATABLE|NOMOVE", &a);
     a = def; a.name = "named goroutine";               expect_good_attr("name", &a);
     CHECK_ID(gs_spawn(inside, NULL));
 
     CHECK_OK(gs_run());
     CHECK_EQ(must_not_run, 0);
-    CHECK_EQ(ran_ok, 10);
+    CHECK_EQ(ran_ok, 11);
     CHECK_EQ(inside_done, 1);
     CHECK_OK(gs_get_stats(&s2));
-    CHECK_EQ(s2.goroutines_total - s0.goroutines_total, 11);
+    CHECK_EQ(s2.goroutines_total - s0.goroutines_total, 12);
     CHECK_EQ(s2.goroutines_live, 0);
 
     CHECK_OK(gs_main(main_fn, NULL));

@@ -1,7 +1,8 @@
 /*
  * test_stack_check: the GS_STACK_CHECK(bytes) macro and gs_stack_check(bytes).
  *  - fast path: a request that fits returns GS_OK and moves nothing;
- *  - slow path: 100 KiB on a 32 KiB GROWABLE stack grows it (synchronously, on g0) to a
+ *  - a default (256 KiB) window holds a 100 KiB request without moving;
+ *  - slow path: 100 KiB on a 32 KiB GROWABLE window grows it (synchronously, on g0) to a
  *    reservation with that much room below the caller; a pointer to a local taken before still
  *    points at it (moved), the local's value is intact, grows counts it;
  *  - deep recursion with a check in every frame reaches 4 MiB without relying on guard faults;
@@ -54,6 +55,18 @@ static void body(void *arg) {
            c.size, c.grows);
 }
 
+/* The default window: 100 KiB fit without a move. */
+static void windowed(void *arg) {
+    gs_stack_info a, b;
+    (void)arg;
+    CHECK_OK(gs_get_stack_info(&a));
+    CHECK_EQ(a.size, 256 * 1024);
+    CHECK_OK(GS_STACK_CHECK(100 * 1024));
+    CHECK_OK(gs_get_stack_info(&b));
+    CHECK_EQ(b.lo, a.lo);
+    CHECK_EQ(b.grows, 0);
+}
+
 static void limited(void *arg) {
     gs_stack_info a, b;
     (void)arg;
@@ -72,7 +85,10 @@ int main(void) {
     gs_test_begin(60);
     CHECK_OK(GS_STACK_CHECK(1u << 30));
     CHECK_OK(gs_stack_check(1u << 30));
-    CHECK_ID(gs_spawn(body, NULL));
+    CHECK_OK(gs_attr_init(&a));
+    a.stack_size = 32 * 1024;
+    CHECK_ID(gs_spawn_with(&a, body, NULL));
+    CHECK_ID(gs_spawn(windowed, NULL));
     CHECK_OK(gs_attr_init(&a));
     a.max_stack_size = 1u << 20;
     CHECK_ID(gs_spawn_with(&a, limited, NULL));

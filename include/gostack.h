@@ -74,26 +74,29 @@
 #define GS_EPANIC -10
 
 /*
- Stack kind: starts small (32 KiB reserved, pages committed as touched) and, when it runs out,
- is MOVED to a reservation twice as large (Go's contiguous stacks). The default.
+ Stack kind (the default): a WINDOW, 256 KiB of address space whose pages the kernel commits
+ as they are touched, so the stack grows by page faults and never moves while it fits (a parked
+ goroutine costs the pages it touched, ~5 KB with page tables). Past the window (deep recursion,
+ big frames) it is MOVED to a reservation twice as large (Go's contiguous stacks), up to
+ `gs_attr.max_stack_size` (1 GiB by default; past it the process aborts with Go's
+ `runtime: goroutine N stack exceeds LIMIT-byte limit` / `fatal error: stack overflow`).
+ At `gs_yield` the pages below the stack pointer of a goroutine that went deep go back to the
+ system in place (nothing moves); only a window asked smaller than the default
+ (`gs_attr.stack_size`) also moves back to a smaller reservation.
 
- When it grows: on a fault in the guard region below the stack (plain C code, no changes
- needed), in `gs_stack_check` / `GS_STACK_CHECK`, and on entry to any gs_* call that may
- switch goroutines. Up to `gs_attr.max_stack_size` (1 GiB by default); past it the process
- aborts with Go's `runtime: goroutine N stack exceeds LIMIT-byte limit` /
- `fatal error: stack overflow`. At `gs_yield`, a stack using less than a quarter of its
- reservation (twice in a row) is moved to a smaller one and its memory goes back to the system.
-
- THE CONTRACT (what moving needs): no pointer into a growable stack may be held outside that
- stack (heap, globals, thread-locals, another goroutine, the kernel: aio buffers, io_uring)
- across a point where it can grow or shrink. The runtime moves every 8-byte aligned word in the
- stack and in the saved registers whose value lies in the old stack (glibc-mangled `jmp_buf`
- words included, so `setjmp` then growth then `longjmp` works), so pointers kept ON the stack
- are fine; but an integer that happens to equal a stack address is moved too. Code that cannot
- promise this (interpreters, `setjmp` buffers in globals, code publishing stack addresses,
- `fmemopen` on a stack buffer) uses `GS_STACK_FIXED` or runs under `gs_systemstack`.
- Residual risk: a single frame larger than the 64 KiB guard of a small stack, in code built
- without `-fstack-clash-protection`, can jump over the guard.
+ What a move risks: the runtime moves every 8-byte word of the live stack (and every saved
+ register) whose value lies in the old stack, glibc-mangled `jmp_buf` words included. C has no
+ pointer maps, so a word the program only partly wrote (the padding bytes of a `long double`,
+ the unwritten tail of a `char` buffer) can keep stale bytes of an old stack address, look
+ like a pointer, and be changed: a silent wrong result. Moves are counted
+ (`gs_stats.stack_moves`), can be logged (`GOSTACK_STACKMOVE=log`) and forbidden
+ (`GS_SPAWN_NOMOVE`, `GOSTACK_STACKMOVE=fatal`: a Go-style fatal error instead). Code that
+ cannot live with a move uses `GS_SPAWN_NOMOVE` or `GS_STACK_FIXED`.
+ THE CONTRACT for code whose stack may move: no pointer into the stack may be held outside it
+ (heap, globals, thread-locals, another goroutine, the kernel: aio buffers, io_uring) across a
+ point where it can move (a call that goes past the window, any gs_* call).
+ Residual risk: a single frame larger than the 64 KiB guard, in code built without
+ `-fstack-clash-protection`, can jump over the guard.
  */
 #define GS_STACK_GROWABLE 0
 
@@ -110,6 +113,14 @@
  because C compilers cache thread-local addresses (errno) across calls.
  */
 #define GS_SPAWN_MIGRATABLE 1
+
+/*
+ Spawn flag: this goroutine's stack never moves. Needing more than its window (a GROWABLE
+ stack past its reservation) is a Go-style fatal error naming the goroutine and its depth
+ (`gs_stack_check` answers `GS_ENOMEM` instead). `GOSTACK_STACKMOVE=fatal` sets it for every
+ goroutine.
+ */
+#define GS_SPAWN_NOMOVE 2
 
 /*
  Smallest accepted `gs_attr.stack_size` / `max_stack_size` (bytes). Sizes are rounded up to pages.
@@ -161,11 +172,12 @@ typedef struct gs_attr {
    */
   uint32_t stack_kind;
   /*
-   `GS_SPAWN_MIGRATABLE` or 0; unknown bits are `GS_EINVAL`.
+   `GS_SPAWN_MIGRATABLE`, `GS_SPAWN_NOMOVE` (or'ed) or 0; unknown bits are `GS_EINVAL`.
    */
   uint32_t flags;
   /*
-   GROWABLE: initial reservation (0 = default, 32 KiB; shrinking never goes below it);
+   GROWABLE: the window (0 = default, 256 KiB); a window smaller than the default also
+   shrinks back to it by moving (Go's density, with the risk of moves: see GS_STACK_GROWABLE);
    FIXED: the whole stack (0 = default, 256 KiB). Rounded up to a power of two up to 2 MiB.
    Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
    */
@@ -212,11 +224,14 @@ typedef struct gs_stats {
    */
   uint64_t stack_committed;
   /*
-   Times a goroutine stack was moved to a larger reservation (guard faults, checks, entries).
+   Times a goroutine stack was moved (copied) to a larger reservation, past its window (guard
+   faults, checks, entries). Growth inside the window is the kernel committing pages: it
+   shows in `stack_committed`, never here.
    */
   uint64_t stack_grows;
   /*
-   Times a goroutine stack was moved to a smaller reservation at a `gs_yield`.
+   Times a goroutine stack was moved (copied) to a smaller reservation at a `gs_yield` (only
+   windows asked smaller than the default do).
    */
   uint64_t stack_shrinks;
   /*
@@ -227,6 +242,16 @@ typedef struct gs_stats {
    OS threads the runtime has used to run goroutines (threads in `gs_run`/`gs_main` included).
    */
   uint32_t threads;
+  /*
+   Copy-moves of goroutine stacks: `stack_grows + stack_shrinks`. 0 means no stack ever
+   moved (nothing a move can corrupt happened).
+   */
+  uint64_t stack_moves;
+  /*
+   Times a goroutine's unused stack pages were given back in place at a `gs_yield` (nothing
+   moves).
+   */
+  uint64_t stack_releases;
 } gs_stats;
 
 /*

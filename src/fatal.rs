@@ -3,6 +3,7 @@
 //! through write(2).
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// A fixed-size, allocation-free writer to a file descriptor. Flushes when full and on drop.
 pub struct FdWriter {
@@ -66,13 +67,29 @@ impl Drop for FdWriter {
     }
 }
 
+/// What a fatal error prints after its message: the scheduler registers a writer of the running
+/// goroutine (`sched::dump_current_for_fatal`) when it starts, so that this lowest layer never
+/// calls up into it. A `fn(&mut FdWriter)` stored as an address; 0: none yet. It must be
+/// async-signal-safe (fatal errors are raised in the SIGSEGV handler).
+static DUMP_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers what [`throw`] prints after its message (see [`DUMP_HOOK`]).
+pub fn set_dump_hook(f: fn(&mut FdWriter)) {
+    DUMP_HOOK.store(f as usize, Release);
+}
+
 /// Prints `runtime: <details>` lines already written by the caller, then Go's
 /// `fatal error: <msg>`, and aborts the process.
 pub fn throw(msg: &str) -> ! {
     let mut w = FdWriter::stderr();
     let _ = writeln!(w, "fatal error: {msg}");
     w.flush();
-    crate::sched::dump_current_for_fatal(&mut w);
+    let hook = DUMP_HOOK.load(Acquire);
+    if hook != 0 {
+        // SAFETY: only set_dump_hook stores here, always a `fn(&mut FdWriter)`.
+        let f: fn(&mut FdWriter) = unsafe { core::mem::transmute::<usize, fn(&mut FdWriter)>(hook) };
+        f(&mut w);
+    }
     w.flush();
     // SAFETY: abort is async-signal-safe and never returns.
     unsafe { libc::abort() }

@@ -1,17 +1,20 @@
 //! # gostack: Go-style goroutines for C, Python and embedding interpreters
 //!
-//! The layers, top to bottom (data flows down; nothing calls up except through the scheduler):
+//! The layers, top to bottom; a module uses only the layers below it (checked by
+//! tests/layers.rs, with two exceptions listed there that issue #18 removes):
 //!
 //! ```text
 //!  C programs / Python (ctypes) / interpreters
 //!         |  include/gostack.h (cbindgen)
-//!  abi/     the exported gs_* functions: argument checks, error codes, panic boundary
-//!  embed/   foreign runtimes' per-goroutine state (CPython), swapped by switch hooks
-//!  sched/   G, M, P, run queues, schedule(), park/ready, spawn/exit
-//!  sync/    channels, select, wait groups, mutexes, semaphores (on park/ready)
-//!  stack/   guarded reservations, pools; copy-growing (grow.rs: copy, adjust, shrink)
-//!  signal/  per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults grow stacks), chaining
-//!  arch/    switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
+//!  abi/          the exported gs_* functions: argument checks, error codes, panic boundary
+//!  sync/ embed/  channels, select, wait groups, mutexes, semaphores (on park/ready);
+//!                foreign runtimes' per-goroutine state (CPython), swapped by switch hooks
+//!  sched/        G, M, P, run queues, schedule(), park/ready, spawn/exit; when stacks grow,
+//!                move, shrink or give pages back (grow.rs)
+//!  signal/       per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults grow stacks), chaining
+//!  stack/        guarded reservations, windows, pools; copying a stack (copy.rs: no G, no M)
+//!  base/ fatal   the spin lock; Go-style fatal errors (the scheduler registers what they print)
+//!  arch/         switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
 //! ```
 //!
 //! Vocabulary is Go's on purpose: a **G** is a goroutine, an **M** an OS thread running goroutines
@@ -23,6 +26,7 @@
 pub mod abi;
 #[doc(hidden)]
 pub mod arch;
+mod base;
 mod embed;
 mod fatal;
 #[doc(hidden)]

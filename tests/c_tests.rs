@@ -252,6 +252,8 @@ c_tests!(
     test_stack_limit,
     test_stack_overflow,
     test_stack_shrink,
+    test_stack_torture,
+    test_stack_window,
     test_stall_warning,
     test_stats,
     test_sync_foreign_thread,
@@ -335,6 +337,13 @@ multi_p_tests!(
     test_systemstack,
     test_thread_exit,
 );
+
+/// The differential stack torture (issue #12) on 2 Ps too; not in the P=4 list: 100,000 tasks
+/// there would add ~20 s to the suite and the pass at 2 Ps already runs goroutines on two threads.
+#[test]
+fn p2_test_stack_torture() {
+    run_c_test_on("test_stack_torture", 2);
+}
 
 /// CFI: gdb's backtrace of a goroutine ends cleanly at `gs_asm_goexit`, and inside a
 /// gs_systemstack function at `gs_asm_systemstack` (no "corrupt stack", no frames beyond). Skipped

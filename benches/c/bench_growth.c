@@ -252,8 +252,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!*only || strstr("many", only)) {
-        size_t sizes[] = {8192, 16384, 32768, 65536};
-        for (int s = 0; s < 4; s++) {
+        size_t sizes[] = {8192, 16384, 32768, 65536, 262144};
+        for (int s = 0; s < 5; s++) {
             char name[96];
             if (argc > 2 && strtoul(argv[2], NULL, 0) != sizes[s]) continue; /* one size only */
             attr_size = sizes[s];

@@ -21,10 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "benches" / "compare" / "build"
-# gostack's default initial reservation of a GROWABLE stack, read from the source that sets it.
-_m = re.search(r"DEFAULT_GROWABLE_STACK_SIZE: usize = (\d+) \* 1024;", (ROOT / "src/sched/mod.rs").read_text())
+# gostack's default window of a GROWABLE stack, read from the source that sets it.
+_m = re.search(r"pub const DEFAULT_WINDOW: usize = (\d+) \* 1024;", (ROOT / "src/stack/mod.rs").read_text())
 if _m is None:
-    sys.exit("compare.py: DEFAULT_GROWABLE_STACK_SIZE (N * 1024) not found in src/sched/mod.rs")
+    sys.exit("compare.py: DEFAULT_WINDOW (N * 1024) not found in src/stack/mod.rs")
 INITIAL = int(_m.group(1)) * 1024
 
 

@@ -258,6 +258,8 @@ class Stats(NamedTuple):
     stack_shrinks: int
     maxprocs: int
     threads: int
+    stack_moves: int
+    stack_releases: int
 
 
 def stats() -> Stats:

@@ -37,6 +37,8 @@ class gs_stats(ctypes.Structure):
         ("stack_shrinks", c_uint64),
         ("maxprocs", c_uint32),
         ("threads", c_uint32),
+        ("stack_moves", c_uint64),
+        ("stack_releases", c_uint64),
     ]
 
 

@@ -9,7 +9,7 @@ pub mod types;
 
 use crate::arch;
 use crate::sched;
-use crate::stack::grow;
+use crate::sched::grow;
 use core::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use python::*;

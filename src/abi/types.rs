@@ -26,26 +26,29 @@ pub const GS_ESTATE: c_int = -9;
 /// An internal error (a Rust panic) was caught at the API boundary; the runtime may be inconsistent.
 pub const GS_EPANIC: c_int = -10;
 
-/// Stack kind: starts small (32 KiB reserved, pages committed as touched) and, when it runs out,
-/// is MOVED to a reservation twice as large (Go's contiguous stacks). The default.
+/// Stack kind (the default): a WINDOW, 256 KiB of address space whose pages the kernel commits
+/// as they are touched, so the stack grows by page faults and never moves while it fits (a parked
+/// goroutine costs the pages it touched, ~5 KB with page tables). Past the window (deep recursion,
+/// big frames) it is MOVED to a reservation twice as large (Go's contiguous stacks), up to
+/// `gs_attr.max_stack_size` (1 GiB by default; past it the process aborts with Go's
+/// `runtime: goroutine N stack exceeds LIMIT-byte limit` / `fatal error: stack overflow`).
+/// At `gs_yield` the pages below the stack pointer of a goroutine that went deep go back to the
+/// system in place (nothing moves); only a window asked smaller than the default
+/// (`gs_attr.stack_size`) also moves back to a smaller reservation.
 ///
-/// When it grows: on a fault in the guard region below the stack (plain C code, no changes
-/// needed), in `gs_stack_check` / `GS_STACK_CHECK`, and on entry to any gs_* call that may
-/// switch goroutines. Up to `gs_attr.max_stack_size` (1 GiB by default); past it the process
-/// aborts with Go's `runtime: goroutine N stack exceeds LIMIT-byte limit` /
-/// `fatal error: stack overflow`. At `gs_yield`, a stack using less than a quarter of its
-/// reservation (twice in a row) is moved to a smaller one and its memory goes back to the system.
-///
-/// THE CONTRACT (what moving needs): no pointer into a growable stack may be held outside that
-/// stack (heap, globals, thread-locals, another goroutine, the kernel: aio buffers, io_uring)
-/// across a point where it can grow or shrink. The runtime moves every 8-byte aligned word in the
-/// stack and in the saved registers whose value lies in the old stack (glibc-mangled `jmp_buf`
-/// words included, so `setjmp` then growth then `longjmp` works), so pointers kept ON the stack
-/// are fine; but an integer that happens to equal a stack address is moved too. Code that cannot
-/// promise this (interpreters, `setjmp` buffers in globals, code publishing stack addresses,
-/// `fmemopen` on a stack buffer) uses `GS_STACK_FIXED` or runs under `gs_systemstack`.
-/// Residual risk: a single frame larger than the 64 KiB guard of a small stack, in code built
-/// without `-fstack-clash-protection`, can jump over the guard.
+/// What a move risks: the runtime moves every 8-byte word of the live stack (and every saved
+/// register) whose value lies in the old stack, glibc-mangled `jmp_buf` words included. C has no
+/// pointer maps, so a word the program only partly wrote (the padding bytes of a `long double`,
+/// the unwritten tail of a `char` buffer) can keep stale bytes of an old stack address, look
+/// like a pointer, and be changed: a silent wrong result. Moves are counted
+/// (`gs_stats.stack_moves`), can be logged (`GOSTACK_STACKMOVE=log`) and forbidden
+/// (`GS_SPAWN_NOMOVE`, `GOSTACK_STACKMOVE=fatal`: a Go-style fatal error instead). Code that
+/// cannot live with a move uses `GS_SPAWN_NOMOVE` or `GS_STACK_FIXED`.
+/// THE CONTRACT for code whose stack may move: no pointer into the stack may be held outside it
+/// (heap, globals, thread-locals, another goroutine, the kernel: aio buffers, io_uring) across a
+/// point where it can move (a call that goes past the window, any gs_* call).
+/// Residual risk: a single frame larger than the 64 KiB guard, in code built without
+/// `-fstack-clash-protection`, can jump over the guard.
 pub const GS_STACK_GROWABLE: u32 = 0;
 /// Stack kind: one reservation (256 KiB by default) that never moves; overflowing it is a fatal
 /// error (Go's message, then abort) and `gs_stack_check` answers `GS_ENOMEM` when it lacks room.
@@ -56,6 +59,11 @@ pub const GS_STACK_FIXED: u32 = 1;
 /// Spawn flag: the goroutine may be moved to another OS thread after it first ran. Off by default
 /// because C compilers cache thread-local addresses (errno) across calls.
 pub const GS_SPAWN_MIGRATABLE: u32 = 1;
+/// Spawn flag: this goroutine's stack never moves. Needing more than its window (a GROWABLE
+/// stack past its reservation) is a Go-style fatal error naming the goroutine and its depth
+/// (`gs_stack_check` answers `GS_ENOMEM` instead). `GOSTACK_STACKMOVE=fatal` sets it for every
+/// goroutine.
+pub const GS_SPAWN_NOMOVE: u32 = 2;
 
 /// Smallest accepted `gs_attr.stack_size` / `max_stack_size` (bytes). Sizes are rounded up to pages.
 pub const GS_STACK_MIN: usize = 8 * 1024;
@@ -71,9 +79,10 @@ pub type gs_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 pub struct gs_attr {
     /// `GS_STACK_GROWABLE` (default) or `GS_STACK_FIXED`; anything else is `GS_EINVAL`.
     pub stack_kind: u32,
-    /// `GS_SPAWN_MIGRATABLE` or 0; unknown bits are `GS_EINVAL`.
+    /// `GS_SPAWN_MIGRATABLE`, `GS_SPAWN_NOMOVE` (or'ed) or 0; unknown bits are `GS_EINVAL`.
     pub flags: u32,
-    /// GROWABLE: initial reservation (0 = default, 32 KiB; shrinking never goes below it);
+    /// GROWABLE: the window (0 = default, 256 KiB); a window smaller than the default also
+    /// shrinks back to it by moving (Go's density, with the risk of moves: see GS_STACK_GROWABLE);
     /// FIXED: the whole stack (0 = default, 256 KiB). Rounded up to a power of two up to 2 MiB.
     /// Non-zero values must lie in [`GS_STACK_MIN`, `GS_STACK_MAX`] and not exceed `max_stack_size`.
     pub stack_size: usize,
@@ -99,14 +108,23 @@ pub struct gs_stats {
     pub stack_reserved: u64,
     /// Bytes of goroutine stack memory resident (committed) right now, pools included.
     pub stack_committed: u64,
-    /// Times a goroutine stack was moved to a larger reservation (guard faults, checks, entries).
+    /// Times a goroutine stack was moved (copied) to a larger reservation, past its window (guard
+    /// faults, checks, entries). Growth inside the window is the kernel committing pages: it
+    /// shows in `stack_committed`, never here.
     pub stack_grows: u64,
-    /// Times a goroutine stack was moved to a smaller reservation at a `gs_yield`.
+    /// Times a goroutine stack was moved (copied) to a smaller reservation at a `gs_yield` (only
+    /// windows asked smaller than the default do).
     pub stack_shrinks: u64,
     /// Number of Ps (see `gs_maxprocs`).
     pub maxprocs: u32,
     /// OS threads the runtime has used to run goroutines (threads in `gs_run`/`gs_main` included).
     pub threads: u32,
+    /// Copy-moves of goroutine stacks: `stack_grows + stack_shrinks`. 0 means no stack ever
+    /// moved (nothing a move can corrupt happened).
+    pub stack_moves: u64,
+    /// Times a goroutine's unused stack pages were given back in place at a `gs_yield` (nothing
+    /// moves).
+    pub stack_releases: u64,
 }
 
 /// The calling goroutine's stack, filled by `gs_get_stack_info`.

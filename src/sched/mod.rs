@@ -23,6 +23,7 @@
 
 pub mod fork;
 pub mod futex;
+pub mod grow;
 pub mod monitor;
 pub mod proc;
 pub mod runq;
@@ -55,8 +56,8 @@ pub const G_ORPHAN: u32 = 5;
 
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
-/// Default initial reservation of a GROWABLE goroutine (chosen by measurement: docs/PERFORMANCE.md).
-pub const DEFAULT_GROWABLE_STACK_SIZE: usize = 32 * 1024;
+/// Default window of a GROWABLE goroutine (chosen by measurement: docs/DESIGN.md, "The default window").
+pub const DEFAULT_GROWABLE_STACK_SIZE: usize = stack::DEFAULT_WINDOW;
 /// Default limit of a GROWABLE stack.
 pub const DEFAULT_MAX_STACK: usize = 1 << 30;
 /// Bytes above `stack.lo` kept free for the runtime: `stackguard0 = lo + STACK_GUARD`.
@@ -101,7 +102,7 @@ pub struct G {
     /// The embedder's per-goroutine data (e.g. a PyThreadState).
     pub embed_data: *mut c_void,
     /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
-    pub growth: crate::stack::grow::GrowState,
+    pub growth: grow::GrowState,
     /// A GROWABLE goroutine that has not run yet has no stack (`stack.lo == 0`): it takes one of
     /// `growth.initial` bytes at its first run ([`first_run`]), where it calls
     /// `start_fn(start_arg)` with the FP control state `start_fp` of its spawner.
@@ -210,8 +211,12 @@ pub struct M {
     /// timer: deadlock detection ignores it (see [`proc::run_until`]).
     pub leave_at: i64,
     /// Bytes `newstack_m` must provide (from the stack's top) for the goroutine growing on this M
-    /// (set by `stack::grow::morestack` just before its mcall).
+    /// (set by `grow::morestack` just before its mcall).
     pub grow_need: usize,
+    /// Yields counted on this M, and whether the last count made it this M's turn to release
+    /// stack pages (see `grow::safe_point_work`).
+    pub safe_points: u32,
+    pub release_pending: bool,
     /// Goroutines resumed on this M (written by its thread, read by the stall monitor).
     pub ticks: AtomicU64,
     /// The thread's errno (`__errno_location()`), for abi::Entry.
@@ -432,6 +437,7 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 fn init_once() {
+    crate::fatal::set_dump_hook(dump_current_for_fatal);
     let mut s = SCHED.lock.lock();
     if s.initialised {
         return;
@@ -450,6 +456,15 @@ fn init_once() {
     }
     SCHED.npidle.store(n, Relaxed);
     SCHED.migrate_all.store(std::env::var("GOSTACK_MIGRATE").is_ok_and(|v| v.trim() == "1"), Relaxed);
+    if let Ok(v) = std::env::var("GOSTACK_STACKMOVE") {
+        match grow::parse_stackmove(&v) {
+            Some(mode) => grow::STACKMOVE.store(mode, Relaxed),
+            None => {
+                let mut w = FdWriter::stderr();
+                let _ = writeln!(w, "gostack: GOSTACK_STACKMOVE={v:?} not understood (allow, log or fatal): stacks move when they must");
+            }
+        }
+    }
 }
 
 /// Locks the scheduler (set up by the library constructor, or here if that has not run).
@@ -500,7 +515,7 @@ impl Attr {
         if a.stack_kind != GS_STACK_GROWABLE && a.stack_kind != GS_STACK_FIXED {
             return Err(GS_EINVAL);
         }
-        if a.flags & !GS_SPAWN_MIGRATABLE != 0 {
+        if a.flags & !(GS_SPAWN_MIGRATABLE | GS_SPAWN_NOMOVE) != 0 {
             return Err(GS_EINVAL);
         }
         let in_range = |v: usize| v == 0 || (GS_STACK_MIN..=GS_STACK_MAX).contains(&v);
@@ -740,7 +755,7 @@ pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
         if !(*g).embed_hooks.is_null() {
             ((*(*g).embed_hooks).switch_out)(g);
         }
-        crate::stack::grow::settle(m, g);
+        grow::settle(m, g);
         m
     }
 }
@@ -750,7 +765,7 @@ unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     // SAFETY: on g0 of the M that ran g; g is saved.
     unsafe {
         let m = enter_m(g);
-        crate::stack::grow::shrink_at_safe_point(m, g);
+        grow::shrink_at_safe_point(m, g);
         (*g).status.store(G_RUNNABLE, Relaxed);
         (*m).curg = null_mut();
         runqput(&*(*m).p, g, false);
@@ -1202,6 +1217,8 @@ pub(crate) fn getm_or_create() -> *mut M {
         rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
         leave_at: i64::MAX,
         grow_need: 0,
+        safe_points: grow::RELEASE_EVERY,
+        release_pending: false,
         ticks: AtomicU64::new(0),
         forked_worker: false,
         // SAFETY: no preconditions; this thread's slot, valid while it lives.
@@ -1257,6 +1274,8 @@ impl M {
             rand,
             leave_at,
             grow_need,
+            safe_points,
+            release_pending,
             ticks,
             forked_worker,
             errno_loc,
@@ -1267,7 +1286,7 @@ impl M {
         (self.altstack, self.sigstack, self.waitunlockf, self.waitlock) = (altstack, sigstack, waitunlockf, waitlock);
         (self.is_worker, self.spinning, self.lockedq_len, self.departed) = (is_worker, spinning, lockedq_len, departed);
         (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) = (p_since, nextp, rand, leave_at, grow_need, ticks);
-        (self.forked_worker, self.errno_loc) = (forked_worker, errno_loc);
+        (self.forked_worker, self.errno_loc, self.safe_points, self.release_pending) = (forked_worker, errno_loc, safe_points, release_pending);
     }
 }
 
@@ -1311,8 +1330,10 @@ pub fn stats() -> gs_stats {
         switches: SCHED.allp.iter().map(|p| p.switches.load(Relaxed)).sum(),
         stack_reserved: stack::reserved_bytes(),
         stack_committed: stack::committed_bytes(),
-        stack_grows: crate::stack::grow::GROWS.load(Relaxed),
-        stack_shrinks: crate::stack::grow::SHRINKS.load(Relaxed),
+        stack_grows: grow::GROWS.load(Relaxed),
+        stack_shrinks: grow::SHRINKS.load(Relaxed),
+        stack_moves: grow::GROWS.load(Relaxed) + grow::SHRINKS.load(Relaxed),
+        stack_releases: grow::RELEASES.load(Relaxed),
         maxprocs: n as u32,
         threads,
     }

@@ -645,9 +645,9 @@ pub(crate) unsafe fn yield_handoff() -> bool {
     // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
     unsafe {
         let Some((m, g, pr)) = handoff_start() else { return false };
-        // gosched_m shrinks a grown stack at this safe point; runqput's FIFO rule puts the
+        // gosched_m shrinks a grown stack (or releases pages) at this safe point; runqput's FIFO rule puts the
         // yielder behind the global queue.
-        if stack::grow::may_shrink(g) || behind_global() || !pr.runq.has_room() {
+        if grow::safe_point_work(m, g) || behind_global() || !pr.runq.has_room() {
             return false;
         }
         let next = pr.runq.peek_next();
@@ -699,7 +699,7 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
             || ((*m).is_worker && !workers_allowed())
             || SCHED.npwait.load(Relaxed) != 0
             || timer_due()
-            || stack::grow::needs_settle(g)
+            || grow::needs_settle(g)
         {
             return None;
         }
@@ -1056,13 +1056,35 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
                 global_put(&mut s, g);
             }
             (*m).lockedq_len.store(0, Release);
+            // A thread that leaves may still be queued for a P (it entered gs_run with none idle
+            // and found every goroutine done before one came): a P handed to it later would be
+            // lost, and all the others would wait for it for ever (seen with threads that run
+            // gs_run and exit, c-tests/test_thread_exit at P=2). Leave every list; give back a P
+            // handed over meanwhile.
+            if let Some(i) = s.proc.pwait.iter().position(|&x| x == m) {
+                s.proc.pwait.remove(i);
+                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+            }
+            remove(&mut s.proc.waiting, m);
+            remove(&mut s.proc.midle, m);
+            let handed = core::mem::replace(&mut (*m).nextp, null_mut());
+            if !handed.is_null() {
+                if (*m).p.is_null() {
+                    take_p(m, handed);
+                } else {
+                    pidleput(&mut s, handed);
+                }
+            }
         }
-        if !(*m).p.is_null() {
-            release_p(m, false);
-        }
+        // Not spinning any more before the P goes: release_p's wakep for the work left on it
+        // does nothing while a spinner is counted, and this one is leaving (a goroutine stayed
+        // on an idle P's ring with every thread asleep: c-tests/test_thread_exit at P=1).
         if (*m).spinning {
             (*m).spinning = false;
             SCHED.nmspinning.fetch_sub(1, AcqRel);
+        }
+        if !(*m).p.is_null() {
+            release_p(m, false);
         }
         (*m).exit_status = status;
         arch::set_tls_stack_guard(0);

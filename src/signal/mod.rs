@@ -18,7 +18,7 @@
 
 use crate::abi::types::GS_STACK_GROWABLE;
 use crate::fatal::FdWriter;
-use crate::stack::grow;
+use crate::sched::grow;
 use crate::sched::{getm, M};
 use core::fmt::Write;
 use core::mem::MaybeUninit;

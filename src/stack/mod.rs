@@ -19,7 +19,7 @@
 //!   global pool behind a mutex takes the overflow, keeps `GLOBAL_WARM_MAX` per class warm and
 //!   gives back the pages of the rest, so idle pooled stacks cost little.
 //!
-//! - Growth (src/stack/grow.rs) needs stacks inside the SIGSEGV handler, where nothing may
+//! - Growth (src/sched/grow.rs) needs stacks inside the SIGSEGV handler, where nothing may
 //!   allocate or lock: [`alloc_in_signal`] only pops the P's cache, takes a warm spare from
 //!   [`SPARES`] (a lock-free array) or maps a new reservation with two system calls; a stack mapped
 //!   that way has class [`DIRECT`] until [`register_direct`] records it (on g0, later).
@@ -33,10 +33,10 @@
 //! Invariant: a `Stack` is owned by exactly one of: a G (its stack, or its list of stacks waiting
 //! to be freed), a P cache, the global pool, a spare slot.
 
-pub mod grow;
+pub mod copy;
 pub mod xsave;
 
-use crate::sync::waiter::Locked;
+use crate::base::lock::Locked;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -46,12 +46,21 @@ pub const PAGE: usize = 4096;
 /// ordinary C frames cannot jump over it (see docs/DESIGN.md: a 256 KiB guard caught 100 KiB
 /// frames; costs ~550 B of page tables per stack).
 pub const GUARD_SIZE: usize = 256 * 1024;
-/// Guard region below small stacks (<= [`SMALL_STACK_MAX`]): the page tables of a 256 KiB guard
-/// alone (~550 B) would break the budget of 4.5 KB per parked goroutine (docs/PERFORMANCE.md).
+/// Guard region below stacks up to [`SMALL_STACK_MAX`] (the default window included): page
+/// tables are paid per 2 MiB of address space that holds a stack's top page or a guard marker, so
+/// the spacing of stack tops (window + guard) sets the cost per parked goroutine: 320 KiB here,
+/// ~640 B; a 256 KiB guard would make it ~1 KiB and break the 5 KB budget (docs/DESIGN.md).
 /// Residual risk, documented in the README: a frame larger than 64 KiB compiled without
-/// `-fstack-clash-protection` can jump over it while the stack is small.
+/// `-fstack-clash-protection` can jump over it.
 pub const SMALL_GUARD_SIZE: usize = 64 * 1024;
-pub const SMALL_STACK_MAX: usize = 64 * 1024;
+pub const SMALL_STACK_MAX: usize = DEFAULT_WINDOW;
+
+/// The default window of a GROWABLE goroutine: a reservation whose pages the kernel commits as
+/// they are touched, so the stack grows by page faults and never moves while it fits. 256 KiB is
+/// the largest power of two whose page tables keep a parked goroutine under 5 KB (with its
+/// 64 KiB guard) and it holds what ordinary C does (measured in docs/DESIGN.md: glibc's printf of
+/// a long double ~11 KiB, getaddrinfo, regcomp/regexec, iconv, qsort, a recursive-descent parser).
+pub const DEFAULT_WINDOW: usize = 256 * 1024;
 
 /// The guard region below a stack of `size` bytes.
 pub const fn guard_for(size: usize) -> usize {

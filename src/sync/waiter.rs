@@ -28,6 +28,7 @@
 //!    for that before its frame goes away.
 
 use crate::abi::types::{GS_ESTATE, GS_OK};
+pub use crate::base::lock::{Lock, Locked};
 use crate::sched::{self, Where, G};
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -36,73 +37,6 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::
 
 const WAITING: u32 = 0;
 const CLAIMED: u32 = 1;
-
-/// The lock of every queue: a test-and-test-and-set spin lock. Critical sections are a few
-/// dozen instructions and never block, so spinning is cheap, and unlocking is a plain release
-/// store (parking_lot's RawMutex needs a second atomic read-modify-write to unlock, which cost
-/// ~10% of an unbuffered round trip). It can be released from g0 after the goroutine that took
-/// it parked (a guard object could not cross the switch). A waiter that spins long (its holder
-/// was preempted, e.g. a host thread) yields its OS thread.
-pub struct Lock {
-    held: AtomicBool,
-}
-
-impl Default for Lock {
-    fn default() -> Self {
-        Lock::new()
-    }
-}
-
-impl Lock {
-    /// An unlocked lock.
-    pub const fn new() -> Lock {
-        Lock { held: AtomicBool::new(false) }
-    }
-
-    #[inline]
-    pub fn lock(&self) {
-        if !self.held.swap(true, Acquire) {
-            return;
-        }
-        self.lock_slow();
-    }
-
-    /// Takes the lock if it is free, without waiting (usable in a signal handler).
-    #[inline]
-    pub fn try_lock(&self) -> bool {
-        !self.held.load(Relaxed) && !self.held.swap(true, Acquire)
-    }
-
-    #[cold]
-    fn lock_slow(&self) {
-        let mut spins = 0u32;
-        loop {
-            while self.held.load(Relaxed) {
-                spins += 1;
-                if spins < 200 {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if !self.held.swap(true, Acquire) {
-                return;
-            }
-        }
-    }
-
-    /// # Safety
-    /// The caller holds the lock.
-    #[inline]
-    pub unsafe fn unlock(&self) {
-        self.held.store(false, Release);
-    }
-
-    /// The lock's byte (1 = held): storing 0 releases it (see sched::proc::park_handoff).
-    pub fn byte_ptr(&self) -> *mut u8 {
-        self.held.as_ptr().cast()
-    }
-}
 
 /// One blocking call: who waits and what ended the wait.
 pub struct WaitCtx {
@@ -386,12 +320,12 @@ pub fn caller() -> Result<Caller, c_int> {
         // (A host thread that set the slot itself is caught in `block`.) Secure the stack the
         // blocking call needs now: its waiters, once queued, must not move with a guard-fault
         // growth (the queues would point into the old stack).
-        crate::stack::grow::secure_stack_below(guard, crate::stack::grow::RUNTIME_ENTRY_STACK);
+        crate::sched::grow::secure_stack_below(guard, crate::sched::grow::RUNTIME_ENTRY_STACK);
         return Ok(Caller::Goroutine);
     }
     match sched::whereami() {
         Where::Goroutine(..) => {
-            crate::stack::grow::secure_stack(crate::stack::grow::RUNTIME_ENTRY_STACK);
+            crate::sched::grow::secure_stack(crate::sched::grow::RUNTIME_ENTRY_STACK);
             Ok(Caller::Goroutine)
         }
         Where::Outside => Ok(Caller::Thread),
@@ -601,60 +535,6 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock],
             continue;
         }
         std::thread::park_timeout(std::time::Duration::from_nanos((deadline - now) as u64));
-    }
-}
-
-/// A value guarded by a [`Lock`] that is taken and released explicitly (so it can be released
-/// on g0 by a park).
-pub struct Locked<T> {
-    pub lock: Lock,
-    inner: UnsafeCell<T>,
-}
-
-// SAFETY: the inner value is only reached through `get` under the lock.
-unsafe impl<T: Send> Sync for Locked<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Send for Locked<T> {}
-
-impl<T> Locked<T> {
-    pub const fn new(v: T) -> Self {
-        Locked { lock: Lock::new(), inner: UnsafeCell::new(v) }
-    }
-
-    /// Takes the lock and returns the value.
-    #[allow(clippy::mut_from_ref)]
-    pub fn lock(&self) -> &mut T {
-        self.lock.lock();
-        // SAFETY: we hold the lock until `unlock`.
-        unsafe { &mut *self.inner.get() }
-    }
-
-    /// # Safety
-    /// The caller holds the lock and drops every reference obtained from `lock`.
-    pub unsafe fn unlock(&self) {
-        // SAFETY: per the contract.
-        unsafe { self.lock.unlock() }
-    }
-
-    /// Takes the lock if it is free and returns the value; None if it is held.
-    #[allow(clippy::mut_from_ref)]
-    pub fn try_lock(&self) -> Option<&mut T> {
-        // SAFETY: we hold the lock until `unlock`.
-        self.lock.try_lock().then(|| unsafe { &mut *self.inner.get() })
-    }
-
-    /// The value, for a caller that already holds the lock.
-    ///
-    /// # Safety
-    /// The caller holds the lock.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn get(&self) -> &mut T {
-        // SAFETY: per the contract.
-        unsafe { &mut *self.inner.get() }
-    }
-
-    pub fn lock_ptr(&self) -> *const Lock {
-        &self.lock
     }
 }
 

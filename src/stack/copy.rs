@@ -1,14 +1,13 @@
-//! Copy-growing stacks (Go's contiguous stacks: `newstack`/`copystack`/`shrinkstack`) for C.
-//!
-//! A GROWABLE goroutine stack that runs out is replaced by a reservation at least twice as large:
-//! the live part `[sp - 128 (red zone), hi)` is copied to the same distance below the new `hi`,
-//! pointers into the old stack are moved by `delta = new.hi - old.hi`, and the old stack is freed.
+//! Copying a stack (the mechanism of Go's `copystack`, for C): the live part of a goroutine
+//! stack is copied to the same distance below the top of another reservation, and every word that
+//! points into the old stack's live part is moved by the delta. No G, no M here: when and why a
+//! stack moves is the scheduler's business (src/sched/grow.rs).
 //!
 //! ```text
-//!   old stack                         new stack (2x or more)
+//!   old stack                         new stack
 //!   hi ┌──────────────┐               hi ┌──────────────┐
 //!      │ frames       │  copy, adjust    │ frames       │  every aligned word v with
-//!      │  &local ─────┼─┐  ─────────▶     │  &local ─────┼─┐ guard_lo <= v < old.hi
+//!      │  &local ─────┼─┐  ─────────▶     │  &local ─────┼─┐ sp - 128 <= v < old.hi
 //!      │ local  ◀─────┼─┘                │ local  ◀─────┼─┘ becomes v + delta
 //!  sp-128 ─ ─ ─ ─ ─ ─┤               sp'-128 ─ ─ ─ ─ ─ ─┤ (and glibc-mangled words likewise)
 //!   lo └──────────────┘                  │ free         │
@@ -16,72 +15,19 @@
 //!      └──────────────┘                  │ guard        │
 //! ```
 //!
-//! Triggers, all ending in [`copy_and_adjust`]:
-//! - **a guard fault** ([`grow_in_signal`], called by the SIGSEGV handler on the sigaltstack): the
-//!   saved general registers (not rip) and vector lanes (stack/xsave.rs) are adjusted too, in a
-//!   window reaching 1 MiB below the guard (stack-clash probe loops keep their end address there),
-//!   and the faulting instruction retries on the new stack. Async-signal-safe: the new stack comes
-//!   from [`super::alloc_in_signal`] (no lock, no allocation) and the old one is not freed here but
-//!   chained into a list kept inside the dead old stacks themselves (`GrowState::pending`), which
-//!   [`settle`] empties the next time the goroutine's M is on g0 (or in a runtime entry point).
-//! - **an explicit check** ([`morestack`]: `gs_stack_check`, the `GS_STACK_CHECK` macro's slow path,
-//!   and [`secure_stack`], which every gs_* entry point that may switch calls first so that a guard
-//!   fault never lands inside the runtime): `mcall(newstack_m)` saves the goroutine's switch frame on
-//!   its own stack, copies on g0 (the frame moves with the stack: `g.sched.sp += delta`) and
-//!   `gogo`es back into the moved goroutine.
-//!
-//! Shrinking ([`shrink_at_safe_point`], from `gs_yield` only: never while the goroutine is parked,
-//! since the sync layer will hold pointers into parked stacks): when less than a quarter has been in
-//! use at two safe points in a row, the live part moves to the smallest power-of-two reservation
-//! (not below the initial one) of which it uses at most a quarter, and the old stack's pages go back
-//! to the kernel.
-//!
-//! Runtime-owned pointers into a stack are adjusted precisely: `G.sched.sp`, `G.stack`,
-//! `G.stackguard0`, `%fs:0x70` (when the running goroutine moves). Everything else follows the
-//! contract in the README: nothing outside a growable stack may point into it across a point where
-//! it can grow.
+//! Conservative: C has no pointer maps, so an integer that equals a live stack address is moved
+//! too, and so is a word the program only partly wrote whose stale bytes make it look like one
+//! (issue #12: why the default stack is a window that never moves, docs/DESIGN.md).
 
-use super::{Stack, StackCache, PAGE};
-use crate::abi::types::*;
-use crate::arch;
-use crate::fatal::FdWriter;
-use crate::sched::{self, Where, G, M, STACK_GUARD};
-use core::ffi::{c_int, c_void};
-use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use super::{Stack, PAGE};
+#[cfg(test)]
+use super::StackCache;
 
 /// Bytes below the stack pointer that a leaf function may use without moving it (SysV red zone).
 pub const RED_ZONE: usize = 128;
 /// Saved registers are adjusted if they point this far below the guard region (stack-clash probe
 /// loops keep their end address there, notes/growth.md).
 pub const REG_WINDOW_BELOW_GUARD: usize = 1 << 20;
-/// Stack the runtime's own entry points secure before they run (their frames, mcall's switch
-/// frame, formatting a fatal message).
-pub const RUNTIME_ENTRY_STACK: usize = 4096;
-/// An SI_KERNEL fault (the kernel could not push a signal frame, si_addr 0) counts as a growth
-/// request when rsp is this close to the stack's low end; a frame needs ~3.4 KiB (more with AVX-512).
-pub const KERNEL_FRAME_ROOM: usize = 8 * 1024;
-
-pub static GROWS: AtomicU64 = AtomicU64::new(0);
-pub static SHRINKS: AtomicU64 = AtomicU64::new(0);
-
-/// Growth bookkeeping of a G (the last field of `G`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GrowState {
-    /// Head of the list of old stacks waiting to be freed; each holds the next link in its top
-    /// bytes (see [`push_pending`]). `lo == 0`: empty.
-    pub pending: Stack,
-    /// The reservation the goroutine started with: shrinking never goes below it.
-    pub initial: usize,
-    /// Consecutive safe points at which less than a quarter of the stack was in use.
-    pub low_safe_points: u32,
-}
-
-impl GrowState {
-    pub fn reset(&mut self, initial: usize) {
-        *self = GrowState { initial, ..GrowState::default() };
-    }
-}
 
 /// glibc's pointer guard (`%fs:0x30`, `tcbhead_t.pointer_guard`): `PTR_MANGLE(p)` is
 /// `rol64(p ^ guard, 0x11)`.
@@ -143,13 +89,24 @@ impl Mover {
 }
 
 /// The lowest byte of `old` that is live when its stack pointer is `sp`.
-fn live_lo(old: &Stack, sp: usize) -> usize {
+pub fn live_lo(old: &Stack, sp: usize) -> usize {
     old.lo.max(sp.saturating_sub(RED_ZONE)) & !7
 }
 
+/// The lowest address a word in memory may point to and still be moved: the live part of the
+/// stack, `[sp - RED_ZONE, hi)` (`sp` may lie in the guard region after a large `sub rsp`).
+/// A value pointing lower points at dead frames. Such values are mostly stale bytes: an earlier
+/// frame's pointer left in a word the current frame only partly wrote (a long double's padding,
+/// a buffer's unwritten tail), which moving would corrupt (issue #12). Restricting the range to
+/// the live part is what makes the moving path less hazardous (docs/PERFORMANCE.md has the
+/// measured rates); registers keep the wide window (stack-clash probe loops).
+fn adjust_lo(old: &Stack, sp: usize) -> usize {
+    sp.saturating_sub(RED_ZONE).clamp(old.guard_lo(), old.hi)
+}
+
 /// Copies the live part of `old` (`[sp - RED_ZONE, hi)`) to the same distance below `new.hi`,
-/// moving every word that points into `old` or its guard region (plain or glibc-mangled) by the
-/// delta, which it returns (`new.hi - old.hi`, wrapping).
+/// moving every word that points into the live part of `old` ([`adjust_lo`]; plain or
+/// glibc-mangled) by the delta, which it returns (`new.hi - old.hi`, wrapping).
 ///
 /// # Safety
 /// `old` and `new` are distinct stacks owned by the caller; nothing runs on either; the live part
@@ -159,7 +116,7 @@ pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard
     let delta = new.hi.wrapping_sub(old.hi);
     let dst_lo = src_lo.wrapping_add(delta);
     assert!(dst_lo >= new.lo && dst_lo < new.hi, "stack copy does not fit");
-    let mv = Mover::new(old.guard_lo(), old.hi, delta, pointer_guard);
+    let mv = Mover::new(adjust_lo(old, sp), old.hi, delta, pointer_guard);
     let n = (old.hi - src_lo) / 8;
     let (src, dst) = (src_lo as *const usize, dst_lo as *mut usize);
     // SAFETY: [src_lo, old.hi) and [dst_lo, new.hi) lie in the two stacks (per the contract and
@@ -331,290 +288,6 @@ pub fn grown_size_within(old: usize, need: usize, max: usize) -> Option<usize> {
     let capped = max & !(PAGE - 1);
     (capped > old && need <= capped).then_some(capped)
 }
-
-/// Chains the dead stack `old` into `g`'s pending list (the link lives in its top 64 bytes, a
-/// page that is surely committed). Async-signal-safe.
-///
-/// # Safety
-/// `old` is dead (nothing runs on it) and owned by `g`.
-unsafe fn push_pending(g: &mut G, old: Stack) {
-    // SAFETY: per the contract; hi - 64 is 16-byte aligned and inside old.
-    unsafe { ((old.hi - 64) as *mut Stack).write(g.growth.pending) };
-    g.growth.pending = old;
-}
-
-/// Makes `new` the stack of `g` after a copy.
-fn install(g: &mut G, new: Stack, running: bool) {
-    g.stack = new;
-    g.stackguard0 = new.lo + STACK_GUARD;
-    if running {
-        arch::set_tls_stack_guard(g.stackguard0);
-    }
-}
-
-/// Frees the stacks `g` left behind when it grew in the signal handler and records a stack the
-/// handler mapped. Takes locks and may allocate: call on g0 or at a runtime entry point, never in
-/// a signal handler. `m` is the calling thread's M (null or without a P: the global pool).
-///
-/// # Safety
-/// `g` is the goroutine running on (or just switched away from) this thread.
-#[inline(always)]
-pub unsafe fn settle(m: *mut M, g: *mut G) {
-    // Inlined check on every switch: nothing to do unless the goroutine's stack moved.
-    // SAFETY: per the contract.
-    unsafe {
-        if needs_settle(g) {
-            settle_slow(m, g)
-        }
-    }
-}
-
-/// Whether [`settle`] has work for `g`: its stack moved in the signal handler (old stacks to
-/// free, or a new one to register).
-///
-/// # Safety
-/// `g` is a live G record owned by the caller's M.
-#[inline(always)]
-pub unsafe fn needs_settle(g: *mut G) -> bool {
-    // SAFETY: per the contract.
-    unsafe { (*g).stack.class == super::DIRECT || (*g).growth.pending.lo != 0 }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn settle_slow(m: *mut M, g: *mut G) {
-    // SAFETY: per the contract of settle, g's record is ours to update; only this thread touches
-    // m.p.
-    unsafe {
-        let g = &mut *g;
-        if g.stack.class == super::DIRECT {
-            super::register_direct(&mut g.stack);
-        }
-        let p = if m.is_null() { core::ptr::null_mut() } else { (*m).p };
-        while g.growth.pending.lo != 0 {
-            let mut s = g.growth.pending;
-            g.growth.pending = ((s.hi - 64) as *const Stack).read();
-            // Recycled warm, like every other stack (a cold destination makes growth 4-5x slower).
-            super::register_direct(&mut s);
-            if p.is_null() {
-                super::free_global(s);
-            } else {
-                (*p).local().stacks.free(s);
-            }
-        }
-    }
-}
-
-/// Why a stack could not grow.
-#[derive(Debug, PartialEq, Eq)]
-pub enum GrowError {
-    /// Past `max_stack`.
-    Limit,
-    /// No memory for the new reservation.
-    NoMemory,
-}
-
-/// Grows the stack of the goroutine `g` running on this thread from the SIGSEGV handler: `fault`
-/// is the faulting address in its guard region, or 0 for an SI_KERNEL fault (the kernel could not
-/// push a signal frame). Adjusts the saved registers in `uc`; on return the faulting instruction
-/// retries on the new stack.
-///
-/// # Safety
-/// Called in the SIGSEGV handler, on the sigaltstack, of the thread whose M is `m` and whose
-/// running goroutine `g` (GROWABLE) faulted on its own stack; `uc` is the handler's ucontext.
-pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fault: usize) -> Result<(), GrowError> {
-    // SAFETY: per the contract: the goroutine is stopped in the fault, its record and stack are
-    // ours; the P's cache is touched only by this thread (runtime code never faults while
-    // changing it: it secures its stack first).
-    unsafe {
-        let g = &mut *g;
-        let old = g.stack;
-        let gregs = &mut (*uc).uc_mcontext.gregs;
-        let rsp = gregs[libc::REG_RSP as usize] as usize;
-        let low = if fault == 0 { rsp.saturating_sub(2 * KERNEL_FRAME_ROOM) } else { fault.min(rsp) };
-        let need = old.hi - low.min(old.hi) + STACK_GUARD + PAGE;
-        let Some(size) = grown_size_within(old.size(), need, g.max_stack) else { return Err(GrowError::Limit) };
-        let p = (*m).p;
-        let cache: Option<&mut StackCache> = if p.is_null() { None } else { Some(&mut (*p).local().stacks) };
-        let Some(new) = super::alloc_in_signal(cache, size) else { return Err(GrowError::NoMemory) };
-        let pg = pointer_guard();
-        let delta = copy_and_adjust(&old, &new, rsp, pg);
-        let regs = Mover::new(old.guard_lo().saturating_sub(REG_WINDOW_BELOW_GUARD), old.hi, delta, pg);
-        // gregs[0..16] are r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp; 16 is rip (not moved).
-        for r in gregs.iter_mut().take(libc::REG_RIP as usize) {
-            *r = regs.plain(*r as usize) as i64;
-        }
-        super::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
-        install(g, new, true);
-        push_pending(g, old);
-        g.grows = g.grows.wrapping_add(1);
-        GROWS.fetch_add(1, Relaxed);
-        Ok(())
-    }
-}
-
-/// Secures `bytes` bytes of stack below the caller's stack pointer before runtime code runs on a
-/// goroutine stack (entry points that may switch). The fast path compares with `%fs:0x70` (0
-/// outside goroutines and on g0, so it never fires there).
-#[inline(always)]
-pub fn secure_stack(bytes: usize) {
-    secure_stack_below(arch::tls_stack_guard(), bytes)
-}
-
-/// [`secure_stack`] for a caller that has just read `%fs:0x70` (`guard`) itself.
-#[inline(always)]
-pub fn secure_stack_below(guard: usize, bytes: usize) {
-    if arch::current_sp().wrapping_sub(bytes) < guard {
-        secure_stack_slow(bytes);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn secure_stack_slow(bytes: usize) {
-    let _ = morestack(arch::current_sp(), bytes, true);
-}
-
-/// Makes room for `bytes` bytes below `sp` on the running goroutine's stack, growing a GROWABLE
-/// stack synchronously if needed. `GS_ENOMEM` if it cannot: a FIXED stack without that much room,
-/// or (unless `fatal_past_limit`, which aborts with Go's message instead) past the limit.
-/// Outside goroutines: `GS_OK`.
-pub fn morestack(sp: usize, bytes: usize, fatal_past_limit: bool) -> c_int {
-    let Where::Goroutine(m, g) = sched::whereami() else { return GS_OK };
-    // SAFETY: g runs on this thread (on its own stack) and m is ours.
-    unsafe {
-        let gr = &mut *g;
-        if sp.checked_sub(bytes).is_some_and(|x| x >= gr.stackguard0) {
-            return GS_OK;
-        }
-        if gr.stack_kind != GS_STACK_GROWABLE {
-            return GS_ENOMEM;
-        }
-        let need = (gr.stack.hi - sp).saturating_add(bytes).saturating_add(STACK_GUARD);
-        if grown_size_within(gr.stack.size(), need, gr.max_stack).is_none() {
-            if fatal_past_limit {
-                overflow(gr, sp, 0);
-            }
-            return GS_ENOMEM;
-        }
-        (*m).grow_need = need;
-        sched::mcall(m, g, newstack_m);
-        GS_OK
-    }
-}
-
-/// Go's newstack, on g0: moves the saved goroutine to a stack of at least `m.grow_need` bytes
-/// and resumes it there.
-unsafe extern "C" fn newstack_m(gp: *mut c_void) {
-    let g = gp as *mut G;
-    // SAFETY: on g0 of the M that ran g (mcall); g is saved and stays RUNNING on this M.
-    unsafe {
-        let m = sched::enter_m(g);
-        let gr = &mut *g;
-        let old = gr.stack;
-        let Some(size) = grown_size_within(old.size(), (*m).grow_need, gr.max_stack) else {
-            crate::fatal::fatal!("newstack_m: request past the limit was not refused")
-        };
-        let pl = (*(*m).p).local();
-        let Some(new) = pl.stacks.alloc(size) else { crate::fatal::fatal!("cannot allocate a {size}-byte goroutine stack") };
-        let sp = gr.sched.sp;
-        let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
-        gr.sched.sp = sp.wrapping_add(delta);
-        install(gr, new, false);
-        pl.stacks.free(old);
-        gr.grows = gr.grows.wrapping_add(1);
-        GROWS.fetch_add(1, Relaxed);
-        resume(m, g)
-    }
-}
-
-/// gogo back into `g`, still RUNNING on `m`.
-unsafe fn resume(m: *mut M, g: *mut G) -> ! {
-    // SAFETY: g is saved (sched.sp), its M is m, we are on m's g0.
-    unsafe {
-        arch::set_tls_stack_guard((*g).stackguard0);
-        let sp = (*g).sched.sp;
-        (*g).sched.sp = 0;
-        arch::gs_asm_gogo(sp, (*m).fpctl)
-    }
-}
-
-/// At a safe point (`gs_yield`, on g0, `g` saved and RUNNABLE-to-be), gives memory back when less
-/// than a quarter of a grown stack has been in use at two safe points in a row: moves the live
-/// part to the smallest reservation (not below the initial one) of which it uses <= 1/4, and the
-/// old stack's pages go back to the kernel (see docs/PERFORMANCE.md for relocation vs in-place).
-///
-/// # Safety
-/// On g0 of `m`, which holds a P; `g` was just saved by mcall and nothing points into its stack
-/// but its own frames and `g.sched.sp`.
-#[inline(always)]
-pub unsafe fn shrink_at_safe_point(m: *mut M, g: *mut G) {
-    // Inlined check on every yield: only a stack that grew can shrink.
-    // SAFETY: per the contract.
-    unsafe {
-        if may_shrink(g) {
-            shrink_slow(m, g)
-        }
-    }
-}
-
-/// Whether [`shrink_at_safe_point`] would look at `g`'s stack: only a GROWABLE stack that grew
-/// past its initial size can shrink.
-///
-/// # Safety
-/// `g` is a live G record owned by the caller's M.
-#[inline(always)]
-pub unsafe fn may_shrink(g: *mut G) -> bool {
-    // SAFETY: per the contract.
-    unsafe { (*g).stack_kind == GS_STACK_GROWABLE && (*g).stack.size() > (*g).growth.initial }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn shrink_slow(m: *mut M, g: *mut G) {
-    // SAFETY: per the contract of shrink_at_safe_point.
-    unsafe {
-        let gr = &mut *g;
-        let old = gr.stack;
-        let sp = gr.sched.sp;
-        let used = old.hi - live_lo(&old, sp);
-        if used >= old.size() / 4 {
-            gr.growth.low_safe_points = 0;
-            return;
-        }
-        gr.growth.low_safe_points += 1;
-        if gr.growth.low_safe_points < 2 {
-            return;
-        }
-        gr.growth.low_safe_points = 0;
-        let size = (4 * used).next_power_of_two().max(gr.growth.initial).max(super::MIN_CLASS_SIZE);
-        if size >= old.size() {
-            return;
-        }
-        let pl = (*(*m).p).local();
-        let Some(new) = pl.stacks.alloc(size) else { return };
-        let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
-        gr.sched.sp = sp.wrapping_add(delta);
-        install(gr, new, false);
-        super::free_cold(&mut pl.stacks, old);
-        gr.shrinks = gr.shrinks.wrapping_add(1);
-        SHRINKS.fetch_add(1, Relaxed);
-    }
-}
-
-/// Go's message for a goroutine that ran out of stack, then abort. Async-signal-safe.
-pub fn overflow(g: &G, sp: usize, fault: usize) -> ! {
-    let mut w = FdWriter::stderr();
-    let limit = if g.stack_kind == GS_STACK_FIXED { g.stack.size() } else { g.max_stack };
-    let _ = write!(
-        w,
-        "runtime: goroutine {} stack exceeds {}-byte limit\nruntime: sp={:#x} fault={:#x} stack=[{:#x}, {:#x})\n",
-        g.goid, limit, sp, fault, g.stack.lo, g.stack.hi
-    );
-    drop(w);
-    crate::fatal::throw("stack overflow")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,6 +329,7 @@ mod tests {
         let sp = old.hi - 8192;
         let w = |a: usize| a as *mut usize;
         // SAFETY: both stacks are ours; every address written lies in [sp - RED_ZONE, old.hi).
+        // Only values in the live part [sp - RED_ZONE, old.hi) are moved (adjust_lo).
         unsafe {
             let mut prev = 0usize;
             let mut a = sp;
@@ -663,9 +337,11 @@ mod tests {
                 *w(a) = prev; // link to the previous frame (or 0)
                 *w(a + 8) = a; // self pointer
                 *w(a + 16) = 12345; // not an address
-                *w(a + 24) = old.lo - 100; // into the guard region
+                *w(a + 24) = old.lo - 100; // into the guard region: below the live part
                 *w(a + 32) = (a ^ pg).rotate_left(0x11); // mangled, as PTR_MANGLE does
                 *w(a + 40) = old.hi; // one past the end: not inside
+                *w(a + 48) = sp - RED_ZONE - 8; // a dead frame (stale bytes): not moved
+                *w(a + 56) = sp - RED_ZONE; // the live part's lowest word: moved
                 prev = a;
                 a += 64;
             }
@@ -681,9 +357,11 @@ mod tests {
                 assert_eq!(*w(b), if prev == 0 { 0 } else { mv(prev) });
                 assert_eq!(*w(b + 8), b);
                 assert_eq!(*w(b + 16), 12345);
-                assert_eq!(*w(b + 24), mv(old.lo - 100));
+                assert_eq!(*w(b + 24), old.lo - 100, "below the live part: left alone");
                 assert_eq!((*w(b + 32)).rotate_right(0x11) ^ pg, b, "mangled word re-mangled");
                 assert_eq!(*w(b + 40), old.hi);
+                assert_eq!(*w(b + 48), sp - RED_ZONE - 8, "a dead frame's address: left alone");
+                assert_eq!(*w(b + 56), mv(sp - RED_ZONE));
                 prev = a;
                 a += 64;
             }
