@@ -5,7 +5,10 @@
  *
  * Conventions:
  *  - Functions returning `int` return GS_OK (0) or a negative GS_E* code; gs_strerror() names it.
- *    Output parameters are written only on success. errno is never used.
+ *    Output parameters are written only on success. errno is never used for errors and gs_*
+ *    calls leave it as they found it; each goroutine has its own (kept across switches).
+ *  - No function is async-signal-safe: called from a signal handler they return GS_ESTATE (NULL
+ *    for constructors) and do nothing (README, "What not to do, and what happens").
  *  - Functions taking a `gs_chan *`, `gs_mutex *`, ... never accept NULL (GS_EINVAL).
  *  - "Blocks" means: parks the calling goroutine (other goroutines keep running); called from a
  *    thread that is not running a goroutine, it blocks that thread.
@@ -239,7 +242,8 @@ typedef struct gs_stats {
    */
   uint32_t maxprocs;
   /*
-   OS threads the runtime has used to run goroutines (threads in `gs_run`/`gs_main` included).
+   Live OS threads that have run goroutines (threads in `gs_run`/`gs_main` included; a thread
+   that exits is no longer counted).
    */
   uint32_t threads;
   /*
