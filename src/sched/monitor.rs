@@ -17,6 +17,8 @@
 //!   and whether goroutines wait for that M (its pinned queue, or its P's run queue). An M whose
 //!   count has not moved for `STALL_NS` while it has a running goroutine and waiting ones is
 //!   reported (once per process; `GOSTACK_STALL_WARNING=0` turns it off).
+//! - C goroutines only: a goroutine of an embedded runtime (a Python goroutine, `G::embed_hooks`)
+//!   is left to that runtime's layer (the advice printed here is about C calls).
 //! - Reads other threads' fields racily (volatile loads of word-sized fields; M and G records are
 //!   never freed): a report may name a goroutine that moved on a moment ago, never a freed one.
 
@@ -124,7 +126,9 @@ fn scan(seen: &mut Vec<Seen>) {
                 continue;
             }
         };
-        if seen[i].ticks != ticks || curg.is_null() {
+        // SAFETY: G records are never freed (a racy read: module doc).
+        let embedded = !curg.is_null() && unsafe { !core::ptr::read_volatile(&(*curg).embed_hooks).is_null() };
+        if seen[i].ticks != ticks || curg.is_null() || embedded {
             seen[i] = Seen { m, ticks, since: now };
             continue;
         }
