@@ -7,8 +7,9 @@
  *  - Functions returning `int` return GS_OK (0) or a negative GS_E* code; gs_strerror() names it.
  *    Output parameters are written only on success. errno is never used for errors and gs_*
  *    calls leave it as they found it; each goroutine has its own (kept across switches).
- *  - No function is async-signal-safe: called from a signal handler they return GS_ESTATE (NULL
- *    for constructors) and do nothing (README, "What not to do, and what happens").
+ *  - Signal handlers: only gs_strerror, gs_version, gs_maxprocs and gs_attr_init (which read or
+ *    fill memory) may be called; the others return GS_ESTATE (NULL for constructors) and do
+ *    nothing when they can tell (README, "What not to do, and what happens").
  *  - Functions taking a `gs_chan *`, `gs_mutex *`, ... never accept NULL (GS_EINVAL).
  *  - "Blocks" means: parks the calling goroutine (other goroutines keep running); called from a
  *    thread that is not running a goroutine, it blocks that thread.
