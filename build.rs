@@ -1,6 +1,8 @@
 //! Build script: assembles the context-switch core and regenerates `include/gostack.h`.
 //!
 //! The header is committed; CI rebuilds and fails on any difference (`git diff --exit-code`).
+//!
+//! It also gives the cdylib its soname, `libgostack.so.<major>` (see [`soname`]).
 
 use std::env;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ fn main() {
         .compile("gostack_asm");
 
     gen_offsets(&root);
+    soname();
 
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src/abi");
@@ -56,4 +59,31 @@ fn gen_offsets(root: &std::path::Path) {
     }
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("offsets.rs");
     std::fs::write(dest, out).expect("write offsets.rs");
+}
+
+/// Links the cdylib with the soname `libgostack.so.<crate major>` (`libgostack.so.0` for 0.x), the
+/// name `make install` gives its `libgostack.so.0 -> libgostack.so.<version>` link.
+///
+/// A program linked with `-lgostack` records the soname, not the file it linked against, so it
+/// looks for `libgostack.so.0` at run time. Cargo writes the library as `libgostack.so` only; so
+/// that programs built against the build tree (examples/demo.sh, the C tests, the benchmarks,
+/// README's C example) still run, this also makes the link `libgostack.so.0 -> libgostack.so`
+/// beside each copy cargo writes: `target/<profile>/` and `target/<profile>/deps/`, which are
+/// `OUT_DIR/../../..` and that plus `deps` (OUT_DIR is `target/<profile>/build/gostack-<hash>/out`).
+/// Rejected: setting the soname only at install time (patchelf is one more tool to install, and
+/// relinking from the staticlib would export every Rust symbol); a separate target directory for
+/// installs (a second full build).
+fn soname() {
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
+    let soname = format!("libgostack.so.{major}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let Some(profile_dir) = out.ancestors().nth(3) else { return };
+    for dir in [profile_dir.to_path_buf(), profile_dir.join("deps")] {
+        let link = dir.join(&soname);
+        if std::fs::symlink_metadata(&link).is_err() && dir.is_dir() {
+            // Best effort: a failure only matters to in-tree programs, which then say what is missing.
+            let _ = std::os::unix::fs::symlink("libgostack.so", &link);
+        }
+    }
 }

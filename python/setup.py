@@ -1,7 +1,12 @@
 """Builds libgostack.so with cargo and bundles it into the gostack package.
 
-`pip install ./python` runs this through setuptools' PEP 517 backend (pyproject.toml). The Rust
-crate is the parent directory; set GOSTACK_CARGO_PROFILE=debug for a debug build.
+`pip install ./python` and `pip wheel ./python` run this through setuptools' PEP 517 backend
+(pyproject.toml). The Rust crate is the parent directory; set GOSTACK_CARGO_PROFILE=debug for a
+debug build.
+
+The wheel is tagged `py3-none-linux_x86_64`: it holds a native library, so it is not
+`py3-none-any`, but no CPython extension (the library finds the CPython API with dlsym at run
+time), so one wheel serves every CPython 3 the package supports.
 """
 
 import os
@@ -9,8 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel  # setuptools >= 70.1
+except ImportError:  # older setuptools: the wheel package's command
+    from wheel.bdist_wheel import bdist_wheel
 
 HERE = Path(__file__).resolve().parent
 CRATE = HERE.parent
@@ -34,4 +44,15 @@ class BuildWithCargo(build_py):
         shutil.copy2(so, dest / "libgostack.so")
 
 
-setup(cmdclass={"build_py": BuildWithCargo})
+class BinaryDistribution(Distribution):
+    def has_ext_modules(self) -> bool:
+        return True  # libgostack.so: a platform wheel, installed into platlib
+
+
+class PlatformWheel(bdist_wheel):
+    def get_tag(self):
+        _python, _abi, plat = super().get_tag()
+        return "py3", "none", plat
+
+
+setup(distclass=BinaryDistribution, cmdclass={"build_py": BuildWithCargo, "bdist_wheel": PlatformWheel})

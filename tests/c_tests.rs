@@ -138,13 +138,53 @@ fn run_c_test(name: &str) {
     run_c_test_on(name, 1)
 }
 
+/// `GOSTACK_C_TEST_RUNNER`: a command line that runs each C test program instead of running it
+/// directly, e.g. `valgrind -q --error-exitcode=99` (.ci/valgrind.sh). Its words, or None.
+fn runner() -> Option<Vec<String>> {
+    let r = std::env::var("GOSTACK_C_TEST_RUNNER").ok()?;
+    let words: Vec<String> = r.split_whitespace().map(str::to_string).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// C tests that do not run under a `GOSTACK_C_TEST_RUNNER` (valgrind), and why.
+const NOT_UNDER_RUNNER: &[(&str, &str)] = &[
+    ("test_stack_overflow", "overflows a stack on purpose: valgrind reports the guard fault itself and cannot run the runtime's SIGSEGV handler the way the kernel does"),
+    ("test_stack_limit", "aborts on purpose past the stack limit (fault in the guard region)"),
+    ("test_fp_control", "valgrind does not emulate a changed MXCSR rounding mode or x87 control word, which this test switches per goroutine"),
+];
+
+/// Environment for C tests under a `GOSTACK_C_TEST_RUNNER`: the torture test's 100,000 tasks of
+/// long-double printing would take ~30 minutes under valgrind.
+const UNDER_RUNNER_ENV: &[(&str, &str, &str)] = &[("test_stack_torture", "TORTURE_TASKS", "2000")];
+
 /// Runs a C test with `GOSTACK_MAXPROCS=procs`.
 fn run_c_test_on(name: &str, procs: u32) {
     let exe = compile_once(name);
     let dir = out_dir();
     let stdout_path = dir.join(format!("{name}.p{procs}.stdout"));
     let stderr_path = dir.join(format!("{name}.p{procs}.stderr"));
-    let mut child = Command::new(&exe)
+    let runner = runner();
+    if runner.is_some() {
+        if let Some((_, why)) = NOT_UNDER_RUNNER.iter().find(|(n, _)| *n == name) {
+            println!("{name}: skipped under GOSTACK_C_TEST_RUNNER: {why}");
+            return;
+        }
+    }
+    let timeout = if runner.is_some() { TIMEOUT * 10 } else { TIMEOUT };
+    let mut command = match &runner {
+        Some(words) => {
+            let mut c = Command::new(&words[0]);
+            c.args(&words[1..]).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    if runner.is_some() {
+        for (_, k, v) in UNDER_RUNNER_ENV.iter().filter(|(n, _, _)| *n == name) {
+            command.env(k, v);
+        }
+    }
+    let mut child = command
         .current_dir(&dir)
         // The ordering tests (FIFO round robin, "nothing runs before gs_run") are about one P;
         // the tests listed in `on_ps!` below also run on 2 and 4 Ps.
@@ -162,7 +202,7 @@ fn run_c_test_on(name: &str, procs: u32) {
         if let Some(status) = child.try_wait().expect("wait for the C test") {
             break Some(status);
         }
-        if start.elapsed() > TIMEOUT {
+        if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -191,7 +231,7 @@ fn run_c_test_on(name: &str, procs: u32) {
         }
         None => panic!(
             "C test {name} timed out after {:?} and was killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-            TIMEOUT
+            timeout
         ),
     }
 }
@@ -247,6 +287,7 @@ c_tests!(
     test_stack_grow_setjmp,
     test_stack_grow_sigframe,
     test_stack_grow_vector,
+    test_stack_idle_memory,
     test_stack_info,
     test_stack_lazy,
     test_stack_limit,
@@ -260,6 +301,7 @@ c_tests!(
     test_sync_threads_stress,
     test_systemstack,
     test_thread_exit,
+    test_traceback,
     test_yield_order,
 );
 
@@ -343,6 +385,66 @@ multi_p_tests!(
 #[test]
 fn p2_test_stack_torture() {
     run_c_test_on("test_stack_torture", 2);
+}
+
+/// Compiles `c-tests/gdb/<name>.c` against the library, for the gdb checks.
+fn compile_gdb_program(name: &str) -> PathBuf {
+    let (cc, lib_dir) = (std::env::var("CC").unwrap_or_else(|_| "cc".into()), lib_dir());
+    let repo = repo();
+    let exe = out_dir().join(format!("gdb_{name}"));
+    let out = Command::new(&cc)
+        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .arg(format!("-I{}", repo.join("include").display()))
+        .arg(repo.join(format!("c-tests/gdb/{name}.c")))
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-lgostack")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("run the C compiler");
+    assert!(out.status.success(), "compiling {name}.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    exe
+}
+
+/// tools/gdb/gostack.py (issue #14): in batch mode on a program with 100 parked goroutines,
+/// `info goroutines` lists them all (and the running one), with a name and the C function each
+/// waits in, and `goroutine 5 bt` prints the C backtrace of a parked goroutine from its saved
+/// context. Skipped (with a message) when gdb is not installed.
+#[test]
+fn gdb_lists_parked_goroutines() {
+    if Command::new("gdb").arg("--version").output().is_err() {
+        eprintln!("gdb not found: skipping the goroutine listing check");
+        return;
+    }
+    let exe = compile_gdb_program("goroutines");
+    let script = repo().join("tools/gdb/gostack.py");
+    let out = Command::new("gdb")
+        .arg("-nx")
+        .arg("-batch")
+        .arg("-ex")
+        .arg(format!("source {}", script.display()))
+        .args(["-ex", "run", "-ex", "info goroutines", "-ex", "goroutine 5 bt", "-ex", "bt", "-ex", "kill"])
+        .arg(&exe)
+        .env_remove("LD_LIBRARY_PATH")
+        .env("GOSTACK_MAXPROCS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gdb");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("101 goroutines"), "gdb:\n{text}");
+    let waiting: Vec<&str> = text.lines().filter(|l| l.contains("[waiting, chan receive]")).collect();
+    assert_eq!(waiting.len(), 100, "gdb:\n{text}");
+    assert!(waiting.iter().all(|l| l.contains("wait_here")), "every parked goroutine waits in wait_here:\n{text}");
+    assert!(text.contains("goroutine 4 [waiting, chan receive] 'the fourth'"), "gdb:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with('*') && l.contains("[running]")), "gdb:\n{text}");
+    // goroutine 5's backtrace: wait_here, then parked, ending at the entry trampoline.
+    let frames: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    let wait = frames.iter().position(|f| f.contains("wait_here")).unwrap_or_else(|| panic!("no wait_here frame:\n{text}"));
+    assert!(frames[wait + 1].contains("parked"), "gdb:\n{text}");
+    assert!(frames[wait..].iter().any(|f| f.contains("gs_asm_goexit")), "gdb:\n{text}");
+    // The registers were put back: the current thread's own backtrace still shows the stopper.
+    assert!(frames.iter().any(|f| f.contains("stopper")), "gdb:\n{text}");
 }
 
 /// CFI: gdb's backtrace of a goroutine ends cleanly at `gs_asm_goexit`, and inside a

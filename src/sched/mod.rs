@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod proc;
 pub mod runq;
 pub mod threads;
+mod traceback;
 
 use crate::abi::types::*;
 use crate::arch::{self, RawFn};
@@ -108,6 +109,8 @@ pub struct G {
     /// `start_fn(start_arg)` with the FP control state `start_fp` of its spawner.
     pub start_fn: Option<RawFn>,
     pub start_arg: *mut c_void,
+    /// valgrind's id for the stack (stack::valgrind), 0 when not running under valgrind.
+    pub vg_stack: u32,
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
@@ -145,6 +148,7 @@ impl G {
             start_fn: None,
             start_arg: null_mut(),
             start_fp: (0, 0),
+            vg_stack: 0,
         }
     }
 }
@@ -438,6 +442,7 @@ fn env_usize(name: &str) -> Option<usize> {
 
 fn init_once() {
     crate::fatal::set_dump_hook(dump_current_for_fatal);
+    traceback::init_from_env();
     let mut s = SCHED.lock.lock();
     if s.initialised {
         return;
@@ -633,6 +638,7 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
             gr.start_fp = arch::fp_control();
             gr.sched.sp = 0;
         } else {
+            gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
             gr.growth.reset(stack.size());
             gr.start_fn = None;
             gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
@@ -683,8 +689,49 @@ fn alloc_g() -> *mut G {
         s.gslab = (g.add(1), s.gslab.1 - 1);
     }
     s.allg.push(g);
+    DEBUG_INFO.allg.store(s.allg.as_mut_ptr(), Release);
+    DEBUG_INFO.nallg.store(s.allg.len(), Release);
     g
 }
+
+/// What a debugger needs to list goroutines, in one record that tools/gdb/gostack.py finds by
+/// its symbol (`gostack::sched::DEBUG_INFO`) and reads as raw words, so that it works without
+/// the library's type information (release builds carry line tables only): every G ever made
+/// (`SchedLocked::allg`'s buffer and length, written under the scheduler lock after each push)
+/// and the offsets of the fields it shows. `&str` and `Box<[u8]>` are read as (pointer, length)
+/// pairs, `Option<Box<_>>` as a pointer (null: None): rustc's layout of them, checked by the gdb
+/// test in tests/c_tests.rs.
+#[repr(C)]
+pub struct DebugInfo {
+    /// `b"gostack1"`: the layout version of this record.
+    pub magic: [u8; 8],
+    pub allg: AtomicPtr<*mut G>,
+    pub nallg: AtomicUsize,
+    pub g_sched_sp: usize,
+    pub g_stack_lo: usize,
+    pub g_stack_hi: usize,
+    pub g_goid: usize,
+    pub g_status: usize,
+    pub g_waitreason: usize,
+    pub g_name: usize,
+    pub g_m: usize,
+    pub m_tid: usize,
+}
+
+pub static DEBUG_INFO: DebugInfo = DebugInfo {
+    magic: *b"gostack1",
+    allg: AtomicPtr::new(null_mut()),
+    nallg: AtomicUsize::new(0),
+    g_sched_sp: core::mem::offset_of!(G, sched) + core::mem::offset_of!(Gobuf, sp),
+    g_stack_lo: core::mem::offset_of!(G, stack) + core::mem::offset_of!(Stack, lo),
+    g_stack_hi: core::mem::offset_of!(G, stack) + core::mem::offset_of!(Stack, hi),
+    g_goid: core::mem::offset_of!(G, goid),
+    g_status: core::mem::offset_of!(G, status),
+    g_waitreason: core::mem::offset_of!(G, waitreason),
+    g_name: core::mem::offset_of!(G, name),
+    g_m: core::mem::offset_of!(G, m),
+    m_tid: core::mem::offset_of!(M, tid),
+};
 
 // ---- switching ------------------------------------------------------------------------------
 
@@ -1080,6 +1127,8 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
         (*m).curg = null_mut();
         (*g).status.store(G_DEAD, Relaxed);
         let pl = p.local();
+        stack::valgrind::deregister((*g).vg_stack);
+        (*g).vg_stack = 0;
         pl.stacks.free((*g).stack);
         (*g).stack = Stack::default();
         (*g).name = None;
@@ -1166,6 +1215,7 @@ unsafe fn first_run(p: &P, g: *mut G) {
         };
         let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
         gr.stack = stack;
+        gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
         gr.stackguard0 = stack.lo + STACK_GUARD;
         gr.sched.sp = arch::init_frame(stack.hi, f, gr.start_arg, goexit1, g.cast(), gr.start_fp);
     }

@@ -1280,35 +1280,7 @@ pub fn dump(fd: i32) -> c_int {
     let mut w = FdWriter::new(fd);
     for g in gs {
         // SAFETY: G records are never freed; fields may be racy snapshots of running goroutines.
-        let g = unsafe { &*g };
-        let st = g.status.load(Acquire);
-        let state = match st {
-            G_RUNNABLE => "runnable",
-            G_RUNNING => "running",
-            G_WAITING => {
-                if g.waitreason.is_empty() {
-                    "waiting"
-                } else {
-                    g.waitreason
-                }
-            }
-            _ => continue,
-        };
-        let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
-        let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
-        if g.stack.lo == 0 {
-            let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.growth.initial, kind);
-        } else {
-            let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
-        }
-        if let Some(n) = &g.name {
-            let _ = write!(w, ", name \"{}\"", n.to_string_lossy());
-        }
-        if !g.lockedm.is_null() {
-            // SAFETY: Ms are never freed.
-            let _ = write!(w, ", on thread {}", unsafe { (*g.lockedm).tid });
-        }
-        let _ = w.write_str("\n\n");
+        super::traceback::write_goroutine(&mut w, unsafe { &*g });
     }
     if w.finish() {
         GS_OK

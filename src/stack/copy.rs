@@ -118,6 +118,8 @@ pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard
     assert!(dst_lo >= new.lo && dst_lo < new.hi, "stack copy does not fit");
     let mv = Mover::new(adjust_lo(old, sp), old.hi, delta, pointer_guard);
     let n = (old.hi - src_lo) / 8;
+    super::valgrind::defined(src_lo, old.hi);
+    super::valgrind::fresh(new.lo, new.hi);
     let (src, dst) = (src_lo as *const usize, dst_lo as *mut usize);
     // SAFETY: [src_lo, old.hi) and [dst_lo, new.hi) lie in the two stacks (per the contract and
     // the assert), which do not overlap; AVX2 is used only where the CPU has it.

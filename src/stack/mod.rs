@@ -34,6 +34,7 @@
 //! to be freed), a P cache, the global pool, a spare slot.
 
 pub mod copy;
+pub mod valgrind;
 pub mod xsave;
 
 use crate::base::lock::Locked;
@@ -334,6 +335,20 @@ pub fn free_global(s: Stack) {
 /// Stacks per class the global pool keeps warm; beyond that, pooled stacks give their pages back.
 /// A syscall per stack is too dear for every exit (~0.5 µs), but idle memory must stay bounded.
 pub const GLOBAL_WARM_MAX: usize = 1024;
+/// ... and at most this many bytes of reservation per class: with 256 KiB windows, 1,024 warm
+/// stacks that each went deep could keep 256 MiB resident after their goroutines exited (32 MiB
+/// with the old 32 KiB start); 32 MiB is 128 windows.
+pub const GLOBAL_WARM_BYTES: usize = 32 << 20;
+
+/// Warm stacks the global pool keeps in class `c`.
+const fn global_warm_max(c: usize) -> usize {
+    let by_bytes = GLOBAL_WARM_BYTES / class_size(c);
+    if by_bytes < GLOBAL_WARM_MAX {
+        by_bytes
+    } else {
+        GLOBAL_WARM_MAX
+    }
+}
 
 fn release_to_global(v: Vec<Stack>) {
     if v.is_empty() {
@@ -346,7 +361,7 @@ fn release_to_global(v: Vec<Stack>) {
         // Cool the oldest warm entry, not the one just pushed: that one is reused first (LIFO),
         // and cooling it made every burst of spawns fault its stacks in again (12,000 madvise
         // calls for 50,000 spawns in batches of 1,000).
-        if g.free[c].len() - g.cold[c] > GLOBAL_WARM_MAX {
+        if g.free[c].len() - g.cold[c] > global_warm_max(c) {
             let old = g.free[c][g.cold[c]];
             // SAFETY: a pooled stack: no goroutine uses it; its contents are dead.
             unsafe { libc::madvise(old.lo as *mut _, old.size(), libc::MADV_DONTNEED) };
