@@ -41,9 +41,11 @@ static void receiver(void *arg) {
 }
 
 /* an outside thread that spawned a goroutine and will send later: not a deadlock while it lives */
+static volatile int outside_spawned;
 static void *outside(void *arg) {
     (void)arg;
     CHECK_ID(gs_spawn(receiver, NULL));
+    outside_spawned = 1;
     usleep(50 * 1000);
     int v = 7;
     CHECK_OK(gs_chan_send(ch, &v));
@@ -75,8 +77,11 @@ static void run_case(int procs) {
     CHECK_OK(gs_run());
 
     pthread_t t;
+    outside_spawned = 0;
     CHECK(pthread_create(&t, NULL, outside, NULL) == 0);
-    usleep(10 * 1000); /* let it spawn */
+    /* Let it spawn (a fixed sleep was too short on a loaded machine: gs_run then returned at once
+     * and the thread's send blocked for ever). */
+    while (!outside_spawned) usleep(1000);
     CHECK_OK(gs_run());
     CHECK(pthread_join(t, NULL) == 0);
     CHECK_OK(gs_run());

@@ -5,7 +5,11 @@
  *
  * Conventions:
  *  - Functions returning `int` return GS_OK (0) or a negative GS_E* code; gs_strerror() names it.
- *    Output parameters are written only on success. errno is never used.
+ *    Output parameters are written only on success. errno is never used for errors and gs_*
+ *    calls leave it as they found it; each goroutine has its own (kept across switches).
+ *  - Signal handlers: only gs_strerror, gs_version, gs_maxprocs and gs_attr_init (which read or
+ *    fill memory) may be called; the others return GS_ESTATE (NULL for constructors) and do
+ *    nothing when they can tell (README, "What not to do, and what happens").
  *  - Functions taking a `gs_chan *`, `gs_mutex *`, ... never accept NULL (GS_EINVAL).
  *  - "Blocks" means: parks the calling goroutine (other goroutines keep running); called from a
  *    thread that is not running a goroutine, it blocks that thread.
@@ -239,7 +243,8 @@ typedef struct gs_stats {
    */
   uint32_t maxprocs;
   /*
-   OS threads the runtime has used to run goroutines (threads in `gs_run`/`gs_main` included).
+   Live OS threads that have run goroutines (threads in `gs_run`/`gs_main` included; a thread
+   that exits is no longer counted).
    */
   uint32_t threads;
   /*
@@ -379,7 +384,10 @@ int gs_systemstack(gs_fn func, void *arg);
  The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
  then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
  timer pending and no live thread outside the scheduler that has used the runtime (and so might
- still wake one). `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+ still wake one): a thread counts from its first gs_* call (any; `gs_self()` will do) until it
+ exits, and while it is blocked in a gostack call it does not. The verdict is given after 50 ms
+ in that state with no thread making its first call meanwhile; threads that never call gostack
+ do not matter. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
  function) or re-entered. Blocks the calling thread.
  */
 int gs_run(void);
@@ -390,7 +398,10 @@ int gs_run(void);
  `main` then ends them, as in Go). `GS_EINVAL` if `func` is NULL; `GS_ESTATE` from inside a
  goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
  pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
- goroutine and exits the process with status 2.
+ goroutine and exits the process with status 2. If `func`'s goroutine ends with `gs_exit()`
+ (Go's `runtime.Goexit` in `main`), `gs_main` does not return: the other goroutines run on, and
+ once they have all exited the process exits with status 2 and Go's `fatal error: no goroutines
+ (main called gs_exit) - deadlock!`.
  # Safety
  `func` must be safe to call with `arg` on a goroutine.
  */
@@ -418,12 +429,15 @@ int gs_maxprocs(void);
 
 /*
  Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
- wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd < 0`.
+ wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd` is not
+ an open file descriptor or a write to it fails (closed pipe, full disk).
  */
 int gs_dump(int fd);
 
 /*
  The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
+ Like every gs_* call outside a goroutine, registers the calling thread as one that may wake
+ goroutines later (deadlock detection counts such threads; see `gs_run`).
  */
 int64_t gs_self(void);
 
@@ -492,7 +506,8 @@ int gs_py_run(int64_t slice_ns);
  unbuffered channel: a send waits for a receiver and the value is copied directly from the
  sender's buffer into the receiver's (a rendezvous). `elem_size` 0 is allowed (Go's
  `chan struct{}`: only the synchronisation counts). Returns NULL if the buffer
- (`elem_size * capacity` bytes) cannot be allocated or its size overflows.
+ (`elem_size * capacity` bytes) cannot be allocated or its size overflows, or if `capacity`
+ exceeds `INT64_MAX` (what `gs_chan_cap` can return).
 
  The caller owns the channel and frees it with `gs_chan_free`. Callable from any thread.
  */
@@ -502,7 +517,9 @@ struct gs_chan *gs_chan_new(size_t elem_size, size_t capacity);
  Frees a channel. `GS_EBUSY` (and nothing is freed) while goroutines or threads are blocked
  on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
  dropped. The caller must make sure no other goroutine or thread uses or is about to use the
- channel; the handle is invalid afterwards.
+ channel; the handle is invalid afterwards. Freeing right after the send or close that woke a
+ `gs_select` (or a timed receive) is fine: the woken call still holds the memory and releases it
+ when it returns.
 
  # Safety
  `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
@@ -599,7 +616,7 @@ int64_t gs_chan_cap(struct gs_chan *ch);
  anywhere); -1 = block until a case fires; > 0 = `GS_ETIMEDOUT` after that long. Cases with a
  NULL channel are ignored (Go's nil channel): with no usable case, `timeout_ns == -1` returns
  `GS_EDEADLOCK` (it could never return), > 0 sleeps then returns `GS_ETIMEDOUT`.
- `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir`, a send case with NULL `elem` on a channel
+ `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir` (also in a case with a NULL channel), a send case with NULL `elem` on a channel
  with `elem_size > 0`, `timeout_ns < -1`. Blocks like `gs_chan_recv`; the caller owns `cases`
  and the `elem` buffers, which must stay valid until this returns.
 
@@ -743,6 +760,8 @@ int gs_sema_free(struct gs_sema *s);
 
 #endif  /* GOSTACK_H */
 
+#ifndef GOSTACK_H_STACK_CHECK /* its own guard: cbindgen puts the trailer after GOSTACK_H's */
+#define GOSTACK_H_STACK_CHECK
 /*
  * GS_STACK_CHECK(bytes): make sure `bytes` bytes of stack are free below the caller's stack
  * pointer, growing (MOVING: see GS_STACK_GROWABLE's contract) a GROWABLE stack if needed.
@@ -752,14 +771,16 @@ int gs_sema_free(struct gs_sema *s);
  * scheduler keeps in the thread's %fs:0x70 slot (glibc's split-stack limit, 0 outside goroutines).
  * Use it before frames or alloca/VLAs larger than the guard region (64 KiB on small stacks), and
  * at the top of deeply recursive functions: growth by an explicit check skips the signal round
- * trip of a guard fault (~3 us here).
+ * trip of a guard fault (~3 us here). Any `bytes` is fine: a request larger than the stack
+ * takes the slow path (no wrap-around), which answers GS_ENOMEM past the limit.
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 static inline int gs__stack_short(size_t bytes) {
     uintptr_t sp, guard;
     __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
     __asm__ volatile("movq %%fs:0x70, %0" : "=r"(guard));
-    return sp - (uintptr_t)bytes < guard;
+    /* sp < guard: already below (a frame skipped past it); else compare without wrapping. */
+    return sp < guard || sp - guard < (uintptr_t)bytes;
 }
 #define GS_STACK_CHECK(bytes) \
     (__builtin_expect(gs__stack_short((size_t)(bytes)), 0) \
@@ -767,3 +788,4 @@ static inline int gs__stack_short(size_t bytes) {
 #else
 #define GS_STACK_CHECK(bytes) gs_stack_check((size_t)(bytes))
 #endif
+#endif /* GOSTACK_H_STACK_CHECK */

@@ -9,16 +9,24 @@ use core::sync::atomic::{AtomicUsize, Ordering::*};
 pub struct FdWriter {
     fd: i32,
     len: usize,
+    /// A write failed (bad descriptor, closed pipe, full disk): the rest is dropped.
+    failed: bool,
     buf: [u8; 512],
 }
 
 impl FdWriter {
     pub const fn stderr() -> Self {
-        FdWriter { fd: 2, len: 0, buf: [0; 512] }
+        FdWriter::new(2)
     }
 
     pub const fn new(fd: i32) -> Self {
-        FdWriter { fd, len: 0, buf: [0; 512] }
+        FdWriter { fd, len: 0, failed: false, buf: [0; 512] }
+    }
+
+    /// Flushes and says whether everything written so far reached the descriptor.
+    pub fn finish(mut self) -> bool {
+        self.flush();
+        !self.failed
     }
 
     pub fn flush(&mut self) {
@@ -27,9 +35,11 @@ impl FdWriter {
             // SAFETY: writes initialised bytes of our own buffer.
             let n = unsafe { libc::write(self.fd, self.buf[off..].as_ptr().cast(), self.len - off) };
             if n <= 0 {
-                if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                // SAFETY: reads this thread's errno.
+                if n < 0 && unsafe { *libc::__errno_location() } == libc::EINTR {
                     continue;
                 }
+                self.failed = true;
                 break;
             }
             off += n as usize;
@@ -85,13 +95,24 @@ pub fn throw(msg: &str) -> ! {
     unsafe { libc::abort() }
 }
 
-/// `fatal!("format", args..)`: print `fatal error: ...` (and the running goroutine) and abort.
+/// `fatal!("format", args..)`: a runtime bug: print `runtime: <details>`, then
+/// `fatal error: unexpected runtime state` (and the running goroutine) and abort. The details do
+/// not start with `runtime:` (the macro writes it).
 macro_rules! fatal {
-    ($($arg:tt)*) => {{
+    ($($arg:tt)*) => {
+        $crate::fatal::fatal_as!("unexpected runtime state"; $($arg)*)
+    };
+}
+pub(crate) use fatal;
+
+/// `fatal_as!("go message"; "format", args..)`: print `runtime: <details>`, then Go's
+/// `fatal error: <go message>` (e.g. `out of memory`) and abort.
+macro_rules! fatal_as {
+    ($msg:expr; $($arg:tt)*) => {{
         let mut w = $crate::fatal::FdWriter::stderr();
         let _ = core::fmt::Write::write_fmt(&mut w, format_args!("runtime: {}\n", format_args!($($arg)*)));
         drop(w);
-        $crate::fatal::throw("unexpected runtime state")
+        $crate::fatal::throw($msg)
     }};
 }
-pub(crate) use fatal;
+pub(crate) use fatal_as;

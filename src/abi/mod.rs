@@ -25,6 +25,105 @@ macro_rules! guard {
     };
 }
 
+/// The common entry of exports that touch runtime state: [`Entry::enter`] (a status code for the
+/// function's return type when it refuses, see [`FromCode`]), then `guard!`.
+macro_rules! api {
+    ($on_panic:expr, $body:block) => {{
+        let _entry = match $crate::abi::Entry::enter() {
+            Ok(e) => e,
+            Err(code) => return $crate::abi::FromCode::from_code(code),
+        };
+        guard!($on_panic, $body)
+    }};
+}
+
+/// What every export that touches runtime state does first, and last (on drop).
+///
+/// - **errno** (issue 20): saved on entry and written back on every return, so that gs_* calls
+///   never change it (the runtime's own system calls and futex waits set it: ETIMEDOUT, EAGAIN)
+///   and each goroutine keeps its own across a switch: goroutines switch only inside gs_* calls,
+///   and the value saved by the call that switched out is restored when that call returns, on
+///   whatever thread. This is the per-goroutine save/restore at no cost to the switch itself
+///   (measured in docs/PERFORMANCE.md, "errno").
+/// - **signal handlers**: `GS_ESTATE` when called from one (signal::in_handler: the stack pointer
+///   is on the thread's sigaltstack, or off the running goroutine's stack), instead of switching
+///   stacks under interrupted runtime code.
+/// - **deadlock detection**: a call from outside a goroutine registers the thread as one that may
+///   wake goroutines (sched::threads).
+pub(crate) struct Entry {
+    errno: c_int,
+}
+
+impl Entry {
+    #[inline(always)]
+    pub(crate) fn enter() -> Result<Entry, c_int> {
+        let m = sched::getm();
+        check_caller(m)?; // nothing has touched errno yet
+        // SAFETY: errno_slot gives the calling thread's errno.
+        Ok(Entry { errno: unsafe { *errno_slot(m) } })
+    }
+}
+
+impl Drop for Entry {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Looked up again: a migratable goroutine may be on another thread now.
+        // SAFETY: errno_slot gives the calling thread's errno.
+        unsafe { *errno_slot(sched::getm()) = self.errno };
+    }
+}
+
+/// The calling thread's errno: cached in its M (`__errno_location()` is a call into libc through
+/// the PLT on every use; the M's copy is one load), else looked up.
+#[inline(always)]
+fn errno_slot(m: *mut sched::M) -> *mut c_int {
+    if m.is_null() {
+        // SAFETY: no preconditions.
+        unsafe { libc::__errno_location() }
+    } else {
+        // SAFETY: the calling thread's own M; errno_loc is set when the thread becomes an M.
+        unsafe { (*m).errno_loc }
+    }
+}
+
+/// The calling-context checks of [`Entry::enter`], without the errno part (for `gs_systemstack`,
+/// whose function's errno is the caller's to see). `m` is the calling thread's M (or null).
+#[inline(always)]
+fn check_caller(m: *mut sched::M) -> Result<(), c_int> {
+    if !m.is_null() && crate::signal::in_handler(m) {
+        return Err(GS_ESTATE);
+    }
+    if arch::tls_stack_guard() == 0 {
+        // Outside a goroutine (or on g0).
+        sched::threads::register_caller();
+    }
+    Ok(())
+}
+
+/// The value an export returns for a refused call with status `code`: the code for `int` and
+/// `int64_t` results, NULL for constructors.
+pub(crate) trait FromCode {
+    fn from_code(code: c_int) -> Self;
+}
+
+impl FromCode for c_int {
+    fn from_code(code: c_int) -> Self {
+        code
+    }
+}
+
+impl FromCode for i64 {
+    fn from_code(code: c_int) -> Self {
+        code as i64
+    }
+}
+
+impl<T> FromCode for *mut T {
+    fn from_code(_: c_int) -> Self {
+        core::ptr::null_mut()
+    }
+}
+
 mod sync;
 pub use sync::*;
 
@@ -76,7 +175,7 @@ pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
 pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *mut c_void) -> i64 {
     // Spawning may carve a new arena (allocation, system calls) on the caller's stack.
     grow::secure_stack(2 * grow::RUNTIME_ENTRY_STACK);
-    guard!(GS_EPANIC as i64, {
+    api!(GS_EPANIC as i64, {
         let Some(f) = func else { return GS_EINVAL as i64 };
         let a = if attr.is_null() {
             sched::Attr::default_attr()
@@ -100,6 +199,10 @@ pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *
 #[no_mangle]
 pub extern "C" fn gs_yield() -> c_int {
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     sched::yield_now()
 }
 
@@ -109,6 +212,10 @@ pub extern "C" fn gs_yield() -> c_int {
 #[no_mangle]
 pub extern "C" fn gs_exit() -> c_int {
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     sched::exit_now()
 }
 
@@ -123,6 +230,10 @@ pub extern "C" fn gs_exit() -> c_int {
 pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    // errno is not restored: what `func` leaves in it is the caller's to read.
+    if let Err(code) = check_caller(sched::getm()) {
+        return code;
+    }
     // SAFETY: f and arg are the caller's, under gs_systemstack's documented contract.
     unsafe { sched::systemstack(f, arg) }
 }
@@ -130,11 +241,14 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
 /// The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
 /// then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
 /// timer pending and no live thread outside the scheduler that has used the runtime (and so might
-/// still wake one). `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
+/// still wake one): a thread counts from its first gs_* call (any; `gs_self()` will do) until it
+/// exits, and while it is blocked in a gostack call it does not. The verdict is given after 50 ms
+/// in that state with no thread making its first call meanwhile; threads that never call gostack
+/// do not matter. `GS_ESTATE` when called from inside a goroutine (or a `gs_systemstack`
 /// function) or re-entered. Blocks the calling thread.
 #[no_mangle]
 pub extern "C" fn gs_run() -> c_int {
-    guard!(GS_EPANIC, { sched::run(None) })
+    api!(GS_EPANIC, { sched::run(None) })
 }
 
 /// Go's `main`: runs `func(arg)` as a goroutine, the calling thread joining the scheduler, and
@@ -142,15 +256,19 @@ pub extern "C" fn gs_run() -> c_int {
 /// `main` then ends them, as in Go). `GS_EINVAL` if `func` is NULL; `GS_ESTATE` from inside a
 /// goroutine. If `func`'s goroutine can never be woken again (every goroutine asleep, no timer
 /// pending), prints Go's `fatal error: all goroutines are asleep - deadlock!` with a dump of every
-/// goroutine and exits the process with status 2.
+/// goroutine and exits the process with status 2. If `func`'s goroutine ends with `gs_exit()`
+/// (Go's `runtime.Goexit` in `main`), `gs_main` does not return: the other goroutines run on, and
+/// once they have all exited the process exits with status 2 and Go's `fatal error: no goroutines
+/// (main called gs_exit) - deadlock!`.
 /// # Safety
 /// `func` must be safe to call with `arg` on a goroutine.
 #[no_mangle]
 pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
     let Some(f) = func else { return GS_EINVAL };
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         match sched::run(Some((f, arg))) {
             GS_EDEADLOCK => sched::main_deadlock(),
+            sched::MAIN_GOEXIT => sched::main_goexit_deadlock(),
             st => st,
         }
     })
@@ -161,7 +279,7 @@ pub unsafe extern "C" fn gs_main(func: gs_fn, arg: *mut c_void) -> c_int {
 /// `gs_systemstack` function.
 #[no_mangle]
 pub extern "C" fn gs_sleep(nanoseconds: i64) -> c_int {
-    guard!(GS_EPANIC, { sched::sleep(nanoseconds) })
+    api!(GS_EPANIC, { sched::sleep(nanoseconds) })
 }
 
 /// Sets the number of Ps (threads running goroutines at once) to `n` and returns the previous
@@ -173,7 +291,7 @@ pub extern "C" fn gs_set_maxprocs(n: c_int) -> c_int {
     if n < 0 {
         return GS_EINVAL;
     }
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         if n == 0 {
             sched::SCHED.nprocs.load(core::sync::atomic::Ordering::Relaxed) as c_int
         } else {
@@ -189,20 +307,25 @@ pub extern "C" fn gs_maxprocs() -> c_int {
 }
 
 /// Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
-/// wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd < 0`.
+/// wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd` is not
+/// an open file descriptor or a write to it fails (closed pipe, full disk).
 #[no_mangle]
 pub extern "C" fn gs_dump(fd: c_int) -> c_int {
     if fd < 0 {
         return GS_EINVAL;
     }
-    guard!(GS_EPANIC, { sched::dump(fd) })
+    api!(GS_EPANIC, { sched::dump(fd) })
 }
 
 /// The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
+/// Like every gs_* call outside a goroutine, registers the calling thread as one that may wake
+/// goroutines later (deadlock detection counts such threads; see `gs_run`).
 #[no_mangle]
 pub extern "C" fn gs_self() -> i64 {
     let g = sched::getg();
     if g.is_null() {
+        // A host thread may call this to count as one that can wake goroutines (gs_run).
+        sched::threads::register_caller();
         0
     } else {
         // SAFETY: the goroutine running on this thread.
@@ -239,7 +362,7 @@ pub unsafe extern "C" fn gs_get_stats(out: *mut gs_stats) -> c_int {
         return GS_EINVAL;
     }
     grow::secure_stack(2 * grow::RUNTIME_ENTRY_STACK);
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // Record stacks the signal handler mapped, so that the counts include them.
         if let sched::Where::Goroutine(m, g) = sched::whereami() {
             // SAFETY: g runs on this thread, on its own stack, which was just secured.
@@ -262,6 +385,10 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
         return GS_EINVAL;
     }
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     let sp = arch::current_sp();
     match sched::stack_info(sp) {
         Ok(info) => {
@@ -281,7 +408,12 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
 /// GROWABLE one that would pass its `max_stack_size` (nothing is moved then).
 #[no_mangle]
 pub extern "C" fn gs_stack_check(bytes: usize) -> c_int {
-    grow::morestack(arch::current_sp(), bytes, false)
+    let sp = arch::current_sp();
+    let _entry = match Entry::enter() {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    grow::morestack(sp, bytes, false)
 }
 
 /// The library's version, "MAJOR.MINOR.PATCH" (static string).

@@ -27,12 +27,13 @@ unsafe fn chan<'a>(ch: *mut gs_chan) -> Option<&'a Chan> {
 /// unbuffered channel: a send waits for a receiver and the value is copied directly from the
 /// sender's buffer into the receiver's (a rendezvous). `elem_size` 0 is allowed (Go's
 /// `chan struct{}`: only the synchronisation counts). Returns NULL if the buffer
-/// (`elem_size * capacity` bytes) cannot be allocated or its size overflows.
+/// (`elem_size * capacity` bytes) cannot be allocated or its size overflows, or if `capacity`
+/// exceeds `INT64_MAX` (what `gs_chan_cap` can return).
 ///
 /// The caller owns the channel and frees it with `gs_chan_free`. Callable from any thread.
 #[no_mangle]
 pub extern "C" fn gs_chan_new(elem_size: usize, capacity: usize) -> *mut gs_chan {
-    guard!(null_mut(), {
+    api!(null_mut(), {
         match Chan::new(elem_size, capacity) {
             Some(c) => Box::into_raw(c).cast(),
             None => null_mut(),
@@ -43,20 +44,23 @@ pub extern "C" fn gs_chan_new(elem_size: usize, capacity: usize) -> *mut gs_chan
 /// Frees a channel. `GS_EBUSY` (and nothing is freed) while goroutines or threads are blocked
 /// on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
 /// dropped. The caller must make sure no other goroutine or thread uses or is about to use the
-/// channel; the handle is invalid afterwards.
+/// channel; the handle is invalid afterwards. Freeing right after the send or close that woke a
+/// `gs_select` (or a timed receive) is fine: the woken call still holds the memory and releases it
+/// when it returns.
 ///
 /// # Safety
 /// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_free(ch: *mut gs_chan) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
         if c.busy() {
             return GS_EBUSY;
         }
-        // SAFETY: made by Box::into_raw in gs_chan_new; nobody waits on it.
-        drop(unsafe { Box::from_raw(ch as *mut Chan) });
+        // SAFETY: made by Box::into_raw in gs_chan_new; nobody waits on it; the owner's
+        // reference goes (a select woken by the last operation may still hold one).
+        unsafe { Chan::release(ch as *const Chan) };
         GS_OK
     })
 }
@@ -89,7 +93,7 @@ pub unsafe extern "C" fn gs_chan_try_send(ch: *mut gs_chan, elem: *const c_void)
 /// # Safety
 /// `ch` is NULL or a live handle; `elem` is NULL or readable for the channel's element size.
 unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
         if elem.is_null() && c.elem_size() != 0 {
@@ -144,7 +148,7 @@ pub unsafe extern "C" fn gs_chan_recv_timeout(ch: *mut gs_chan, out: *mut c_void
 /// # Safety
 /// `ch` is NULL or a live handle; `out` is NULL or writable for the channel's element size.
 unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
         // SAFETY: out is NULL or writable for elem_size bytes per the API contract.
@@ -161,7 +165,7 @@ unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
 /// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_close(ch: *mut gs_chan) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
         c.close()
@@ -175,7 +179,7 @@ pub unsafe extern "C" fn gs_chan_close(ch: *mut gs_chan) -> c_int {
 /// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_len(ch: *mut gs_chan) -> i64 {
-    guard!(GS_EPANIC as i64, {
+    api!(GS_EPANIC as i64, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL as i64 };
         c.len() as i64
@@ -188,7 +192,7 @@ pub unsafe extern "C" fn gs_chan_len(ch: *mut gs_chan) -> i64 {
 /// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
-    guard!(GS_EPANIC as i64, {
+    api!(GS_EPANIC as i64, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL as i64 };
         c.cap() as i64
@@ -204,7 +208,7 @@ pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
 /// anywhere); -1 = block until a case fires; > 0 = `GS_ETIMEDOUT` after that long. Cases with a
 /// NULL channel are ignored (Go's nil channel): with no usable case, `timeout_ns == -1` returns
 /// `GS_EDEADLOCK` (it could never return), > 0 sleeps then returns `GS_ETIMEDOUT`.
-/// `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir`, a send case with NULL `elem` on a channel
+/// `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir` (also in a case with a NULL channel), a send case with NULL `elem` on a channel
 /// with `elem_size > 0`, `timeout_ns < -1`. Blocks like `gs_chan_recv`; the caller owns `cases`
 /// and the `elem` buffers, which must stay valid until this returns.
 ///
@@ -213,7 +217,7 @@ pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
 #[no_mangle]
 pub unsafe extern "C" fn gs_select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     // SAFETY: per the API contract (cases and their buffers valid for the call).
-    guard!(GS_EPANIC, { unsafe { crate::sync::select::select(cases, n, timeout_ns) } })
+    api!(GS_EPANIC, { unsafe { crate::sync::select::select(cases, n, timeout_ns) } })
 }
 
 // ---- wait groups ----------------------------------------------------------------------------
@@ -222,7 +226,7 @@ pub unsafe extern "C" fn gs_select(cases: *mut gs_case, n: usize, timeout_ns: i6
 /// with `gs_waitgroup_free`. Callable from any thread.
 #[no_mangle]
 pub extern "C" fn gs_waitgroup_new() -> *mut gs_waitgroup {
-    guard!(null_mut(), { Box::into_raw(Box::new(WaitGroup::new())).cast() })
+    api!(null_mut(), { Box::into_raw(Box::new(WaitGroup::new())).cast() })
 }
 
 /// # Safety
@@ -241,7 +245,7 @@ unsafe fn wg<'a>(wg: *mut gs_waitgroup) -> Option<&'a WaitGroup> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(delta)) })
+    api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(delta)) })
 }
 
 /// `gs_waitgroup_add(wg, -1)`.
@@ -251,7 +255,7 @@ pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> 
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(-1)) })
+    api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(-1)) })
 }
 
 /// Blocks until the counter is 0 (returns at once if it is). Blocks the calling goroutine, or
@@ -263,7 +267,7 @@ pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.wait()) })
+    api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.wait()) })
 }
 
 /// Frees a wait group: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
@@ -273,7 +277,7 @@ pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
 /// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_free(wg: *mut gs_waitgroup) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(w) = (unsafe { self::wg(wg) }) else { return GS_EINVAL };
         if w.busy() {
@@ -291,7 +295,7 @@ pub unsafe extern "C" fn gs_waitgroup_free(wg: *mut gs_waitgroup) -> c_int {
 /// `gs_mutex_free`. Callable from any thread.
 #[no_mangle]
 pub extern "C" fn gs_mutex_new() -> *mut gs_mutex {
-    guard!(null_mut(), { Box::into_raw(Box::new(Mutex::new())).cast() })
+    api!(null_mut(), { Box::into_raw(Box::new(Mutex::new())).cast() })
 }
 
 /// # Safety
@@ -312,7 +316,7 @@ unsafe fn mx<'a>(m: *mut gs_mutex) -> Option<&'a Mutex> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.lock()) })
+    api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.lock()) })
 }
 
 /// Locks the mutex if it is free (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
@@ -322,7 +326,7 @@ pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.trylock()) })
+    api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.trylock()) })
 }
 
 /// Unlocks the mutex (any goroutine or thread may unlock it, as in Go). `GS_ESTATE` if it is
@@ -333,7 +337,7 @@ pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.unlock()) })
+    api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.unlock()) })
 }
 
 /// Frees a mutex: `GS_EBUSY` (nothing freed) while it is locked or someone waits for it,
@@ -343,7 +347,7 @@ pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
 /// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_free(m: *mut gs_mutex) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(x) = (unsafe { mx(m) }) else { return GS_EINVAL };
         if x.busy() {
@@ -364,7 +368,7 @@ pub extern "C" fn gs_sema_new(initial: i64) -> *mut gs_sema {
     if initial < 0 {
         return null_mut();
     }
-    guard!(null_mut(), { Box::into_raw(Box::new(Sema::new(initial))).cast() })
+    api!(null_mut(), { Box::into_raw(Box::new(Sema::new(initial))).cast() })
 }
 
 /// # Safety
@@ -383,7 +387,7 @@ unsafe fn sem<'a>(s: *mut gs_sema) -> Option<&'a Sema> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.acquire()) })
+    api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.acquire()) })
 }
 
 /// Takes one unit if there is one (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
@@ -393,7 +397,7 @@ pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.try_acquire()) })
+    api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.try_acquire()) })
 }
 
 /// Gives back one unit, handing it to the first waiter if any. Never blocks; callable from any
@@ -404,7 +408,7 @@ pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    guard!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.release()) })
+    api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.release()) })
 }
 
 /// Frees a semaphore: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
@@ -414,7 +418,7 @@ pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
 /// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_free(s: *mut gs_sema) -> c_int {
-    guard!(GS_EPANIC, {
+    api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(x) = (unsafe { sem(s) }) else { return GS_EINVAL };
         if x.busy() {

@@ -117,7 +117,8 @@ pub struct gs_stats {
     pub stack_shrinks: u64,
     /// Number of Ps (see `gs_maxprocs`).
     pub maxprocs: u32,
-    /// OS threads the runtime has used to run goroutines (threads in `gs_run`/`gs_main` included).
+    /// Live OS threads that have run goroutines (threads in `gs_run`/`gs_main` included; a thread
+    /// that exits is no longer counted).
     pub threads: u32,
     /// Copy-moves of goroutine stacks: `stack_grows + stack_shrinks`. 0 means no stack ever
     /// moved (nothing a move can corrupt happened).

@@ -353,7 +353,7 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
             crate::fatal::fatal!("newstack_m: request past the limit was not refused")
         };
         let pl = (*(*m).p).local();
-        let Some(new) = pl.stacks.alloc(size) else { crate::fatal::fatal!("cannot allocate a {size}-byte goroutine stack") };
+        let Some(new) = pl.stacks.alloc(size) else { crate::fatal::fatal_as!("out of memory"; "cannot allocate a {size}-byte stack for goroutine {}", gr.goid) };
         let sp = gr.sched.sp;
         let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
         gr.sched.sp = sp.wrapping_add(delta);

@@ -6,7 +6,8 @@
 //! - An **M** is an OS thread that runs goroutines. Its g0 is the thread's own stack: the
 //!   scheduler runs there, entered by `mcall` from a goroutine, always at the same base `g0_base`
 //!   (so nothing accumulates on g0 between switches: Go's mstart/mcall design). A thread becomes
-//!   an M when it first enters `gs_run`/`gs_main`; the M record then lives as long as the process.
+//!   an M when it first enters `gs_run`/`gs_main`; when the thread exits its M record goes to a free
+//!   list for the next thread (never freed: see threads.rs).
 //! - A **P** is the right to run goroutines: a local run queue (256 + `runnext`), caches of free
 //!   Gs and stacks. An M holds one P while it schedules.
 //!
@@ -20,10 +21,14 @@
 //! in the global queue: a G goes to the global queue only when that is non-empty or the ring is
 //! full, and the ring refills from the global queue only when it is empty.
 
+pub mod fork;
+pub mod futex;
 pub mod grow;
+pub mod monitor;
 pub mod proc;
 pub mod runq;
 mod sanitizer;
+pub mod threads;
 mod traceback;
 
 use crate::abi::types::*;
@@ -35,9 +40,9 @@ use core::ffi::{c_int, c_void, CStr};
 use core::fmt::Write;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-use parking_lot::{Mutex, MutexGuard};
+use futex::{Mutex, MutexGuard};
 use runq::{GQueue, LocalRunq};
-pub use proc::{dump, main_deadlock, ready_any, run, run_until, runqput, schedule, set_maxprocs, wakep};
+pub use proc::{dump, main_deadlock, main_goexit_deadlock, MAIN_GOEXIT, ready_any, run, run_until, runqput, schedule, set_maxprocs, wakep};
 use proc::{Note, ProcLocked};
 use std::ffi::CString;
 
@@ -48,6 +53,8 @@ pub const G_RUNNABLE: u32 = 1;
 pub const G_RUNNING: u32 = 2;
 pub const G_WAITING: u32 = 3;
 pub const G_DEAD: u32 = 4;
+/// Dropped in a fork child (fork.rs): never runs again; a wake-up of it is ignored.
+pub const G_ORPHAN: u32 = 5;
 
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -154,6 +161,9 @@ impl G {
 /// The exit flag of a gs_main goroutine; lives on the gs_main caller's stack.
 pub struct MainWait {
     pub done: AtomicBool,
+    /// The goroutine ended by gs_exit (Go's Goexit in main): gs_main does not return; the other
+    /// goroutines run on, then it is Go's "no goroutines (main called runtime.Goexit)" fatal error.
+    pub goexit: AtomicBool,
     /// The thread in gs_main, woken when the goroutine exits.
     pub m: *mut M,
 }
@@ -183,6 +193,9 @@ pub struct M {
     pub tid: i32,
     /// This M's sigaltstack (mapping base, length), 0 if it uses one it found installed.
     pub altstack: (usize, usize),
+    /// The sigaltstack in use on this thread, `[lo, hi)` (ours or one found installed; (0, 0) if
+    /// none): a stack pointer inside it means "in a signal handler" (abi's entry check).
+    pub sigstack: (usize, usize),
     /// gopark's unlock function and its argument, run on g0 once the G is saved.
     pub waitunlockf: Option<UnlockFn>,
     pub waitlock: *mut c_void,
@@ -218,6 +231,13 @@ pub struct M {
     pub asan_g0_fake: *mut c_void,
     pub asan_g0_lo: usize,
     pub asan_g0_size: usize,
+    /// Goroutines resumed on this M (written by its thread, read by the stall monitor).
+    pub ticks: AtomicU64,
+    /// The thread's errno (`__errno_location()`), for abi::Entry.
+    pub errno_loc: *mut c_int,
+    /// A worker whose thread is the only one of a fork child (fork.rs, rule 4): it leaves the
+    /// scheduler once the goroutines are done, and the process exits.
+    pub forked_worker: bool,
 }
 
 /// Called on g0 after a goroutine parked (its context is saved, its status WAITING): releases
@@ -263,7 +283,7 @@ pub fn getg() -> *mut G {
     if m.is_null() {
         null_mut()
     } else {
-        // SAFETY: an M is never freed and only its own thread writes curg.
+        // SAFETY: an M record is never freed and only its own thread writes curg.
         unsafe { (*m).curg }
     }
 }
@@ -347,7 +367,10 @@ pub struct SchedLocked {
     pub allg: Vec<*mut G>,
     /// The rest of the current slab of G records ([`alloc_g`]): next free record, records left.
     pub gslab: (*mut G, usize),
+    /// Ms of the threads alive that ever ran goroutines (gs_stats.threads counts them).
     pub allm: Vec<*mut M>,
+    /// Records of exited threads' Ms, for reuse (threads.rs).
+    pub mfree: Vec<*mut M>,
     pub initialised: bool,
     pub proc: ProcLocked,
 }
@@ -398,6 +421,7 @@ pub static SCHED: Sched = Sched {
         allg: Vec::new(),
         gslab: (null_mut(), 0),
         allm: Vec::new(),
+        mfree: Vec::new(),
         initialised: false,
         proc: ProcLocked::new(),
     })),
@@ -419,6 +443,7 @@ pub static SCHED: Sched = Sched {
 #[ctor::ctor]
 fn init_runtime() {
     init_once();
+    fork::register();
 }
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -813,11 +838,17 @@ unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     }
 }
 
-/// gs_exit: Go's Goexit.
+/// gs_exit: Go's Goexit. In gs_main's goroutine, gs_main does not return: the others run on
+/// (see [`MainWait::goexit`]).
 pub fn exit_now() -> c_int {
     match whereami() {
         // SAFETY: we are on g's stack; goexit0 never returns here.
         Where::Goroutine(m, g) => unsafe {
+            let mw = (*g).main_wait;
+            if !mw.is_null() {
+                (*mw).goexit.store(true, Release);
+                (*g).main_wait = core::ptr::null();
+            }
             mcall(m, g, goexit0);
             fatal!("goexit0 returned")
         },
@@ -892,6 +923,9 @@ pub unsafe fn ready_with(g: *mut G, next: bool) {
     // SAFETY: g is a live G record (never freed).
     let ok = unsafe { (*g).status.compare_exchange(G_WAITING, G_RUNNABLE, AcqRel, Relaxed) };
     if let Err(st) = ok {
+        if st == G_ORPHAN {
+            return; // a parent's goroutine, dropped in this fork child (fork.rs)
+        }
         goready_not_waiting(g, st);
     }
     // SAFETY: RUNNABLE, on no queue, ours to queue.
@@ -1180,6 +1214,7 @@ pub(crate) unsafe fn set_running(m: *mut M, p: &P, g: *mut G) {
         }
         (*m).curg = g;
         p.switches.store(p.switches.load(Relaxed) + 1, Relaxed);
+        (*m).ticks.store((*m).ticks.load(Relaxed) + 1, Relaxed);
     }
 }
 
@@ -1195,7 +1230,7 @@ unsafe fn first_run(p: &P, g: *mut G) {
     unsafe {
         let gr = &mut *g;
         let Some(stack) = p.local().stacks.alloc(gr.growth.initial) else {
-            fatal!("runtime: cannot allocate a {}-byte stack for goroutine {}: out of memory", gr.growth.initial, gr.goid);
+            crate::fatal::fatal_as!("out of memory"; "cannot allocate a {}-byte stack for goroutine {}", gr.growth.initial, gr.goid);
         };
         let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
         gr.stack = stack;
@@ -1246,13 +1281,15 @@ pub(crate) unsafe extern "C" fn schedule_entry(mp: *mut c_void) {
     }
 }
 
-/// The calling thread's M, created on first use.
+/// The calling thread's M: created on first use, or a record left by an exited thread
+/// (threads.rs), reinitialised. The thread is registered as a runtime user (threads.rs, invariant 1).
 pub(crate) fn getm_or_create() -> *mut M {
     let m = getm();
     if !m.is_null() {
         return m;
     }
-    let m = Box::into_raw(Box::new(M {
+    threads::register_caller();
+    let fresh = M {
         id: SCHED.mnext.fetch_add(1, Relaxed) + 1,
         g0_base: 0,
         resume_sp: 0,
@@ -1266,6 +1303,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         // SAFETY: gettid has no preconditions.
         tid: unsafe { libc::gettid() },
         altstack: (0, 0),
+        sigstack: (0, 0),
         waitunlockf: None,
         waitlock: null_mut(),
         is_worker: false,
@@ -1284,11 +1322,79 @@ pub(crate) fn getm_or_create() -> *mut M {
         asan_g0_fake: null_mut(),
         asan_g0_lo: 0,
         asan_g0_size: 0,
-    }));
-    lock_sched().allm.push(m);
+        ticks: AtomicU64::new(0),
+        forked_worker: false,
+        // SAFETY: no preconditions; this thread's slot, valid while it lives.
+        errno_loc: unsafe { libc::__errno_location() },
+    };
+    let mut s = lock_sched();
+    let m = match s.mfree.pop() {
+        // SAFETY: a record of an exited thread, on no list and in no queue (threads::release_m).
+        Some(m) => unsafe {
+            (*m).reset(fresh);
+            m
+        },
+        None => Box::into_raw(Box::new(fresh)),
+    };
+    s.allm.push(m);
+    drop(s);
     setm(m);
     crate::signal::on_new_m(m);
     m
+}
+
+impl M {
+    /// Reuses the record of an exited thread: every field from `fresh` except the locks
+    /// (`lockedq`, `note`), which a waker that read this M's address before the thread left may
+    /// still take (it then sees `departed` and backs off); `lockedq` is empty since the thread left
+    /// the scheduler (proc::leave_scheduler). Written as a destructuring so that a new field
+    /// cannot be forgotten.
+    fn reset(&mut self, fresh: M) {
+        let M {
+            id,
+            g0_base,
+            resume_sp,
+            curg,
+            p,
+            on_g0,
+            in_scheduler,
+            fpctl,
+            exit_status,
+            main_wait,
+            tid,
+            altstack,
+            sigstack,
+            waitunlockf,
+            waitlock,
+            is_worker,
+            spinning,
+            lockedq: _,
+            lockedq_len,
+            departed,
+            note: _,
+            p_since,
+            nextp,
+            rand,
+            leave_at,
+            grow_need,
+            safe_points,
+            release_pending,
+            ticks,
+            forked_worker,
+            errno_loc,
+            asan_g0_fake,
+            asan_g0_lo,
+            asan_g0_size,
+        } = fresh;
+        debug_assert!(self.lockedq.lock().is_empty());
+        (self.id, self.g0_base, self.resume_sp, self.curg, self.p, self.on_g0) = (id, g0_base, resume_sp, curg, p, on_g0);
+        (self.in_scheduler, self.fpctl, self.exit_status, self.main_wait, self.tid) = (in_scheduler, fpctl, exit_status, main_wait, tid);
+        (self.altstack, self.sigstack, self.waitunlockf, self.waitlock) = (altstack, sigstack, waitunlockf, waitlock);
+        (self.is_worker, self.spinning, self.lockedq_len, self.departed) = (is_worker, spinning, lockedq_len, departed);
+        (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) = (p_since, nextp, rand, leave_at, grow_need, ticks);
+        (self.forked_worker, self.errno_loc, self.safe_points, self.release_pending) = (forked_worker, errno_loc, safe_points, release_pending);
+        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size) = (asan_g0_fake, asan_g0_lo, asan_g0_size);
+    }
 }
 
 // ---- systemstack ----------------------------------------------------------------------------
@@ -1400,14 +1506,13 @@ pub fn dump_current_for_fatal(w: &mut FdWriter) {
     if let Some(n) = &g.name {
         let _ = write!(w, ", {}", n.to_string_lossy());
     }
-    let _ = write!(
-        w,
-        "]:\n\tstack=[{:#x}, {:#x}) {} bytes, {}\n",
-        g.stack.lo,
-        g.stack.hi,
-        g.stack.size(),
-        if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" }
-    );
+    let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
+    if g.stack.lo == 0 {
+        // Failing at its first run: it has no stack yet.
+        let _ = write!(w, "]:\n\tstack=none yet ({} bytes at its first run), {}\n", g.growth.initial, kind);
+    } else {
+        let _ = write!(w, "]:\n\tstack=[{:#x}, {:#x}) {} bytes, {}\n", g.stack.lo, g.stack.hi, g.stack.size(), kind);
+    }
 }
 
 #[allow(dead_code)]

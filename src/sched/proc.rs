@@ -22,57 +22,18 @@
 //!   already looking for work (Go's nmspinning rule), so a burst of spawns does not wake every
 //!   thread.
 //! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending, no queued
-//!   work, and every thread of the process either inside the scheduler or blocked in a gostack
-//!   call (any other thread could still wake someone), every thread in gs_run/gs_main is told:
-//!   gs_run returns GS_EDEADLOCK, gs_main prints Go's message.
+//!   work, and every thread that used the runtime either inside the scheduler or blocked in a
+//!   gostack call (any other such thread could still wake someone; threads.rs), every thread in
+//!   gs_run/gs_main is told: gs_run returns GS_EDEADLOCK, gs_main prints Go's message. A thread
+//!   that used the runtime and exits makes them look again.
 
 use super::*;
-use parking_lot::Condvar;
 use std::collections::VecDeque;
 
 /// How long an M keeps its P while another thread waits for one.
 pub const HANDOFF_SLICE_NS: i64 = 1_000_000;
 
-/// A wake-up flag an M sleeps on (Go's note). Sticky: a wake-up before the sleep is not lost.
-pub struct Note {
-    flag: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Note {
-    pub const fn new() -> Self {
-        Note { flag: Mutex::new(false), cv: Condvar::new() }
-    }
-
-    pub fn wakeup(&self) {
-        let mut f = self.flag.lock();
-        *f = true;
-        self.cv.notify_one();
-    }
-
-    /// Sleeps until woken or until `deadline` (nanotime; `i64::MAX`: none), then clears the flag.
-    pub fn sleep(&self, deadline: i64) {
-        let mut f = self.flag.lock();
-        while !*f {
-            if deadline == i64::MAX {
-                self.cv.wait(&mut f);
-            } else {
-                let now = nanotime();
-                if now >= deadline {
-                    break;
-                }
-                self.cv.wait_for(&mut f, std::time::Duration::from_nanos((deadline - now) as u64));
-            }
-        }
-        *f = false;
-    }
-}
-
-impl Default for Note {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use super::futex::Note;
 
 /// Scheduler state behind `SCHED.lock` that only this module uses.
 pub struct ProcLocked {
@@ -262,6 +223,8 @@ fn start_worker(p: *mut P) {
     let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(WORKER_STACK).spawn(move || {
         let sp = sp;
         let m = getm_or_create();
+        // A worker never leaves the scheduler: never cancelled (threads.rs).
+        super::threads::disable_cancel();
         in_sched_enter();
         // SAFETY: this thread's new M; p was taken from pidle for it.
         unsafe {
@@ -271,6 +234,12 @@ fn start_worker(p: *mut P) {
             (*m).departed.store(false, Release);
             take_p(m, sp.0);
             arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
+            if (*m).forked_worker {
+                // The only thread of a fork child, its goroutines done (fork.rs, rule 4).
+                (*m).in_scheduler = false;
+                in_sched_leave();
+                libc::exit(0);
+            }
         }
         fatal!("worker M left the scheduler");
     });
@@ -618,7 +587,7 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 execute(m, p, g);
             }
             if !(*m).is_worker && wake_if_all_done((*m).p) {
-                leave_scheduler(m, GS_OK);
+                leave_scheduler(m, all_done_status(m));
             }
             if let Some(st) = stop_m(m) {
                 leave_scheduler(m, st);
@@ -928,8 +897,11 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             }
             if !(*m).is_worker {
                 let mw = (*m).main_wait;
-                if (!mw.is_null() && (*mw).done.load(Acquire)) || (mw.is_null() && done) {
+                if !mw.is_null() && (*mw).done.load(Acquire) {
                     return Some(GS_OK);
+                }
+                if done && (mw.is_null() || (*mw).goexit.load(Acquire)) {
+                    return Some(all_done_status(m));
                 }
             }
             if check_dead(&s) {
@@ -960,7 +932,9 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             }
             drop(s);
 
-            (*m).note.sleep(TIMER_NEXT.load(Acquire).min((*m).leave_at));
+            let wake_at = TIMER_NEXT.load(Acquire).min((*m).leave_at);
+            let wake_at = if (*m).is_worker { wake_at } else { wake_at.min(dead_check_deadline()) };
+            (*m).note.sleep(wake_at);
 
             let mut s = lock_sched();
             remove(&mut s.proc.midle, m);
@@ -987,6 +961,45 @@ unsafe fn stop_m(m: *mut M) -> Option<c_int> {
 
 /// Is every goroutine asleep for good? (The scheduler lock is held.)
 fn check_dead(s: &SchedLocked) -> bool {
+    let dead = looks_dead(s);
+    // The verdict waits DEADLOCK_GRACE_NS with no thread registering meanwhile: a thread the host
+    // created just before gs_run, whose first gs_* call is a moment away, is not counted yet
+    // (threads.rs, invariant 1), and without the grace every goroutine waiting for it was declared
+    // deadlocked (c-tests/test_sync_foreign_thread).
+    let epoch = WAKE_EPOCH.load(SeqCst).wrapping_add(super::threads::registrations());
+    let now = nanotime();
+    if !dead {
+        DEAD_SINCE.store(0, SeqCst);
+        return false;
+    }
+    let since = DEAD_SINCE.load(SeqCst);
+    if since == 0 || DEAD_EPOCH.load(SeqCst) != epoch {
+        DEAD_EPOCH.store(epoch, SeqCst);
+        DEAD_SINCE.store(now, SeqCst);
+        // The threads in gs_run/gs_main sleep until then to confirm it (whoever suspects).
+        wake_waiting(s);
+        return false;
+    }
+    now - since >= DEADLOCK_GRACE_NS
+}
+
+/// How long every goroutine must look asleep for good, with no thread registering as a runtime user
+/// meanwhile, before gs_run/gs_main report a deadlock (see check_dead).
+pub const DEADLOCK_GRACE_NS: i64 = 50_000_000;
+/// When the current deadlock suspicion began (nanotime), 0 for none; and the epoch it began at.
+static DEAD_SINCE: AtomicI64 = AtomicI64::new(0);
+static DEAD_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The deadline a sleeping gs_run/gs_main thread must wake at to confirm a suspected deadlock.
+fn dead_check_deadline() -> i64 {
+    match DEAD_SINCE.load(SeqCst) {
+        0 => i64::MAX,
+        t => t + DEADLOCK_GRACE_NS,
+    }
+}
+
+/// Is every goroutine asleep for good right now? (The scheduler lock is held.)
+fn looks_dead(s: &SchedLocked) -> bool {
     // Work queued or a thread woken by a thread outside the scheduler while we look makes the
     // snapshot inconsistent: such threads bump WAKE_EPOCH after queuing (see ready_any), so a
     // change means "not dead" (the M that looks will be woken by that work anyway).
@@ -1008,6 +1021,28 @@ fn check_dead(s: &SchedLocked) -> bool {
     !outside_threads_may_wake() && WAKE_EPOCH.load(SeqCst) == epoch0
 }
 
+/// What a thread in gs_run/gs_main leaves with once every goroutine has exited: `GS_OK`, or
+/// [`MAIN_GOEXIT`] for a gs_main whose goroutine ended by gs_exit (Go: `no goroutines (main called
+/// runtime.Goexit) - deadlock!`).
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn all_done_status(m: *mut M) -> c_int {
+    // SAFETY: our own M; its MainWait lives in the gs_main frame below us.
+    unsafe {
+        let mw = (*m).main_wait;
+        if !mw.is_null() && (*mw).goexit.load(Acquire) {
+            MAIN_GOEXIT
+        } else {
+            GS_OK
+        }
+    }
+}
+
+/// Internal status of [`run`]: gs_main's goroutine called gs_exit and every other goroutine has
+/// exited since. Never returned to C (gs_main turns it into Go's fatal message).
+pub const MAIN_GOEXIT: c_int = -1000;
+
 /// Leaves the scheduler: releases the P (unpinning goroutines pinned to this thread, which may not
 /// come back) and resumes the thread inside gs_run/gs_main.
 ///
@@ -1025,13 +1060,35 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
                 global_put(&mut s, g);
             }
             (*m).lockedq_len.store(0, Release);
+            // A thread that leaves may still be queued for a P (it entered gs_run with none idle
+            // and found every goroutine done before one came): a P handed to it later would be
+            // lost, and all the others would wait for it for ever (seen with threads that run
+            // gs_run and exit, c-tests/test_thread_exit at P=2). Leave every list; give back a P
+            // handed over meanwhile.
+            if let Some(i) = s.proc.pwait.iter().position(|&x| x == m) {
+                s.proc.pwait.remove(i);
+                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+            }
+            remove(&mut s.proc.waiting, m);
+            remove(&mut s.proc.midle, m);
+            let handed = core::mem::replace(&mut (*m).nextp, null_mut());
+            if !handed.is_null() {
+                if (*m).p.is_null() {
+                    take_p(m, handed);
+                } else {
+                    pidleput(&mut s, handed);
+                }
+            }
         }
-        if !(*m).p.is_null() {
-            release_p(m, false);
-        }
+        // Not spinning any more before the P goes: release_p's wakep for the work left on it
+        // does nothing while a spinner is counted, and this one is leaving (a goroutine stayed
+        // on an idle P's ring with every thread asleep: c-tests/test_thread_exit at P=1).
         if (*m).spinning {
             (*m).spinning = false;
             SCHED.nmspinning.fetch_sub(1, AcqRel);
+        }
+        if !(*m).p.is_null() {
+            release_p(m, false);
         }
         (*m).exit_status = status;
         arch::set_tls_stack_guard(0);
@@ -1106,13 +1163,15 @@ fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
         if (*m).in_scheduler {
             return GS_ESTATE;
         }
-        let wait = MainWait { done: AtomicBool::new(false), m };
+        let wait = MainWait { done: AtomicBool::new(false), goexit: AtomicBool::new(false), m };
         if let Some((f, arg)) = main {
             if let Err(e) = spawn_inner(Attr::default_attr(), f, arg, &wait) {
                 return e;
             }
             (*m).main_wait = &wait;
         }
+        // Cancellation waits until the thread left the scheduler (threads.rs).
+        let cancel_state = super::threads::disable_cancel();
         in_sched_enter();
         {
             let _q = (*m).lockedq.lock();
@@ -1136,16 +1195,17 @@ fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
         (*m).leave_at = i64::MAX;
         (*m).main_wait = core::ptr::null();
         in_sched_leave();
+        super::threads::restore_cancel(cancel_state);
         (*m).exit_status
     }
 }
 
 // ---- threads outside the scheduler (for deadlock detection) -------------------------------------
 //
-// Any thread that is not a scheduler thread could still call in and wake a goroutine (a C host
-// can have threads that Go never would). So goroutines are declared deadlocked only when every
-// thread of the process is either inside the scheduler (a worker, or in gs_run/gs_main) or
-// blocked in a gostack call: counted here, compared with the kernel's thread count.
+// Any thread that used the runtime and is not a scheduler thread could still call in and wake a
+// goroutine (a C host can have threads that Go never would). So goroutines are declared deadlocked
+// only when every registered thread (threads.rs) is either inside the scheduler (a worker, or in
+// gs_run/gs_main) or blocked in a gostack call.
 
 /// Bumped by threads outside the scheduler after they queue work or unblock a thread.
 static WAKE_EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -1155,24 +1215,40 @@ static IN_SCHED: AtomicI64 = AtomicI64::new(0);
 /// Threads outside the scheduler blocked in a gostack call (channel receive, mutex, ...).
 static BLOCKED: AtomicI64 = AtomicI64::new(0);
 
-/// The process's thread count (field 20 of /proc/self/stat), or `i64::MAX` if unknown.
-fn process_threads() -> i64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return i64::MAX };
-    // The command name (field 2) is parenthesised and may contain spaces: count after its ')'.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return i64::MAX };
-    rest.split_whitespace().nth(17).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX)
-}
-
-/// Could a thread outside the scheduler still wake a goroutine?
+/// Could a thread outside the scheduler still wake a goroutine? (threads.rs, invariant 3.)
 fn outside_threads_may_wake() -> bool {
     // Blocked first: a thread that blocks after this read was running before it (counted).
     let blocked = BLOCKED.load(SeqCst);
     let in_sched = IN_SCHED.load(SeqCst);
-    process_threads() - in_sched - blocked > 0
+    super::threads::users() - in_sched - blocked > 0
+}
+
+/// A registered thread exited (threads.rs, invariant 4): the threads sleeping in gs_run/gs_main
+/// check for a deadlock again.
+pub(crate) fn recheck_deadlock() {
+    let s = lock_sched();
+    wake_waiting(&s);
+}
+
+/// Fork child (fork.rs): the one thread left is inside the scheduler or not; nobody is blocked.
+pub(crate) fn reset_thread_counts(in_sched: i64) {
+    IN_SCHED.store(in_sched, SeqCst);
+    BLOCKED.store(0, SeqCst);
+}
+
+/// Fork child: the stall monitor thread does not exist there (started again on demand).
+pub(crate) fn reset_monitor_after_fork() {
+    super::monitor::reset_after_fork();
+}
+
+/// Is any thread inside the scheduler (for the stall monitor)?
+pub(crate) fn anyone_in_scheduler() -> bool {
+    IN_SCHED.load(Acquire) > 0
 }
 
 pub(crate) fn in_sched_enter() {
     IN_SCHED.fetch_add(1, AcqRel);
+    super::monitor::wake_on_enter();
 }
 
 pub(crate) fn in_sched_leave() {
@@ -1196,7 +1272,12 @@ pub fn ext_unblock_other() {
 // ---- gs_dump -----------------------------------------------------------------------------------
 
 /// Go-style dump of every goroutine: `goroutine N [state]:` with its wait reason, stack and name.
+/// `GS_EINVAL` when `fd` is not open or a write to it failed.
 pub fn dump(fd: i32) -> c_int {
+    // SAFETY: F_GETFD only queries the descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return GS_EINVAL;
+    }
     let s = lock_sched();
     let gs: Vec<*mut G> = s.allg.clone();
     drop(s);
@@ -1205,7 +1286,20 @@ pub fn dump(fd: i32) -> c_int {
         // SAFETY: G records are never freed; fields may be racy snapshots of running goroutines.
         super::traceback::write_goroutine(&mut w, unsafe { &*g });
     }
-    GS_OK
+    if w.finish() {
+        GS_OK
+    } else {
+        GS_EINVAL
+    }
+}
+
+/// gs_main's goroutine called gs_exit and every other goroutine has exited: Go's message, exit(2).
+pub fn main_goexit_deadlock() -> ! {
+    let mut w = FdWriter::stderr();
+    let _ = w.write_str("fatal error: no goroutines (main called gs_exit) - deadlock!\n");
+    drop(w);
+    // SAFETY: exit runs atexit handlers; fine from a thread outside goroutines.
+    unsafe { libc::exit(2) }
 }
 
 /// gs_main found its goroutine asleep for good: Go's message, the dump, exit(2).

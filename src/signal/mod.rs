@@ -86,11 +86,12 @@ fn add_onstack_to_handlers() {
 /// Gives the calling thread a sigaltstack unless it has a big enough one already.
 fn ensure_altstack(m: *mut M) {
     // SAFETY: sigaltstack queries/sets the calling thread's signal stack; the mapping we install
-    // is owned by the M, which lives as long as the process.
+    // is owned by the M until the thread exits (on_m_exit).
     unsafe {
         let mut cur: libc::stack_t = core::mem::zeroed();
         libc::sigaltstack(core::ptr::null(), &mut cur);
         if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALTSTACK {
+            (*m).sigstack = (cur.ss_sp as usize, cur.ss_sp as usize + cur.ss_size);
             return;
         }
         let want = MIN_ALTSTACK.max(libc::sysconf(SC_SIGSTKSZ).max(0) as usize);
@@ -111,14 +112,81 @@ fn ensure_altstack(m: *mut M) {
         let ss = libc::stack_t { ss_sp: (p as usize + 4096) as *mut _, ss_flags: 0, ss_size: want };
         if libc::sigaltstack(&ss, core::ptr::null_mut()) == 0 {
             (*m).altstack = (p as usize, len);
+            (*m).sigstack = (p as usize + 4096, p as usize + 4096 + want);
         } else {
             libc::munmap(p, len);
         }
     }
 }
 
-/// The SIGSEGV/SIGBUS handler.
+/// The calling thread, an M, is exiting (sched::threads): unmaps the sigaltstack the runtime
+/// mapped for it (2 mappings: the stack and its guard page), after disabling it if it is still the
+/// thread's signal stack.
+///
+/// # Safety
+/// `m` is the calling thread's M, outside the scheduler and not in a signal handler.
+pub unsafe fn on_m_exit(m: *mut M) {
+    // SAFETY: per the contract; the mapping was made by ensure_altstack for this thread.
+    unsafe {
+        let (base, len) = (*m).altstack;
+        (*m).altstack = (0, 0);
+        (*m).sigstack = (0, 0);
+        if base == 0 {
+            return;
+        }
+        let mut cur: libc::stack_t = core::mem::zeroed();
+        libc::sigaltstack(core::ptr::null(), &mut cur);
+        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_sp as usize == base + 4096 {
+            let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            if libc::sigaltstack(&off, core::ptr::null_mut()) != 0 {
+                return; // still in use (cannot happen outside a handler): keep the mapping
+            }
+        }
+        // (Otherwise the host replaced it with its own: ours is unused.)
+        libc::munmap(base as *mut libc::c_void, len);
+    }
+}
+
+/// Is the calling thread (an M) running a signal handler? Cheap (no system call), for the entry
+/// check of every export (abi::Entry): true when the stack pointer is on the thread's sigaltstack
+/// (every handler the runtime saw installed got SA_ONSTACK, see above), or when a goroutine is
+/// running on the thread but the stack pointer is not on its stack (a handler without SA_ONSTACK
+/// that interrupted the scheduler on g0). Not detected: a handler without SA_ONSTACK (installed
+/// after the thread became an M) that interrupted goroutine code: it runs on the goroutine's own
+/// stack, indistinguishable from the goroutine; and threads that never became an M.
+#[inline(always)]
+pub fn in_handler(m: *mut M) -> bool {
+    let sp = crate::arch::current_sp();
+    // SAFETY: our own M; its fields are written by this thread only (curg, sigstack, on_g0), and
+    // the running goroutine's stack bounds change only on this thread.
+    unsafe {
+        let g = (*m).curg;
+        if !g.is_null() && (*m).on_g0 == 0 {
+            // A goroutine runs here: the stack pointer must be on its stack (the sigaltstack is
+            // elsewhere). The slack covers the guard region and frames past it (signal growth).
+            let st = &(*g).stack;
+            return st.lo != 0 && !(sp < st.hi && sp >= st.lo.saturating_sub(HANDLER_CHECK_SLACK));
+        }
+        let (lo, hi) = (*m).sigstack;
+        sp >= lo && sp < hi
+    }
+}
+
+/// How far below a goroutine stack's low end the stack pointer may be in code that is not a
+/// signal handler (the guard region, plus the 1 MiB window growth adjusts below it).
+const HANDLER_CHECK_SLACK: usize = 2 << 20;
+
+/// The SIGSEGV/SIGBUS handler: errno is the interrupted code's and is given back as it was
+/// (growth maps memory; a failed call on the way must not change what the code sees).
 extern "C" fn handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: __errno_location is async-signal-safe and returns this thread's errno.
+    let errno = unsafe { *libc::__errno_location() };
+    handle(sig, info, ctx);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+fn handle(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes valid info and ucontext pointers; the M pointer is an initial-exec TLS word and
     // M/G records are never freed, so reading them here is sound.
     unsafe {

@@ -718,6 +718,25 @@ pub fn committed_bytes() -> u64 {
     total
 }
 
+/// fork() (sched/fork.rs, issue 20): the global pool's lock is held across the fork, so that the
+/// child's copy is consistent and not owned by a thread that does not exist there. Prepare: lock.
+pub fn fork_prepare() {
+    core::mem::forget(GLOBAL.lock());
+}
+
+/// Parent and child after fork(): unlock; in the child first drop the parent's threads queued on
+/// the lock from parking_lot's wait table (an unlock would hand the lock to one of them).
+pub fn fork_release(child: bool) {
+    // SAFETY: fork_prepare took the lock on this thread and forgot the guard; raw() only gives the
+    // key parking_lot queues waiters under.
+    unsafe {
+        if child {
+            parking_lot_core::unpark_all(GLOBAL.raw() as *const _ as usize, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+        }
+        GLOBAL.force_unlock();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

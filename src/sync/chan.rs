@@ -7,6 +7,15 @@
 //!   unlinked itself may linger; `dequeue` skips them.)
 //! - `closed` never goes back to false; after close both queues hold no live waiter.
 //!
+//! Lifetime: the owner's handle is one reference (`refs`); a blocked call that will touch the
+//! channel again after it is woken (select's unlink pass, a timed wait's unlink after a timeout)
+//! holds another, taken under the lock while its waiter is queued and dropped after its last
+//! touch. `gs_chan_free` refuses (`GS_EBUSY`) while a waiter is queued, else drops the owner's
+//! reference; the memory goes when the last reference does. So a sender may free a channel right
+//! after the send that woke a select (Go code does the same, with a GC behind it), while that
+//! select, woken but not yet run, still has to relock the channel. (Rejected: `GS_EBUSY` until
+//! the select ran: the owner could not tell when to retry.)
+//!
 //! Fast paths as in Go's chansend/chanrecv: a sender hands its value straight to a waiting
 //! receiver's buffer; a receiver takes straight from a waiting sender (unbuffered), or, on a
 //! full buffered channel with waiting senders, takes the head and moves the first sender's value
@@ -16,10 +25,14 @@ use super::waiter::{Caller, block, caller, wake, Lock, Locked, WaitCtx, WaitQueu
 use crate::abi::types::*;
 use core::ffi::c_int;
 use core::ptr::copy_nonoverlapping;
+use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 pub struct Chan {
     /// Copy of `ChanState::elem_size` (immutable), readable without the lock.
     elem_size: usize,
+    /// References: the owner's handle (until `gs_chan_free`) plus one per blocked call that will
+    /// touch the channel after it is woken (see the module doc).
+    refs: AtomicUsize,
     state: Locked<ChanState>,
 }
 
@@ -69,8 +82,13 @@ fn caller_for(wait: Wait) -> Result<Caller, c_int> {
 const BUF_ALIGN: usize = 16;
 
 impl Chan {
-    /// A new channel; None if the buffer cannot be allocated or its size overflows.
+    /// A new channel; None if the buffer cannot be allocated or its size overflows, or if `cap`
+    /// does not fit `gs_chan_cap`'s `int64_t` (any larger capacity read back as a negative
+    /// number, -1 being `GS_EINVAL`).
     pub fn new(elem_size: usize, cap: usize) -> Option<Box<Chan>> {
+        if cap > i64::MAX as usize {
+            return None;
+        }
         let bytes = elem_size.checked_mul(cap)?;
         if bytes > isize::MAX as usize / 2 {
             return None;
@@ -88,6 +106,7 @@ impl Chan {
         };
         Some(Box::new(Chan {
             elem_size,
+            refs: AtomicUsize::new(1),
             state: Locked::new(ChanState {
                 elem_size,
                 cap,
@@ -104,6 +123,29 @@ impl Chan {
 
     pub fn elem_size(&self) -> usize {
         self.elem_size
+    }
+
+    /// Takes a reference for a blocked call that will touch the channel after it is woken.
+    /// The caller holds the lock (or otherwise knows the channel is alive).
+    pub fn hold(&self) {
+        self.refs.fetch_add(1, Relaxed);
+    }
+
+    /// Drops a reference (the owner's, in `gs_chan_free`, or a blocked call's after its last
+    /// touch); the last one frees the channel.
+    ///
+    /// # Safety
+    /// `this` came from `Box::into_raw` of a `Chan` and the caller owns one reference, which it
+    /// gives up: it must not touch the channel afterwards.
+    pub unsafe fn release(this: *const Chan) {
+        // SAFETY: per the contract, our reference keeps the channel alive until the decrement.
+        if unsafe { (*this).refs.fetch_sub(1, Release) } != 1 {
+            return;
+        }
+        // Every other reference's last touch happened before its decrement (Arc's pattern).
+        core::sync::atomic::fence(Acquire);
+        // SAFETY: the last reference: nobody else can reach the channel.
+        drop(unsafe { Box::from_raw(this as *mut Chan) });
     }
 
     pub fn lock_ptr(&self) -> *const Lock {
@@ -254,9 +296,15 @@ impl Chan {
             Wait::Until(d) => d,
             _ => NO_DEADLINE,
         };
+        // A timed wait relocks the channel after a timeout, by which time the waker that
+        // skipped our claimed waiter may have let the owner free it: hold a reference.
+        let timed = deadline != NO_DEADLINE;
+        if timed {
+            self.hold();
+        }
         // SAFETY: lock held, waiter queued, ctx made by the caller for itself.
         unsafe { block(ctx, reason, &[self.lock_ptr()], deadline) };
-        if ctx.fired().is_null() {
+        let rc = if ctx.fired().is_null() {
             // Timed out: unlink ourselves (a waker may have unlinked us while skipping us).
             let c = self.lock();
             // SAFETY: lock held; w is ours.
@@ -268,13 +316,17 @@ impl Chan {
                 }
                 self.unlock();
             }
-            return GS_ETIMEDOUT;
-        }
-        if w.success {
+            GS_ETIMEDOUT
+        } else if w.success {
             GS_OK
         } else {
             GS_ECLOSED
+        };
+        if timed {
+            // SAFETY: the reference taken above; the channel is not touched after this.
+            unsafe { Chan::release(self) };
         }
+        rc
     }
 
     /// Closes the channel: every blocked receiver and sender wakes with `GS_ECLOSED`.
@@ -475,7 +527,9 @@ mod tests {
     #[test]
     fn bad_sizes() {
         assert!(Chan::new(usize::MAX, 2).is_none());
-        assert!(Chan::new(0, usize::MAX).is_some(), "chan struct{{}} of any capacity");
+        assert!(Chan::new(0, i64::MAX as usize).is_some(), "chan struct{{}} of any capacity gs_chan_cap can report");
+        assert!(Chan::new(0, 1 << 63).is_none());
+        assert!(Chan::new(0, usize::MAX).is_none());
     }
 
     #[test]

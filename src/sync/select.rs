@@ -11,6 +11,10 @@
 //!    `WaitCtx` (a channel operation on any of the channels, a close, or the timer): the
 //!    selectDone CAS of Go, see `waiter`.
 //! 5. Pass 3, after waking: all locks again, every waiter that is still queued is unlinked.
+//!    By then the operation that woke us may have let a channel's owner free it (a sender frees
+//!    the channel right after its send; a later operation skipped our claimed waiter on another
+//!    channel, which then looked idle): pass 2 takes a reference on every channel (`Chan::hold`)
+//!    and pass 3 drops them after its last unlock, so a channel freed meanwhile is released here.
 
 use super::chan::{Chan, Outcome};
 use super::waiter::{Caller, block, caller, fastrandn, lock_all, unlock_all, wake, Lock, WaitCtx, Waiter, NO_DEADLINE};
@@ -37,11 +41,12 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     };
     let mut nvalid = 0;
     for c in cs.iter() {
-        if c.chan.is_null() {
-            continue;
-        }
+        // A bad direction is a bug in the caller even on a NULL (never ready) case.
         if c.dir != GS_CASE_SEND && c.dir != GS_CASE_RECV {
             return GS_EINVAL;
+        }
+        if c.chan.is_null() {
+            continue;
         }
         // SAFETY: non-NULL channels are live channels per the API contract.
         let ch = unsafe { &*(c.chan as *const Chan) };
@@ -168,6 +173,8 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
             }
         }
     }
+    // Pass 3 relocks every channel, whatever happened to it meanwhile: hold them (each once).
+    for_each_channel(cs, order, |c| c.hold());
     // SAFETY: locks held, waiters queued, ctx is ours.
     unsafe { block(&ctx, "select", locks, deadline) };
 
@@ -189,6 +196,8 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
         }
         unlock_all(locks);
     }
+    // SAFETY: the references taken before blocking; no channel is touched after this.
+    for_each_channel(cs, order, |c| unsafe { Chan::release(c) });
     if fired.is_null() {
         return GS_ETIMEDOUT;
     }
@@ -196,4 +205,17 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     let (i, ok) = unsafe { ((*fired).index, (*fired).success) };
     cs[i as usize].status = if ok { GS_OK } else { GS_ECLOSED };
     i as c_int
+}
+
+/// Calls `f` once per distinct channel of the cases in `order` (sorted by channel address).
+fn for_each_channel(cs: &[gs_case], order: &[u32], mut f: impl FnMut(&Chan)) {
+    let mut prev = core::ptr::null_mut();
+    for &i in order {
+        let ch = cs[i as usize].chan;
+        if ch != prev {
+            // SAFETY: a valid channel (checked on entry), alive while we hold a reference.
+            f(unsafe { &*(ch as *const Chan) });
+            prev = ch;
+        }
+    }
 }
