@@ -150,6 +150,7 @@ fn runner() -> Option<Vec<String>> {
 const NOT_UNDER_RUNNER: &[(&str, &str)] = &[
     ("test_stack_overflow", "overflows a stack on purpose: valgrind reports the guard fault itself and cannot run the runtime's SIGSEGV handler the way the kernel does"),
     ("test_stack_limit", "aborts on purpose past the stack limit (fault in the guard region)"),
+    ("test_stack_bigframe", "a frame jumps over the guard on purpose; valgrind reports the wild access itself"),
     ("test_fp_control", "valgrind does not emulate a changed MXCSR rounding mode or x87 control word, which this test switches per goroutine"),
     ("test_signal_handler", "valgrind runs signal handlers on its own terms: the runtime's test (stack pointer on the thread's sigaltstack) does not see one there, so gs_yield in the handler is not refused and crashes in gs_asm_gogo (natively it is refused)"),
 ];
@@ -326,6 +327,7 @@ c_tests!(
     test_signal_chain,
     test_signal_handler,
     test_spawn_nested,
+    test_stack_bigframe,
     test_stack_check,
     test_stack_fixed,
     test_stack_grow_deep,

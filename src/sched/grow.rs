@@ -259,6 +259,10 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         let gregs = &mut (*uc).uc_mcontext.gregs;
         let rsp = gregs[libc::REG_RSP as usize] as usize;
         let low = if fault == 0 { rsp.saturating_sub(2 * KERNEL_FRAME_ROOM) } else { fault.min(rsp) };
+        // A stack-clash probe loop keeps its end in a register that may lie farther below than
+        // the register window: grow to hold the whole frame at once and move that register too.
+        let probe_end = probe_loop_end(gregs, rsp, fault).filter(|&(_, end)| end < low && old.hi - end <= g.max_stack);
+        let low = probe_end.map_or(low, |(_, end)| end);
         let need = old.hi - low.min(old.hi) + STACK_GUARD + PAGE;
         let Some(size) = grown_size_within(old.size(), need, g.max_stack) else { return Err(GrowError::Limit) };
         if !may_move(g) {
@@ -274,6 +278,11 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         for r in gregs.iter_mut().take(libc::REG_RIP as usize) {
             *r = regs.plain(*r as usize) as i64;
         }
+        if let Some((reg, end)) = probe_end {
+            if !regs.inside(end) {
+                gregs[reg] = end.wrapping_add(delta) as i64;
+            }
+        }
         stack::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
         install(g, new, true);
         push_pending(g, old);
@@ -282,6 +291,59 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         log_move(g, "grow", &old, &new, gregs[libc::REG_RSP as usize] as usize, gregs[libc::REG_RBP as usize] as usize);
         Ok(())
     }
+}
+
+/// gcc's `-fstack-clash-protection` probe loop for a frame of a fixed size:
+///
+/// ```text
+///   lea  -SIZE(%rsp), %r11        end of the frame, in a register
+/// 1: sub  $0x1000, %rsp
+///   orq  $0x0, (%rsp)             <- faults on the guard: rip here
+///   cmp  %r11, %rsp               (or cmp %rsp, %r11)
+///   jne  1b
+/// ```
+///
+/// When the fault is that probe (`48 83 0c 24 00` at rip, at `rsp`) followed by a 64-bit register
+/// compare with rsp, returns the gregs index of the other register and its value (the frame's
+/// end). The window of registers the move adjusts reaches 1 MiB below the guard; a bigger frame's
+/// end lies below it, stayed stale, and the loop then probed on through every later growth to
+/// the stack limit (issue #20 item 3: an 8 MB frame ended in "stack overflow" at 1 GiB).
+///
+/// # Safety
+/// `gregs` is the faulting thread's context; rip points into mapped code.
+unsafe fn probe_loop_end(gregs: &[i64; 23], rsp: usize, fault: usize) -> Option<(usize, usize)> {
+    const PROBE: [u8; 5] = [0x48, 0x83, 0x0c, 0x24, 0x00];
+    // gregs index of each hardware register number (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15).
+    const GREG: [i32; 16] = [
+        libc::REG_RAX, libc::REG_RCX, libc::REG_RDX, libc::REG_RBX, libc::REG_RSP, libc::REG_RBP, libc::REG_RSI,
+        libc::REG_RDI, libc::REG_R8, libc::REG_R9, libc::REG_R10, libc::REG_R11, libc::REG_R12, libc::REG_R13,
+        libc::REG_R14, libc::REG_R15,
+    ];
+    if fault != rsp {
+        return None;
+    }
+    let rip = gregs[libc::REG_RIP as usize] as usize as *const u8;
+    // SAFETY: rip points at the faulting instruction in mapped code; the probe and the compare
+    // that follows it are 8 bytes, read only after the first 5 matched.
+    let code: [u8; 8] = unsafe {
+        if core::slice::from_raw_parts(rip, 5) != PROBE {
+            return None;
+        }
+        core::ptr::read_unaligned(rip as *const [u8; 8])
+    };
+    let (rex, op, modrm) = (code[5], code[6], code[7]);
+    if rex & 0xf8 != 0x48 || op != 0x39 || modrm >> 6 != 3 {
+        return None;
+    }
+    let reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+    let rm = (modrm & 7) | ((rex & 1) << 3);
+    let other = match (reg, rm) {
+        (4, r) | (r, 4) if r != 4 => r,
+        _ => return None,
+    };
+    let idx = GREG[other as usize] as usize;
+    let end = gregs[idx] as usize;
+    (end < rsp && (rsp - end) % PAGE == 0).then_some((idx, end))
 }
 
 /// Secures `bytes` bytes of stack below the caller's stack pointer before runtime code runs on a
@@ -555,6 +617,25 @@ unsafe fn release_slow(g: *mut G) {
         libc::madvise(st.lo as *mut c_void, keep - st.lo, libc::MADV_DONTNEED);
         RELEASES.fetch_add(1, Relaxed);
     }
+}
+
+/// The fatal error for a fault below a goroutine's guard region: a frame larger than the guard
+/// jumped over it (code built without `-fstack-clash-protection`). Async-signal-safe.
+pub fn jumped_guard(g: &G, sp: usize, fault: usize) -> ! {
+    let mut w = FdWriter::stderr();
+    let _ = write!(
+        w,
+        "runtime: goroutine {} touched {} bytes below its stack, past the {}-byte guard region: a stack frame \
+         or alloca larger than the guard jumped over it (code built without -fstack-clash-protection?)\n\
+         runtime: sp={sp:#x} fault={fault:#x} stack=[{:#x}, {:#x})\n",
+        g.goid,
+        g.stack.lo - fault,
+        g.stack.guard,
+        g.stack.lo,
+        g.stack.hi
+    );
+    drop(w);
+    crate::fatal::throw("stack frame larger than the guard region")
 }
 
 /// Go's message for a goroutine that ran out of stack, then abort. Async-signal-safe.

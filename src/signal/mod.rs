@@ -218,6 +218,14 @@ fn handle(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
                 }
                 grow::overflow(&*gp, rsp, addr);
             }
+            // A fault below the guard with the stack pointer there too: one frame (or alloca)
+            // larger than the guard jumped over it, in code built without
+            // -fstack-clash-protection (issue #20 item 4). Where that lands in mapped memory (a
+            // neighbouring stack) nothing faults and nothing can be said; here something can.
+            let below = st.guard_lo().saturating_sub(grow::REG_WINDOW_BELOW_GUARD);
+            if st.lo != 0 && code != libc::SI_KERNEL && addr >= below && addr < st.guard_lo() && rsp >= below && rsp < st.hi {
+                grow::jumped_guard(&*gp, rsp, addr);
+            }
         }
         chain(sig, info, ctx);
     }

@@ -57,8 +57,9 @@ impl Mover {
         Mover { lo, span: hi - lo, delta, guard: pointer_guard, guard_top: pointer_guard >> 47 }
     }
 
+    /// Whether `v` lies in the range this mover moves.
     #[inline(always)]
-    fn inside(&self, v: usize) -> bool {
+    pub fn inside(&self, v: usize) -> bool {
         v.wrapping_sub(self.lo) < self.span
     }
 
