@@ -343,7 +343,7 @@ unsafe fn probe_loop_end(gregs: &[i64; 23], rsp: usize, fault: usize) -> Option<
     };
     let idx = GREG[other as usize] as usize;
     let end = gregs[idx] as usize;
-    (end < rsp && (rsp - end) % PAGE == 0).then_some((idx, end))
+    (end < rsp && (rsp - end).is_multiple_of(PAGE)).then_some((idx, end))
 }
 
 /// Secures `bytes` bytes of stack below the caller's stack pointer before runtime code runs on a
