@@ -62,8 +62,10 @@ static void in_window(void *arg) {
     CHECK_EQ(b.grows, 0);
     printf("ok: %zu bytes deep in the default window with libc calls, 0 moves\n", used);
 
-    /* Shallow again: yields release the deep pages in place (every 1024th yield on an M looks). */
+    /* Shallow again: yields release the deep pages in place (every 1021st yield on an M looks;
+     * not under valgrind, where the probe below a stack pointer would be an invalid read). */
     for (int i = 0; i < 8192; i++) CHECK_OK(gs_yield());
+    if (getenv("GS_TEST_UNDER_VALGRIND") != NULL) return;
     CHECK_OK(gs_get_stats(&s2));
     CHECK_OK(gs_get_stack_info(&b));
     CHECK(s2.stack_releases > s1.stack_releases);

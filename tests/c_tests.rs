@@ -151,6 +151,7 @@ const NOT_UNDER_RUNNER: &[(&str, &str)] = &[
     ("test_stack_overflow", "overflows a stack on purpose: valgrind reports the guard fault itself and cannot run the runtime's SIGSEGV handler the way the kernel does"),
     ("test_stack_limit", "aborts on purpose past the stack limit (fault in the guard region)"),
     ("test_stack_bigframe", "a frame jumps over the guard on purpose; valgrind reports the wild access itself"),
+    ("test_stack_grow_libc", "grows stacks in the SIGSEGV handler by rewriting the interrupted context; under valgrind the program then fails its stack-protector check ('stack smashing detected'): valgrind does not resume the changed context as the kernel does"),
     ("test_fp_control", "valgrind does not emulate a changed MXCSR rounding mode or x87 control word, which this test switches per goroutine"),
     ("test_signal_handler", "valgrind runs signal handlers on its own terms: the runtime's test (stack pointer on the thread's sigaltstack) does not see one there, so gs_yield in the handler is not refused and crashes in gs_asm_gogo (natively it is refused)"),
 ];
@@ -190,7 +191,8 @@ const ASAN_REAL_STACK: &[&str] = &[
 /// Environment for C tests under a `GOSTACK_C_TEST_RUNNER` or AddressSanitizer: the torture
 /// test's 100,000 tasks of long-double printing would take ~30 minutes under valgrind and more
 /// than the time limit under ASan.
-const UNDER_RUNNER_ENV: &[(&str, &str, &str)] = &[("test_stack_torture", "TORTURE_TASKS", "2000")];
+const UNDER_RUNNER_ENV: &[(&str, &str, &str)] =
+    &[("test_stack_torture", "TORTURE_TASKS", "2000"), ("test_stack_window", "GS_TEST_UNDER_VALGRIND", "1")];
 
 /// Runs a C test with `GOSTACK_MAXPROCS=procs`.
 fn run_c_test_on(name: &str, procs: u32) {
