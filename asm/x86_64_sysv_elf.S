@@ -62,6 +62,25 @@
 .endm
 
 /*
+ * The push order of SAVE_FRAME fixes the frame's layout: the return address on top, then RBP,
+ * RBX, R12, R13, R14, R15 one word below the other, then the FP control slot at the bottom. The
+ * assembler checks that asm/offsets.h says the same (Rust asserts the same numbers against
+ * arch::SwitchFrame), so reordering the pushes without the header fails the build.
+ */
+.if FRAME_PC != FRAME_SIZE - 8 || FRAME_RBP != FRAME_PC - 8 || FRAME_RBX != FRAME_RBP - 8
+.error "SAVE_FRAME pushes RBP then RBX below the return address: asm/offsets.h disagrees"
+.endif
+.if FRAME_R12 != FRAME_RBX - 8 || FRAME_R13 != FRAME_R12 - 8 || FRAME_R14 != FRAME_R13 - 8
+.error "SAVE_FRAME pushes R12, R13, R14 in that order: asm/offsets.h disagrees"
+.endif
+.if FRAME_R15 != FRAME_R14 - 8 || FRAME_FPCTL != FRAME_R15 - 8 || FRAME_FPCTL != 0
+.error "SAVE_FRAME pushes R15 and leaves the FP control slot at the bottom: asm/offsets.h disagrees"
+.endif
+.if FRAME_MXCSR != FRAME_FPCTL || FRAME_FCW != FRAME_FPCTL + 4
+.error "the FP control slot holds MXCSR then the x87 control word: asm/offsets.h disagrees"
+.endif
+
+/*
  * RESTORE_FRAME_AND_JUMP: %rsp points at a switch frame; %eax holds the MXCSR and %edx the x87
  * control word currently loaded. Reload FP control only if it differs, pop the callee-saved
  * registers and jump to FRAME_PC.
