@@ -35,6 +35,7 @@ static void boss(void *arg) {
     CHECK_OK(gs_get_stats(&s));
     printf("while %d goroutines hold 200 KiB each: %" PRIu64 " KiB committed\n", N, s.stack_committed / 1024);
     CHECK(s.stack_committed >= (uint64_t)N * DEPTH / 2);
+    CHECK(s.stack_in_use >= (uint64_t)N * 256 * 1024);
     CHECK_OK(gs_chan_close(release));
 }
 
@@ -52,6 +53,13 @@ int main(void) {
     printf("after they exited: %" PRIu64 " KiB committed, %" PRIu64 " KiB reserved\n", s.stack_committed / 1024,
            s.stack_reserved / 1024);
     CHECK(s.stack_committed < 64u << 20);
+    /* gs_stats says where the memory is: no goroutine holds a stack now, the pools keep the
+     * reservation (address space), and the 2,001 goroutine records stay allocated for reuse. */
+    CHECK_EQ(s.stack_in_use, 0);
+    CHECK_EQ(s.stack_pooled, s.stack_reserved);
+    CHECK(s.goroutine_records >= N + 1);
+    printf("in use %" PRIu64 " KiB, pooled %" PRIu64 " KiB, %" PRIu64 " goroutine records\n", s.stack_in_use / 1024,
+           s.stack_pooled / 1024, s.goroutine_records);
     CHECK_OK(gs_waitgroup_free(touched));
     CHECK_OK(gs_chan_free(release));
     return 0;

@@ -257,6 +257,22 @@ typedef struct gs_stats {
    moves).
    */
   uint64_t stack_releases;
+  /*
+   Bytes of stack reservation held by goroutines that have not exited (the rest of
+   `stack_reserved` is kept by the pools for reuse: see `stack_pooled`).
+   */
+  uint64_t stack_in_use;
+  /*
+   Bytes of stack reservation the pools keep for reuse (`stack_reserved - stack_in_use`):
+   address space; what of it is resident is bounded (32 MiB of warm stacks per size class in
+   the global pool, 64 stacks per class per P; the rest have given their pages back).
+   */
+  uint64_t stack_pooled;
+  /*
+   Goroutine records ever made (each ~230 bytes, reused by later goroutines and never given
+   back, like Go's: after a burst of N goroutines, N records stay allocated).
+   */
+  uint64_t goroutine_records;
 } gs_stats;
 
 /*

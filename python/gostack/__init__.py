@@ -260,6 +260,9 @@ class Stats(NamedTuple):
     threads: int
     stack_moves: int
     stack_releases: int
+    stack_in_use: int
+    stack_pooled: int
+    goroutine_records: int
 
 
 def stats() -> Stats:

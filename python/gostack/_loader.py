@@ -39,6 +39,9 @@ class gs_stats(ctypes.Structure):
         ("threads", c_uint32),
         ("stack_moves", c_uint64),
         ("stack_releases", c_uint64),
+        ("stack_in_use", c_uint64),
+        ("stack_pooled", c_uint64),
+        ("goroutine_records", c_uint64),
     ]
 
 

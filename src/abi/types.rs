@@ -126,6 +126,16 @@ pub struct gs_stats {
     /// Times a goroutine's unused stack pages were given back in place at a `gs_yield` (nothing
     /// moves).
     pub stack_releases: u64,
+    /// Bytes of stack reservation held by goroutines that have not exited (the rest of
+    /// `stack_reserved` is kept by the pools for reuse: see `stack_pooled`).
+    pub stack_in_use: u64,
+    /// Bytes of stack reservation the pools keep for reuse (`stack_reserved - stack_in_use`):
+    /// address space; what of it is resident is bounded (32 MiB of warm stacks per size class in
+    /// the global pool, 64 stacks per class per P; the rest have given their pages back).
+    pub stack_pooled: u64,
+    /// Goroutine records ever made (each ~230 bytes, reused by later goroutines and never given
+    /// back, like Go's: after a burst of N goroutines, N records stay allocated).
+    pub goroutine_records: u64,
 }
 
 /// The calling goroutine's stack, filled by `gs_get_stack_info`.

@@ -1456,17 +1456,37 @@ pub fn stats() -> gs_stats {
     let n = SCHED.nprocs.load(Relaxed);
     let s = lock_sched();
     let threads = s.allm.len() as u32;
+    let records = s.allg.len() as u64;
+    // Stacks held by goroutines that have not exited (a racy snapshot of running ones' records).
+    let in_use: u64 = s
+        .allg
+        .iter()
+        .map(|&g| {
+            // SAFETY: G records are never freed; a snapshot of a field another thread may write.
+            let g = unsafe { &*g };
+            let st = g.status.load(Acquire);
+            if st == G_IDLE || st == G_DEAD {
+                0
+            } else {
+                g.stack.size() as u64
+            }
+        })
+        .sum();
     drop(s);
+    let reserved = stack::reserved_bytes();
     gs_stats {
         goroutines_live: live_count().max(0) as u64,
         goroutines_total: SCHED.total.load(Relaxed) + SCHED.allp.iter().map(|p| p.spawned.load(Relaxed)).sum::<u64>(),
         switches: SCHED.allp.iter().map(|p| p.switches.load(Relaxed)).sum(),
-        stack_reserved: stack::reserved_bytes(),
+        stack_reserved: reserved,
         stack_committed: stack::committed_bytes(),
         stack_grows: grow::GROWS.load(Relaxed),
         stack_shrinks: grow::SHRINKS.load(Relaxed),
         stack_moves: grow::GROWS.load(Relaxed) + grow::SHRINKS.load(Relaxed),
         stack_releases: grow::RELEASES.load(Relaxed),
+        stack_in_use: in_use,
+        stack_pooled: reserved.saturating_sub(in_use),
+        goroutine_records: records,
         maxprocs: n as u32,
         threads,
     }
