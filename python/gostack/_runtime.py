@@ -463,8 +463,32 @@ class blocked_outside:
 # ---- the rest of the API ------------------------------------------------------------------------
 
 
+# ---- greenlet -----------------------------------------------------------------------------------
+#
+# greenlet keeps one state per OS thread (the current greenlet, the main greenlet's saved stack
+# slice) and assumes one C stack per thread. Greenlets used *within* a goroutine work: while the
+# thread's main greenlet runs, nothing of another greenlet lives on the goroutine's C stack
+# (greenlet copies it to the heap on the way out). A goroutine that switches while inside a
+# non-main greenlet leaves the thread's greenlet state pointing into its stack, and the next
+# goroutine that switches greenlets on that thread copies the wrong memory (measured: "Fatal
+# Python error: g_switchstack", or a gostack stack-overflow fatal). So that case is refused.
+
+_modules = sys.modules
+
+
+def _check_greenlet(what: str) -> None:
+    """Raises WrongState when the calling goroutine runs inside a non-main greenlet."""
+    gl = _modules.get("greenlet")
+    if gl is not None and gl.getcurrent().parent is not None:
+        raise WrongState(f"{what}: cannot switch goroutines inside a greenlet (switch back to the "
+                         "thread's main greenlet first: greenlet keeps one stack per OS thread)", GS_ESTATE)
+
+
 def yield_() -> None:
-    """Lets the other goroutines run (Go's ``runtime.Gosched``). ``NotInGoroutine`` outside one."""
+    """Lets the other goroutines run (Go's ``runtime.Gosched``). ``NotInGoroutine`` outside one;
+    ``WrongState`` inside a greenlet other than the thread's main one."""
+    if "greenlet" in _modules:
+        _check_greenlet("yield_")
     rc = _gs_yield()
     if rc:
         fail(rc, "yield_")
@@ -480,6 +504,7 @@ def sleep(seconds: float) -> None:
     if _gs_self() == 0:
         time.sleep(min(float(seconds), threading.TIMEOUT_MAX))
         return
+    _check_greenlet("sleep")
     rc = _lib.gs_sleep(ns)
     if rc:
         fail(rc, "sleep")

@@ -83,6 +83,18 @@ def _in_goroutine() -> bool:
     return _lib.gs_self() != 0
 
 
+_modules = _runtime._modules
+
+
+def _switchable(what: str) -> bool:
+    """In a goroutine (its blocking calls may switch)? Refuses inside a non-main greenlet."""
+    if _lib.gs_self() == 0:
+        return False
+    if "greenlet" in _modules:
+        _runtime._check_greenlet(what)
+    return True
+
+
 def _wait_outside(attempt: Callable[[int], bool], what: str, timeout_ns: Optional[int] = None) -> bool:
     """Waits on a plain thread until ``attempt(wait_ns)`` succeeds (``attempt(0)`` must not
     block; ``attempt(n)`` may block up to n ns). Returns False once ``timeout_ns`` passed. Runs
@@ -149,8 +161,9 @@ class Chan(Handle, Generic[T]):
     def send(self, value: T) -> None:
         """Blocks until a receiver takes ``value`` (or buffer space). ``ChannelClosed`` if closed."""
         h = self._handle()
+        in_g = _switchable("Chan.send")
         buf = c_void_p(_own(value))
-        if _in_goroutine():
+        if in_g:
             rc = _lib.gs_chan_send(h, byref(buf))
         else:
             sent = [False]
@@ -168,7 +181,7 @@ class Chan(Handle, Generic[T]):
         """Blocks until a value arrives. ``ChannelClosed`` once closed and drained."""
         h = self._handle()
         buf = c_void_p()
-        if _in_goroutine():
+        if _switchable("Chan.recv"):
             rc = _lib.gs_chan_recv(h, byref(buf))
         else:
             status = [0]
@@ -354,7 +367,7 @@ def select(cases: Sequence[SelectCase], timeout: Optional[float] = None, default
 def _select_call(arr: Any, n: int, timeout_ns: Optional[int], default: bool) -> int:
     if default:
         return _lib.gs_select(arr, n, 0)
-    if _in_goroutine():
+    if _switchable("select"):
         return _lib.gs_select(arr, n, -1 if timeout_ns is None else timeout_ns)
     out = [0]
 
@@ -433,7 +446,7 @@ class WaitGroup(Handle):
     def wait(self) -> None:
         """Blocks until the counter is 0 (on a plain thread: see the module doc)."""
         h = self._handle()
-        if _in_goroutine():
+        if _switchable("WaitGroup.wait"):
             self._call(_lib.gs_waitgroup_wait, "wait")
             return
         rc = _wait_by_helper("WaitGroup.wait", lambda: _lib.gs_waitgroup_wait(h), None)
@@ -453,7 +466,7 @@ class Mutex(Handle):
 
     def lock(self) -> None:
         h = self._handle()
-        if _in_goroutine():
+        if _switchable("Mutex.lock"):
             self._call(_lib.gs_mutex_lock, "lock")
             return
         if _lib.gs_mutex_trylock(h) == 0:
@@ -497,7 +510,7 @@ class Sema(Handle):
 
     def acquire(self) -> None:
         h = self._handle()
-        if _in_goroutine():
+        if _switchable("Sema.acquire"):
             self._call(_lib.gs_sema_acquire, "acquire")
             return
         if _lib.gs_sema_try_acquire(h) == 0:
