@@ -175,16 +175,22 @@ def c_range(value: int, lo: int, hi: int, what: str) -> int:
     return value
 
 
+#: The longest duration passed to C (~146 years: "forever"). Not INT64_MAX: the runtime's
+#: deadline (now + duration) saturates there, and a timer at i64::MAX reads as "no timer", so a
+#: goroutine sleeping "forever" looked deadlocked.
+FOREVER_NS = 2**62
+
+
 def seconds_to_ns(seconds: float, what: str) -> int:
-    """A duration in ns for the C API, clamped to INT64_MAX (Go: ~292 years, i.e. forever);
-    ``InvalidArgument`` for negative or NaN durations."""
+    """A duration in ns for the C API, clamped to :data:`FOREVER_NS` (Go's durations end at ~292
+    years); ``InvalidArgument`` for negative or NaN durations."""
     s = float(seconds)
     if s != s:
         raise InvalidArgument(f"{what}: duration is NaN", GS_EINVAL)
     if s < 0:
         raise InvalidArgument(f"{what}: negative duration", GS_EINVAL)
     ns = s * 1e9
-    return INT64_MAX if ns >= INT64_MAX else int(ns)
+    return FOREVER_NS if ns >= FOREVER_NS else int(ns)
 
 
 # ---- C types and signatures ---------------------------------------------------------------------

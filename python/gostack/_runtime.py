@@ -344,12 +344,14 @@ def _deliver_signals() -> None:
 def _outside_may_wake() -> bool:
     """Could a thread outside the scheduler still wake a goroutine? Only threads that used gostack
     count (an idle pool worker or logging thread that never did cannot), and only while alive,
-    not driving the scheduler and not blocked in a gostack call themselves."""
+    not driving the scheduler and not blocked in a gostack call themselves; never the calling
+    thread (it is about to wait)."""
     alive = sys._current_frames().keys()
+    me = _get_ident()
     for ident in list(_participants):
         if ident not in alive:
             _participants.pop(ident, None)
-        elif ident not in _runners and ident not in _blocked:
+        elif ident != me and ident not in _runners and ident not in _blocked:
             return True
     return False
 

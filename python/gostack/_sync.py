@@ -124,6 +124,10 @@ def _wait_outside(attempt: Callable[[int], bool], what: str, timeout_ns: Optiona
                 _runtime._runners[me] = _runtime._runners.get(me, 0) + 1
                 try:
                     rc = _runtime._run_slice(what, lambda: _runtime._critical(attempt, 0))
+                except _ffi.Deadlock:
+                    if deadline is None:
+                        raise
+                    rc = 0  # a timed wait ends by itself: wait out the timeout below
                 finally:
                     n = _runtime._runners.pop(me, 1) - 1
                     if n:
@@ -134,8 +138,8 @@ def _wait_outside(attempt: Callable[[int], bool], what: str, timeout_ns: Optiona
                     continue
                 if _runtime._critical(attempt, 0):
                     return True
-                # No goroutine left: only another thread can help.
-                if not _runtime._outside_may_wake():
+                # No goroutine can help: only another thread, or the timeout.
+                if deadline is None and not _runtime._outside_may_wake():
                     raise _runtime._deadlock(what)
             with _runtime.blocked_outside():
                 if _runtime._critical(attempt, left()):
@@ -327,8 +331,11 @@ def select(cases: Sequence[SelectCase], timeout: Optional[float] = None, default
             raise TypeError(f"select: a case is a Chan or a (Chan, value) pair, not {c!r}")
     timeout_ns = None if timeout is None else max(1, seconds_to_ns(timeout, "select"))
     if not parsed:
-        # Go's `select {}`: one case on a nil channel is never ready.
-        parsed.append((None, GS_CASE_RECV, None))  # type: ignore[arg-type]
+        # Go's `select {}`: a receive from a channel nobody else knows. (Not a nil-channel case:
+        # the C select answers GS_EDEADLOCK at once when every case is nil, while other
+        # goroutines may still run.)
+        never: Chan[Any] = Chan()
+        parsed.append((never._handle(), GS_CASE_RECV, None))
     n = len(parsed)
     arr = (_ffi.gs_case * n)()
     bufs: List[c_void_p] = []
