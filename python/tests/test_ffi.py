@@ -2,6 +2,7 @@
 base with one lifetime, layers that import one way."""
 
 import ast
+import ctypes
 import re
 from pathlib import Path
 
@@ -35,7 +36,12 @@ def test_error_classes_cover_every_status_code():
         assert type(e) is cls and e.code == code and "op:" in str(e)
 
 
-C_TYPES = {"int": "c_int", "int64_t": "c_int64", "size_t": "c_size_t", "const char *": "c_char_p"}
+C_TYPES = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "size_t": ctypes.c_size_t}
+
+
+def same_int_type(t, want):
+    """ctypes spells int64_t c_long on this ABI: compare size and signedness."""
+    return ctypes.sizeof(t) == ctypes.sizeof(want) and (t(-1).value < 0) == (want(-1).value < 0)
 
 
 def test_signatures_match_the_header():
@@ -48,13 +54,17 @@ def test_signatures_match_the_header():
         assert len(args) == len(argtypes), f"{name}: {len(argtypes)} argtypes, header has {args}"
         want = C_TYPES.get(ret)
         if want is not None:
-            assert restype.__name__ == want, f"{name}: restype {restype.__name__}, header returns {ret}"
-        elif ret.endswith("*"):
-            assert restype is _ffi.c_void_p or restype.__name__ in ("c_void_p", "c_char_p"), name
+            assert same_int_type(restype, want), f"{name}: restype {restype.__name__}, header returns {ret}"
+        elif ret == "const char *":
+            assert restype is ctypes.c_char_p, name
+        else:
+            assert ret.endswith("*") and restype is ctypes.c_void_p, f"{name}: header returns {ret}"
         for a, t in zip(args, argtypes):
             ctype = a.rsplit(" ", 1)[0] if "*" not in a else None
             if ctype in C_TYPES:
-                assert t.__name__ == C_TYPES[ctype], f"{name}: argument {a!r} declared as {t.__name__}"
+                assert same_int_type(t, C_TYPES[ctype]), f"{name}: argument {a!r} declared as {t.__name__}"
+            elif "*" in a and t is not ctypes.py_object and not getattr(t, "_type_", None):
+                assert t is ctypes.c_void_p or t is _ffi.GS_FN, f"{name}: pointer argument {a!r} declared as {t}"
         # Calls that may block or switch release the GIL (ctypes.CDLL); the rest keep it.
         blocking = name in ("gs_py_run", "gs_yield", "gs_sleep", "gs_chan_send", "gs_chan_recv",
                             "gs_chan_recv_timeout", "gs_select", "gs_waitgroup_wait", "gs_mutex_lock",
