@@ -505,8 +505,11 @@ def on_reload(fn: Callable[[], None]) -> Callable[[], None]:
     return fn
 
 
+_copy_error = "no copy of the library was made before fork"
+
+
 def _before_fork() -> None:
-    global _copy_fd, _copy_of
+    global _copy_fd, _copy_of, _copy_error
     if _copy_fd >= 0 and _copy_of == str(lib.path):
         return
     try:
@@ -520,8 +523,9 @@ def _before_fork() -> None:
         if _copy_fd >= 0:
             os.close(_copy_fd)
         _copy_fd, _copy_of = fd, str(lib.path)
-    except OSError:
+    except OSError as e:
         _copy_fd = -1
+        _copy_error = f"no copy of the library for fork children: {e}"
 
 
 #: Why the fork child could not reload the library (None: it did, or no fork happened).
@@ -537,8 +541,10 @@ def _after_fork_in_child() -> None:
     if _copy_fd >= 0:
         opened = _open(path, errors)
     if opened is None:
-        # The parent's library stays bound; every call refuses (see _runtime's child guard).
-        reload_error = "; ".join(errors) or "no copy of the library was made before fork"
+        # Never call the parent's copy in the child (its locks may be held by threads that do
+        # not exist here): every function refuses, with the reason.
+        reload_error = "; ".join(errors) or _copy_error
+        lib.__dict__.update({name: _refuse_in_child for name in SIGNATURES})
     else:
         lib.bind(path, *opened)
         reload_error = None
@@ -552,6 +558,11 @@ def _after_fork_in_child() -> None:
     _copy_fd, _copy_of = -1, None
     for hook in _reload_hooks:
         hook()
+
+
+def _refuse_in_child(*args: Any) -> Any:
+    raise WrongState(f"gostack is unusable in this fork child: the library could not be reloaded "
+                     f"({reload_error})", GS_ESTATE)
 
 
 if hasattr(os, "register_at_fork"):

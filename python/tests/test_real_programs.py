@@ -213,6 +213,26 @@ def test_03_fork_child_gets_a_fresh_runtime_pool_and_subprocess_work():
     assert ok(child(FORK, timeout=120)).strip().endswith("ok")
 
 
+def test_03_fork_child_without_a_library_copy_refuses_clearly():
+    out = ok(child("""
+        import os, gostack
+        def no_memfd(*a):
+            raise OSError("memfd refused (test)")
+        os.memfd_create = no_memfd
+        pid = os.fork()
+        if pid == 0:
+            try:
+                gostack.go(print)
+            except gostack.WrongState as e:
+                print("refused:", "unusable in this fork child" in str(e), "memfd refused" in str(e), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        gostack.go(print, "parent fine")
+        gostack.run()
+    """))
+    assert out.split("\n")[:2] == ["refused: True True", "parent fine"], out
+
+
 # ---- 4. greenlet inside goroutines ------------------------------------------------------------
 
 GREENLET = """
