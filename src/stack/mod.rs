@@ -14,7 +14,9 @@
 //! - Pages are committed by the kernel as they are touched: an idle goroutine costs the pages it
 //!   touched, not its reservation.
 //! - Sizes are powers of two from 8 KiB to 2 MiB (size classes, carved from arenas); larger stacks
-//!   get a mapping of their own.
+//!   up to [`CARVE_MAX`] (a Python goroutine's 8 MiB) are carved from shared arenas too, never
+//!   unmapped ([`carve_large`]: no VMA per stack); larger ones, and those the growth signal
+//!   handler maps, get a mapping of their own.
 //! - Recycling: each P keeps a small cache of warm stacks per class (no lock on spawn/exit); the
 //!   global pool behind a mutex takes the overflow, keeps `GLOBAL_WARM_MAX` per class warm and
 //!   gives back the pages of the rest, so idle pooled stacks cost little.
