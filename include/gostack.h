@@ -518,6 +518,23 @@ int64_t gs_py_spawn(void *callable, size_t stack_size);
 int gs_py_run(int64_t slice_ns);
 
 /*
+ For Python (through `ctypes.PyDLL`), from inside a goroutine: ends the calling thread's
+ `gs_py_run` slice at the goroutine's next switch, so that no other goroutine runs before
+ `gs_py_run` returns (`SystemExit` in a goroutine stops `run()` at once; the goroutines not
+ started yet keep their ids and order). No effect on a worker thread. Returns `GS_OK`,
+ `GS_ENOTGOROUTINE` outside goroutines.
+ */
+int gs_py_stop(void);
+
+/*
+ For Python: 1 if goroutines are left and every one is asleep as far as the scheduler can tell
+ (every P idle, nothing queued, no timer pending), not counting whether a thread outside the
+ scheduler could still wake one (the Python side decides that with its own rule: only threads
+ that used gostack count); 0 otherwise.
+ */
+int gs_py_asleep(void);
+
+/*
  Makes a channel of `capacity` elements of `elem_size` bytes each. `capacity` 0 makes an
  unbuffered channel: a send waits for a receiver and the value is copied directly from the
  sender's buffer into the receiver's (a rendezvous). `elem_size` 0 is allowed (Go's

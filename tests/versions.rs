@@ -52,15 +52,15 @@ fn python_package_has_the_crate_version() {
         VERSION,
         "gostack.__version__"
     );
-    let loader = read("python/gostack/_loader.py");
+    let loader = read("python/gostack/_ffi.py");
     let line = loader
         .lines()
         .find(|l| l.starts_with("COMPATIBLE_VERSION"))
-        .expect("python/gostack/_loader.py: COMPATIBLE_VERSION");
+        .expect("python/gostack/_ffi.py: COMPATIBLE_VERSION");
     let want = format!("({MAJOR}, {MINOR})");
     assert!(
         line.contains(&want),
-        "_loader.COMPATIBLE_VERSION should be {want}: {line}"
+        "_ffi.COMPATIBLE_VERSION should be {want}: {line}"
     );
 }
 

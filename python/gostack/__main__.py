@@ -131,7 +131,7 @@ def main(argv: List[str]) -> int:
     import gostack
 
     faulthandler.dump_traceback_later(TIME_LIMIT, exit=True)
-    print(f"gostack {gostack.__version__} (library {gostack._loader.lib().version} at {gostack.library_path})")
+    print(f"gostack {gostack.__version__} (library {gostack._ffi.lib.version} at {gostack.library_path})")
     print(f"Python {sys.version.split()[0]}, {gostack.maxprocs()} P(s)")
     failed = 0
     start = time.monotonic()

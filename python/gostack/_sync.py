@@ -1,31 +1,50 @@
-"""Channels, select, WaitGroup and Mutex over the ``gs_chan_*``/``gs_select``/``gs_waitgroup_*``/
-``gs_mutex_*`` C API (shared/API.md). Importable without those symbols: using a class then raises
-:class:`gostack.Unavailable`.
+"""Channels, select, WaitGroup, Mutex and Sema over the ``gs_chan_*``/``gs_select``/
+``gs_waitgroup_*``/``gs_mutex_*``/``gs_sema_*`` C API. Imports :mod:`gostack._ffi` and
+:mod:`gostack._runtime` (for waits on plain threads) only.
 
 Object ownership in channels: a channel has elem_size 8 and carries ``PyObject *``. A send takes a
 new reference (``Py_IncRef``) that travels with the pointer; the receiver adopts it (the value is
 rebuilt from the pointer and the travelling reference dropped). A send that fails (closed,
-would block, timed out, select case not chosen) drops the reference it took. Values still buffered
-when the channel is freed are drained and released.
+would block, timed out, select case not chosen, interrupted, rejected arguments) drops the
+reference it took. Values still buffered when the channel is freed are drained and released.
 
-Blocking calls made outside a goroutine (a plain thread waiting for results) wait in slices of
-:data:`WAIT_SLICE_SECONDS` so that Ctrl-C (Python signal handlers) is seen between them.
+Blocking calls on a plain thread (not in a goroutine): while no thread is in ``run()``, the
+calling thread runs goroutines itself, a slice at a time, until the call can complete (so
+``go(f); wg.wait()`` works as in Go), and raises :class:`Deadlock` if nothing can make progress;
+while another thread runs them, it waits for them. Either way it waits in slices of
+:data:`WAIT_SLICE_SECONDS` so that Ctrl-C (Python signal handlers) is seen between them. The
+waits that have no timed C variant (``WaitGroup.wait``, ``Mutex.lock``, ``Sema.acquire``) are done
+by a helper goroutine that hands the result back; interrupted, the helper undoes what it got
+(unlocks, releases) once it gets it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 from ctypes import byref, c_void_p, py_object
-from typing import Any, Generic, Iterator, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
-from . import _errors as E
-from . import _lib, _need, _raise
+from . import _ffi, _runtime
+from ._ffi import (
+    GS_CASE_RECV,
+    GS_CASE_SEND,
+    GS_EAGAIN,
+    GS_ECLOSED,
+    GS_EINVAL,
+    GS_ETIMEDOUT,
+    INT64_MAX,
+    SIZE_MAX,
+    Handle,
+    InvalidArgument,
+    Timeout,
+    c_range,
+    fail,
+    lib as _lib,
+    seconds_to_ns,
+)
 
 T = TypeVar("T")
-
-#: ``gs_case.dir`` values. MUST match include/gostack.h of the channels branch (not merged yet).
-GS_CASE_SEND = 1
-GS_CASE_RECV = 2
 
 WAIT_SLICE_SECONDS = 0.05
 _SLICE_NS = int(WAIT_SLICE_SECONDS * 1e9)
@@ -64,93 +83,171 @@ def _in_goroutine() -> bool:
     return _lib.gs_self() != 0
 
 
-class Chan(Generic[T]):
-    """A Go channel carrying any Python object. ``capacity`` 0 = unbuffered (rendezvous)."""
+_modules = _runtime._modules
+
+
+def _switchable(what: str) -> bool:
+    """In a goroutine (its blocking calls may switch)? Refuses inside a non-main greenlet."""
+    if _lib.gs_self() == 0:
+        return False
+    if "greenlet" in _modules:
+        _runtime._check_greenlet(what)
+    return True
+
+
+def _wait_outside(attempt: Callable[[int], bool], what: str, timeout_ns: Optional[int] = None) -> bool:
+    """Waits on a plain thread until ``attempt(wait_ns)`` succeeds (``attempt(0)`` must not
+    block; ``attempt(n)`` may block up to n ns). Returns False once ``timeout_ns`` passed. Runs
+    goroutines meanwhile while no thread is in run() (see the module doc)."""
+    import time as _time
+
+    _runtime._note_participant()
+    deadline = None if timeout_ns is None else _time.monotonic_ns() + timeout_ns
+
+    def left() -> int:
+        if deadline is None:
+            return _SLICE_NS
+        return max(0, min(_SLICE_NS, deadline - _time.monotonic_ns()))
+
+    # Python signal handlers run between bytecodes: one that raised between a successful C call
+    # and the bookkeeping after it would lose a value (or a reference). While an attempt is in
+    # flight they are deferred (main thread) and delivered at the top of the loop.
+    with _runtime._deferred_signals():
+        while True:
+            _runtime._deliver_signals()
+            if _runtime._critical(attempt, 0):
+                return True
+            if deadline is not None and _time.monotonic_ns() >= deadline:
+                return False
+            if not _runtime.someone_runs():
+                me = _runtime._get_ident()
+                _runtime._runners[me] = _runtime._runners.get(me, 0) + 1
+                try:
+                    rc = _runtime._run_slice(what, lambda: _runtime._critical(attempt, 0))
+                except _ffi.Deadlock:
+                    if deadline is None:
+                        raise
+                    rc = 0  # a timed wait ends by itself: wait out the timeout below
+                finally:
+                    n = _runtime._runners.pop(me, 1) - 1
+                    if n:
+                        _runtime._runners[me] = n
+                if rc == _runtime.RESCUED:
+                    return True
+                if rc == 1:
+                    continue
+                if _runtime._critical(attempt, 0):
+                    return True
+                # No goroutine can help: only another thread, or the timeout.
+                if deadline is None and not _runtime._outside_may_wake():
+                    raise _runtime._deadlock(what)
+            with _runtime.blocked_outside():
+                if _runtime._critical(attempt, left()):
+                    return True
+
+
+class Chan(Handle, Generic[T]):
+    """A Go channel carrying any Python object. ``capacity`` 0 = unbuffered (rendezvous).
+
+    A reference, as in Go: ``copy``/``deepcopy`` return the same channel; pickling raises
+    ``TypeError``."""
+
+    __slots__ = ()
+    _kind = "chan"
+    _COPY = "share"
 
     def __init__(self, capacity: int = 0) -> None:
-        new = _need("gs_chan_new")
         if capacity < 0:
-            raise E.InvalidArgument("Chan: negative capacity", E.GS_EINVAL)
-        h = new(8, capacity)
-        if not h:
-            raise E.OutOfMemory("Chan: gs_chan_new failed", E.GS_ENOMEM)
-        self._h: Optional[int] = h
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise ValueError("operation on a freed gostack.Chan")
-        return self._h
+            raise InvalidArgument("Chan: negative capacity", GS_EINVAL)
+        cap = c_range(capacity, 0, SIZE_MAX, "Chan capacity")
+        super().__init__(_lib.gs_chan_new(8, cap))
 
     def send(self, value: T) -> None:
         """Blocks until a receiver takes ``value`` (or buffer space). ``ChannelClosed`` if closed."""
         h = self._handle()
+        in_g = _switchable("Chan.send")
         buf = c_void_p(_own(value))
-        if _in_goroutine():
+        if in_g:
             rc = _lib.gs_chan_send(h, byref(buf))
         else:
-            rc = _select_outside([(h, GS_CASE_SEND, buf)], None)  # 0 (the index) on success
+            sent = [False]
+            try:
+                rc = _send_outside(h, buf, sent)
+            except BaseException:  # interrupted (Ctrl-C, Deadlock): the value stays ours
+                if not sent[0]:
+                    _decref(value)
+                raise
         if rc:
             _decref(value)
-            _raise(rc, "Chan.send")
+            fail(rc, "Chan.send")
 
     def recv(self) -> T:
         """Blocks until a value arrives. ``ChannelClosed`` once closed and drained."""
         h = self._handle()
         buf = c_void_p()
-        if _in_goroutine():
+        if _switchable("Chan.recv"):
             rc = _lib.gs_chan_recv(h, byref(buf))
         else:
-            recv_timeout = _need("gs_chan_recv_timeout")
-            while True:
-                rc = recv_timeout(h, byref(buf), _SLICE_NS)
-                if rc != E.GS_ETIMEDOUT:
-                    break
+            status = [0]
+
+            def attempt(ns: int) -> bool:
+                rc = _lib.gs_chan_recv_timeout(h, byref(buf), ns) if ns else _lib.gs_chan_try_recv(h, byref(buf))
+                if rc in (GS_ETIMEDOUT, GS_EAGAIN):
+                    return False
+                status[0] = rc
+                return True
+
+            _wait_outside(attempt, "Chan.recv")
+            rc = status[0]
         if rc:
-            _raise(rc, "Chan.recv")
+            fail(rc, "Chan.recv")
         return _adopt(buf.value)
 
     def try_send(self, value: T) -> bool:
         """Sends without blocking; False when it would block. ``ChannelClosed`` if closed."""
+        h = self._handle()
+        _runtime._participants[_runtime._get_ident()] = True
         buf = c_void_p(_own(value))
-        rc = _need("gs_chan_try_send")(self._handle(), byref(buf))
+        rc = _lib.gs_chan_try_send(h, byref(buf))
         if rc == 0:
             return True
         _decref(value)
-        if rc == E.GS_EAGAIN:
+        if rc == GS_EAGAIN:
             return False
-        _raise(rc, "Chan.try_send")
+        fail(rc, "Chan.try_send")
         return False
 
     def try_recv(self) -> Tuple[bool, Optional[T]]:
         """``(True, value)``, or ``(False, None)`` when it would block. ``ChannelClosed`` once drained."""
+        h = self._handle()
+        _runtime._participants[_runtime._get_ident()] = True
         buf = c_void_p()
-        rc = _need("gs_chan_try_recv")(self._handle(), byref(buf))
+        rc = _lib.gs_chan_try_recv(h, byref(buf))
         if rc == 0:
             return True, _adopt(buf.value)
-        if rc == E.GS_EAGAIN:
+        if rc == GS_EAGAIN:
             return False, None
-        _raise(rc, "Chan.try_recv")
+        fail(rc, "Chan.try_recv")
         return False, None
 
     def close(self) -> None:
         """Go's ``close(ch)``: no more sends; receivers drain then get ``ChannelClosed``."""
-        rc = _need("gs_chan_close")(self._handle())
-        if rc:
-            _raise(rc, "Chan.close")
+        _runtime._participants[_runtime._get_ident()] = True
+        self._call(_lib.gs_chan_close, "close")
 
     def __iter__(self) -> Iterator[T]:
         while True:
             try:
                 yield self.recv()
-            except E.ChannelClosed:
+            except _ffi.ChannelClosed:
                 return
 
     def __len__(self) -> int:
-        return int(_need("gs_chan_len")(self._handle()))
+        return self._call(_lib.gs_chan_len, "len")
 
     @property
     def capacity(self) -> int:
-        return int(_need("gs_chan_cap")(self._handle()))
+        return self._call(_lib.gs_chan_cap, "capacity")
 
     def __enter__(self) -> "Chan[T]":
         return self
@@ -160,58 +257,55 @@ class Chan(Generic[T]):
         if self._h is not None:
             try:
                 self.close()
-            except E.ChannelClosed:
+            except _ffi.ChannelClosed:
                 pass
 
-    def free(self) -> None:
-        """Releases the channel: buffered values are released; ``Busy`` while goroutines wait on it."""
-        if self._h is None:
-            return
-        try:
-            while self.try_recv()[0]:
-                pass
-        except E.ChannelClosed:
-            pass
-        rc = _need("gs_chan_free")(self._h)
-        if rc:
-            _raise(rc, "Chan.free")
-        self._h = None
-
-    def __del__(self) -> None:
-        # Best effort only: call free() (or use the channel until closed) for deterministic release.
-        try:
-            if getattr(self, "_h", None) is not None:
-                self.free()
-        except Exception:
-            pass
+    def _release(self, h: int) -> int:
+        # Buffered values hold references: release them before the buffer goes.
+        buf = c_void_p()
+        while _lib.gs_chan_try_recv(h, byref(buf)) == 0:
+            _adopt(buf.value)
+        return _lib.gs_chan_free(h)
 
 
-def _select_outside(cases: Sequence[Tuple[int, int, c_void_p]], timeout_ns: Optional[int]) -> int:
-    """gs_select from a plain thread, in slices (Ctrl-C). Returns the index or a GS_E* code."""
-    sel = _need("gs_select")
-    arr = (_loader_case() * len(cases))()
+def _send_outside(h: int, buf: c_void_p, sent: List[bool]) -> int:
+    """A send from a plain thread; ``sent[0]`` becomes True once the value (and its reference)
+    went into the channel."""
+    status = [0]
+
+    def attempt(ns: int) -> bool:
+        if ns == 0:
+            rc = _lib.gs_chan_try_send(h, byref(buf))
+            if rc == GS_EAGAIN:
+                return False
+        else:
+            rc = _select_once([(h, GS_CASE_SEND, buf)], ns)
+            if rc == GS_ETIMEDOUT:
+                return False
+        status[0] = rc
+        sent[0] = rc == 0
+        return True
+
+    _wait_outside(attempt, "Chan.send")
+    return status[0]
+
+
+def _case_array(cases: Sequence[Tuple[Optional[int], int, c_void_p]]) -> Any:
+    arr = (_ffi.gs_case * max(1, len(cases)))()
     for i, (h, d, buf) in enumerate(cases):
         arr[i].chan = h
         arr[i].dir = d
         arr[i].elem = ctypes.addressof(buf)
-    remaining = timeout_ns
-    while True:
-        t = _SLICE_NS if remaining is None else min(_SLICE_NS, remaining)
-        rc = sel(arr, len(cases), t)
-        if rc >= 0 and arr[rc].status != 0:
-            return int(arr[rc].status)  # e.g. a send case that fired on a closed channel
-        if rc != E.GS_ETIMEDOUT:
-            return rc
-        if remaining is not None:
-            remaining -= t
-            if remaining <= 0:
-                return rc
+    return arr
 
 
-def _loader_case() -> Any:
-    from ._loader import gs_case
-
-    return gs_case
+def _select_once(cases: Sequence[Tuple[Optional[int], int, c_void_p]], timeout_ns: int) -> int:
+    """One gs_select: the chosen index (or the chosen case's error status), or a GS_E* code."""
+    arr = _case_array(cases)
+    rc = _lib.gs_select(arr, len(cases), timeout_ns)
+    if rc >= 0 and arr[rc].status != 0:
+        return int(arr[rc].status)  # e.g. a send case that fired on a closed channel
+    return rc
 
 
 SelectCase = Union["Chan[Any]", Tuple["Chan[Any]", Any]]
@@ -222,122 +316,182 @@ def select(cases: Sequence[SelectCase], timeout: Optional[float] = None, default
 
     Returns ``(index, value)``: the received value (``CLOSED`` for a closed, drained channel) or
     None for a send. With ``default=True`` returns ``(-1, None)`` when no case is ready; with a
-    ``timeout`` (seconds) raises ``Timeout`` when none became ready in time.
+    ``timeout`` (seconds; clamped to ~292 years) raises ``Timeout`` when none became ready in
+    time. ``select([])`` blocks forever, as Go's ``select {}`` (the deadlock detector speaks if
+    nothing else can run). A send case to a closed channel raises ``ChannelClosed``.
     """
-    sel = _need("gs_select")
-    case_t = _loader_case()
-    n = len(cases)
-    arr = (case_t * n)()
-    bufs = []
-    sends = []
-    for i, c in enumerate(cases):
+    # Check every case before taking any reference: a rejected call leaks nothing.
+    parsed: List[Tuple[int, int, Any]] = []
+    for c in cases:
         if isinstance(c, Chan):
-            buf = c_void_p()
-            arr[i].chan = c._handle()
-            arr[i].dir = GS_CASE_RECV
-            sends.append(None)
+            parsed.append((c._handle(), GS_CASE_RECV, None))
+        elif isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], Chan):
+            parsed.append((c[0]._handle(), GS_CASE_SEND, c[1]))
         else:
-            ch, v = c
-            arr[i].chan = ch._handle()
-            arr[i].dir = GS_CASE_SEND
-            buf = c_void_p(_own(v))
-            sends.append(v)
-        arr[i].elem = ctypes.addressof(buf)
-        bufs.append(buf)
-    if default:
-        rc = sel(arr, n, 0)
-    elif _in_goroutine():
-        rc = sel(arr, n, -1 if timeout is None else max(1, int(timeout * 1e9)))
-    else:
-        rc = _select_outside_arr(sel, arr, n, None if timeout is None else max(1, int(timeout * 1e9)))
-    for i, v in enumerate(sends):
-        if v is not None and i != rc:
-            _decref(v)
+            raise TypeError(f"select: a case is a Chan or a (Chan, value) pair, not {c!r}")
+    timeout_ns = None if timeout is None else max(1, seconds_to_ns(timeout, "select"))
+    if not parsed:
+        # Go's `select {}`: a receive from a channel nobody else knows. (Not a nil-channel case:
+        # the C select answers GS_EDEADLOCK at once when every case is nil, while other
+        # goroutines may still run.)
+        never: Chan[Any] = Chan()
+        parsed.append((never._handle(), GS_CASE_RECV, None))
+    n = len(parsed)
+    arr = (_ffi.gs_case * n)()
+    bufs: List[c_void_p] = []
+    rc: Optional[int] = None
+    try:
+        for i, (h, d, v) in enumerate(parsed):
+            arr[i].chan = h
+            arr[i].dir = d
+            buf = c_void_p(_own(v)) if d == GS_CASE_SEND else c_void_p()
+            bufs.append(buf)
+            arr[i].elem = ctypes.addressof(buf)
+        rc = _select_call(arr, n, timeout_ns, default)
+    finally:
+        # Every reference taken for a send case is dropped, except the one that travelled with
+        # the chosen send's value (interrupted or rejected: all of them).
+        for i, buf in enumerate(bufs):
+            if parsed[i][1] == GS_CASE_SEND and not (i == rc and arr[i].status == 0):
+                _decref(parsed[i][2])
     if rc >= 0:
-        if sends[rc] is not None or isinstance(cases[rc], tuple):
-            if arr[rc].status == E.GS_ECLOSED:
+        if parsed[rc][1] == GS_CASE_SEND:
+            if arr[rc].status == GS_ECLOSED:
                 # Go panics on a send to a closed channel; we raise, and the value stays ours.
-                _decref(sends[rc])
-                _raise(E.GS_ECLOSED, "select (send case)")
+                fail(GS_ECLOSED, "select (send case)")
             return rc, None
-        if arr[rc].status == E.GS_ECLOSED:
+        if arr[rc].status == GS_ECLOSED:
             return rc, CLOSED
         return rc, _adopt(bufs[rc].value)
-    if rc == E.GS_EAGAIN and default:
+    if rc == GS_EAGAIN and default:
         return -1, None
-    _raise(rc, "select")
+    if rc == GS_ETIMEDOUT:
+        raise Timeout(f"select: no case ready within {timeout} s", GS_ETIMEDOUT)
+    fail(rc, "select")
     return -1, None
 
 
-def _select_outside_arr(sel: Any, arr: Any, n: int, timeout_ns: Optional[int]) -> int:
-    remaining = timeout_ns
-    while True:
-        t = _SLICE_NS if remaining is None else min(_SLICE_NS, remaining)
-        rc = sel(arr, n, t)
-        if rc != E.GS_ETIMEDOUT:
-            return rc
-        if remaining is not None:
-            remaining -= t
-            if remaining <= 0:
-                return rc
+def _select_call(arr: Any, n: int, timeout_ns: Optional[int], default: bool) -> int:
+    if default:
+        return _lib.gs_select(arr, n, 0)
+    if _switchable("select"):
+        return _lib.gs_select(arr, n, -1 if timeout_ns is None else timeout_ns)
+    out = [0]
+
+    def attempt(ns: int) -> bool:
+        rc = _lib.gs_select(arr, n, ns)
+        if rc in (GS_ETIMEDOUT, GS_EAGAIN):
+            return False
+        out[0] = rc
+        return True
+
+    if not _wait_outside(attempt, "select", timeout_ns):
+        return GS_ETIMEDOUT
+    return out[0]
 
 
-class _Handle:
-    """A runtime object behind a handle: ``gs_<_kind>_new`` makes it, ``gs_<_kind>_free`` frees it."""
-
-    _kind = ""
-
-    def __init__(self) -> None:
-        name = f"gs_{self._kind}_new"
-        h = _need(name)()
-        if not h:
-            raise E.OutOfMemory(f"{type(self).__name__}: {name} failed", E.GS_ENOMEM)
-        self._h: Optional[int] = h
-
-    def _call(self, fn: Any, what: str, *args: Any) -> None:
-        """Calls ``fn(handle, *args)``; a non-zero status becomes the matching ``gostack.Error``."""
-        rc = fn(self._h, *args)
-        if rc:
-            _raise(rc, f"{type(self).__name__}.{what}")
-
-    def free(self) -> None:
-        if self._h is not None:
-            self._call(getattr(_lib, f"gs_{self._kind}_free"), "free")
-            self._h = None
+# ---- lock-like handles --------------------------------------------------------------------------
 
 
-class WaitGroup(_Handle):
-    """Go's ``sync.WaitGroup``."""
+def _wait_by_helper(what: str, op: Callable[[], int], undo: Optional[Callable[[], Any]]) -> int:
+    """Runs the blocking ``op()`` in a helper goroutine for a plain thread, which waits for it
+    (see the module doc); returns op's status. Interrupted, the helper undoes (``undo()``) what
+    op got once it gets it."""
+    note: Chan[int] = Chan(1)
+    state: List[Any] = [False, None]  # cancelled, status
+    lock = threading.Lock()
 
+    def helper() -> None:
+        rc = op()
+        with lock:
+            if state[0]:
+                if rc == 0 and undo is not None:
+                    undo()
+                return
+            state[1] = rc
+        note.try_send(rc)
+
+    _runtime.go(helper)
+    nh = note._handle()
+    buf = c_void_p()
+
+    def attempt(ns: int) -> bool:
+        rc = _lib.gs_chan_recv_timeout(nh, byref(buf), ns) if ns else _lib.gs_chan_try_recv(nh, byref(buf))
+        if rc in (GS_ETIMEDOUT, GS_EAGAIN):
+            return False
+        _adopt(buf.value)
+        return True
+
+    try:
+        _wait_outside(attempt, what)
+    except BaseException:
+        with lock:
+            state[0] = True
+            if state[1] == 0 and undo is not None:
+                undo()
+        raise
+    return state[1]
+
+
+class WaitGroup(Handle):
+    """Go's ``sync.WaitGroup``. Not copyable (like ``threading.Lock``), not picklable."""
+
+    __slots__ = ()
     _kind = "waitgroup"
 
+    def __init__(self) -> None:
+        super().__init__(_lib.gs_waitgroup_new())
+
     def add(self, delta: int = 1) -> None:
-        self._call(_lib.gs_waitgroup_add, "add", delta)
+        _runtime._participants[_runtime._get_ident()] = True
+        self._call(_lib.gs_waitgroup_add, "add", c_range(delta, -INT64_MAX - 1, INT64_MAX, "WaitGroup.add"))
 
     def done(self) -> None:
+        _runtime._participants[_runtime._get_ident()] = True
         self._call(_lib.gs_waitgroup_done, "done")
 
     def wait(self) -> None:
-        self._call(_lib.gs_waitgroup_wait, "wait")
+        """Blocks until the counter is 0 (on a plain thread: see the module doc)."""
+        h = self._handle()
+        if _switchable("WaitGroup.wait"):
+            self._call(_lib.gs_waitgroup_wait, "wait")
+            return
+        rc = _wait_by_helper("WaitGroup.wait", lambda: _lib.gs_waitgroup_wait(h), None)
+        if rc:
+            fail(rc, "WaitGroup.wait")
 
 
-class Mutex(_Handle):
-    """Go's ``sync.Mutex`` (parks the goroutine, not the thread). Usable with ``with``."""
+class Mutex(Handle):
+    """Go's ``sync.Mutex`` (parks the goroutine, not the thread). Usable with ``with``. Not
+    copyable, not picklable. As in Go, not tied to an owner: any goroutine or thread may unlock."""
 
+    __slots__ = ()
     _kind = "mutex"
 
+    def __init__(self) -> None:
+        super().__init__(_lib.gs_mutex_new())
+
     def lock(self) -> None:
-        self._call(_lib.gs_mutex_lock, "lock")
+        h = self._handle()
+        if _switchable("Mutex.lock"):
+            self._call(_lib.gs_mutex_lock, "lock")
+            return
+        if _lib.gs_mutex_trylock(h) == 0:
+            return
+        rc = _wait_by_helper("Mutex.lock", lambda: _lib.gs_mutex_lock(h), lambda: _lib.gs_mutex_unlock(h))
+        if rc:
+            fail(rc, "Mutex.lock")
 
     def unlock(self) -> None:
+        _runtime._participants[_runtime._get_ident()] = True
         self._call(_lib.gs_mutex_unlock, "unlock")
 
     def try_lock(self) -> bool:
-        rc = _lib.gs_mutex_trylock(self._h)
-        if rc == E.GS_EAGAIN:
+        rc = _lib.gs_mutex_trylock(self._handle())
+        if rc == GS_EAGAIN:
             return False
         if rc:
-            _raise(rc, "Mutex.try_lock")
+            fail(rc, "Mutex.try_lock")
         return True
 
     def __enter__(self) -> "Mutex":
@@ -346,3 +500,47 @@ class Mutex(_Handle):
 
     def __exit__(self, *exc: Any) -> None:
         self.unlock()
+
+
+class Sema(Handle):
+    """A counting semaphore (``gs_sema_*``; Go's ``x/sync/semaphore`` with weight 1): ``acquire``
+    parks while no unit is left, ``release`` gives one back. Usable with ``with``. Not copyable,
+    not picklable."""
+
+    __slots__ = ()
+    _kind = "sema"
+
+    def __init__(self, initial: int = 0) -> None:
+        if initial < 0:
+            raise InvalidArgument("Sema: negative initial count", GS_EINVAL)
+        super().__init__(_lib.gs_sema_new(c_range(initial, 0, INT64_MAX, "Sema initial count")))
+
+    def acquire(self) -> None:
+        h = self._handle()
+        if _switchable("Sema.acquire"):
+            self._call(_lib.gs_sema_acquire, "acquire")
+            return
+        if _lib.gs_sema_try_acquire(h) == 0:
+            return
+        rc = _wait_by_helper("Sema.acquire", lambda: _lib.gs_sema_acquire(h), lambda: _lib.gs_sema_release(h))
+        if rc:
+            fail(rc, "Sema.acquire")
+
+    def try_acquire(self) -> bool:
+        rc = _lib.gs_sema_try_acquire(self._handle())
+        if rc == GS_EAGAIN:
+            return False
+        if rc:
+            fail(rc, "Sema.try_acquire")
+        return True
+
+    def release(self) -> None:
+        _runtime._participants[_runtime._get_ident()] = True
+        self._call(_lib.gs_sema_release, "release")
+
+    def __enter__(self) -> "Sema":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()

@@ -6,23 +6,6 @@ import pytest
 
 import gostack
 
-needs_chan = pytest.mark.skipif(gostack._lib.gs_chan_new is None, reason="gs_chan_* not in this libgostack")
-needs_select = pytest.mark.skipif(gostack._lib.gs_select is None, reason="gs_select not in this libgostack")
-
-
-def test_classes_raise_unavailable_when_missing():
-    if gostack._lib.gs_chan_new is None:
-        with pytest.raises(gostack.Unavailable):
-            gostack.Chan()
-    if gostack._lib.gs_mutex_new is None:
-        with pytest.raises(NotImplementedError):
-            gostack.Mutex()
-    if gostack._lib.gs_waitgroup_new is None:
-        with pytest.raises(gostack.Unavailable):
-            gostack.WaitGroup()
-
-
-@needs_chan
 def test_pingpong_10000_goroutines_through_channels(gostack):
     pairs = 5000
     done = []
@@ -50,7 +33,6 @@ def test_pingpong_10000_goroutines_through_channels(gostack):
         c.free()
 
 
-@needs_chan
 def test_channel_refcounts(gostack):
     obj = object()
     base = sys.getrefcount(obj)
@@ -86,7 +68,6 @@ def test_channel_refcounts(gostack):
     ch3.free()
 
 
-@needs_chan
 def test_try_ops_len_and_with(gostack):
     ch = gostack.Chan(1)
     assert ch.try_recv() == (False, None)
@@ -100,7 +81,6 @@ def test_try_ops_len_and_with(gostack):
     ch.free()
 
 
-@needs_select
 def test_select_semantics(gostack):
     a, b = gostack.Chan(1), gostack.Chan(1)
     assert gostack.select([a, b], default=True) == (-1, None)
@@ -122,8 +102,6 @@ def test_select_semantics(gostack):
     b.free()
 
 
-@pytest.mark.skipif(gostack._lib.gs_mutex_new is None or gostack._lib.gs_waitgroup_new is None,
-                    reason="gs_mutex_*/gs_waitgroup_* not in this libgostack")
 def test_waitgroup_and_mutex(gostack):
     wg, mu = gostack.WaitGroup(), gostack.Mutex()
     counter = [0]

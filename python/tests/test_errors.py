@@ -56,22 +56,22 @@ def test_system_exit_in_goroutine_stops_run(gostack):
 
 
 def test_bad_library_path_gives_helpful_oserror(gostack, monkeypatch):
-    from gostack import _loader
+    from gostack import _ffi
 
     monkeypatch.setenv("GOSTACK_LIBRARY", "/nonexistent/libgostack.so")
     with pytest.raises(OSError) as info:
-        _loader.load()
+        _ffi.load()
     msg = str(info.value)
     assert "/nonexistent/libgostack.so" in msg and "GOSTACK_LIBRARY" in msg and "Likely causes" in msg
 
 
 def test_not_a_gostack_library_gives_helpful_oserror(gostack, monkeypatch):
-    from gostack import _loader
+    from gostack import _ffi
 
     monkeypatch.setenv("GOSTACK_LIBRARY", "libc.so.6")
-    monkeypatch.setattr(_loader.Path, "exists", lambda self: True)
+    monkeypatch.setattr(_ffi.Path, "exists", lambda self: True)
     with pytest.raises(OSError, match="not a gostack library|cannot load"):
-        _loader.load()
+        _ffi.load()
 
 
 def test_import_fails_cleanly_in_child_with_bad_path():

@@ -315,9 +315,6 @@ def test_stats_and_maxprocs(gostack):
     s = gostack.stats()
     assert s.maxprocs >= 1 and s.goroutines_live == 0
     assert gostack.maxprocs() >= 1
-    if gostack._lib.gs_set_maxprocs is None:
-        with pytest.raises(gostack.Unavailable):
-            gostack.set_maxprocs(2)
 
 
 def test_python_threads_spawn_while_run_is_running(gostack):

@@ -38,3 +38,22 @@ pub unsafe extern "C" fn gs_py_spawn(callable: *mut c_void, stack_size: usize) -
 pub extern "C" fn gs_py_run(slice_ns: i64) -> c_int {
     catch_unwind(|| cpython::run_slice(slice_ns)).unwrap_or(GS_EPANIC)
 }
+
+/// For Python (through `ctypes.PyDLL`), from inside a goroutine: ends the calling thread's
+/// `gs_py_run` slice at the goroutine's next switch, so that no other goroutine runs before
+/// `gs_py_run` returns (`SystemExit` in a goroutine stops `run()` at once; the goroutines not
+/// started yet keep their ids and order). No effect on a worker thread. Returns `GS_OK`,
+/// `GS_ENOTGOROUTINE` outside goroutines.
+#[no_mangle]
+pub extern "C" fn gs_py_stop() -> c_int {
+    catch_unwind(cpython::stop_run).unwrap_or(GS_EPANIC)
+}
+
+/// For Python: 1 if goroutines are left and every one is asleep as far as the scheduler can tell
+/// (every P idle, nothing queued, no timer pending), not counting whether a thread outside the
+/// scheduler could still wake one (the Python side decides that with its own rule: only threads
+/// that used gostack count); 0 otherwise.
+#[no_mangle]
+pub extern "C" fn gs_py_asleep() -> c_int {
+    catch_unwind(cpython::asleep).unwrap_or(GS_EPANIC)
+}

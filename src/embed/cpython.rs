@@ -415,3 +415,30 @@ pub fn run_slice(slice_ns: i64) -> c_int {
         1
     }
 }
+
+/// gs_py_stop: called by a Python goroutine that caught `SystemExit`/`KeyboardInterrupt`: the
+/// `gs_py_run` slice of the thread running it ends at its next switch (its exit): `schedule()`
+/// sees the slice over and leaves before it runs another goroutine, so goroutines not started
+/// yet stay queued, in order, with their ids. On a worker thread (maxprocs > 1) there is no slice
+/// to end: `run()` sees the stop at its next slice. Returns `GS_OK`, `GS_ENOTGOROUTINE` outside
+/// goroutines.
+pub fn stop_run() -> c_int {
+    let m = sched::getm();
+    // SAFETY: m is this thread's M; leave_at is written only by this thread (gs_py_run's entry
+    // and exit, and here, between them, on the goroutine this M runs).
+    unsafe {
+        if m.is_null() || (*m).curg.is_null() {
+            return GS_ENOTGOROUTINE;
+        }
+        if !(*m).is_worker && (*m).leave_at != i64::MAX {
+            (*m).leave_at = 0;
+        }
+    }
+    GS_OK
+}
+
+/// gs_py_asleep: see [`sched::proc::asleep_but_for_outside_threads`]. The Python side adds its
+/// own rule for outside threads (only threads that used gostack and are not blocked in it).
+pub fn asleep() -> c_int {
+    sched::proc::asleep_but_for_outside_threads() as c_int
+}

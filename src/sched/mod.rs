@@ -1033,7 +1033,16 @@ pub fn timer_add(when: i64, f: TimerFn, arg: usize, seq: u64) -> u64 {
 
 /// Disarms a timer. Returns true if it had not fired (and now never will).
 pub fn timer_del(id: u64) -> bool {
-    TIMERS.lock().armed.remove(&id)
+    let mut t = TIMERS.lock();
+    let was_armed = t.armed.remove(&id);
+    // Deleted timers on top of the heap go now: left there, they kept TIMER_NEXT at their
+    // deadline, and deadlock detection (which needs "no timer pending") waited for it (a select
+    // with a 146-year timeout that completed at once hid every later deadlock).
+    while t.heap.peek().is_some_and(|top| !t.armed.contains(&top.id)) {
+        t.heap.pop();
+    }
+    TIMER_NEXT.store(t.heap.peek().map_or(i64::MAX, |t| t.when), Release);
+    was_armed
 }
 
 /// Runs every timer whose deadline has passed. Returns true if any ran. Inlined check: no clock

@@ -1004,6 +1004,19 @@ fn looks_dead(s: &SchedLocked) -> bool {
     // snapshot inconsistent: such threads bump WAKE_EPOCH after queuing (see ready_any), so a
     // change means "not dead" (the M that looks will be woken by that work anyway).
     let epoch0 = WAKE_EPOCH.load(SeqCst);
+    asleep_locked(s) && !outside_threads_may_wake() && WAKE_EPOCH.load(SeqCst) == epoch0
+}
+
+/// For an embedder with its own rule about threads outside the scheduler (the CPython adapter:
+/// only threads that used gostack count, not every idle helper thread of the process): is every
+/// goroutine asleep as far as the scheduler can tell (goroutines left, every P idle, no queued
+/// work, no timer pending), leaving out whether an outside thread could still wake one?
+pub fn asleep_but_for_outside_threads() -> bool {
+    asleep_locked(&lock_sched())
+}
+
+/// [`check_dead`] without the outside-threads clause. (The scheduler lock is held.)
+fn asleep_locked(s: &SchedLocked) -> bool {
     let n = SCHED.nprocs.load(Relaxed);
     if live_count() == 0 || SCHED.npidle.load(Acquire) < n || !s.runq.is_empty() {
         return false;
@@ -1018,7 +1031,7 @@ fn looks_dead(s: &SchedLocked) -> bool {
     if s.allm.iter().any(|&m| unsafe { (*m).lockedq_len.load(SeqCst) } != 0) {
         return false;
     }
-    !outside_threads_may_wake() && WAKE_EPOCH.load(SeqCst) == epoch0
+    true
 }
 
 /// What a thread in gs_run/gs_main leaves with once every goroutine has exited: `GS_OK`, or

@@ -14,7 +14,9 @@
 //! - Pages are committed by the kernel as they are touched: an idle goroutine costs the pages it
 //!   touched, not its reservation.
 //! - Sizes are powers of two from 8 KiB to 2 MiB (size classes, carved from arenas); larger stacks
-//!   get a mapping of their own.
+//!   up to [`CARVE_MAX`] (a Python goroutine's 8 MiB) are carved from shared arenas too, never
+//!   unmapped ([`carve_large`]: no VMA per stack); larger ones, and those the growth signal
+//!   handler maps, get a mapping of their own.
 //! - Recycling: each P keeps a small cache of warm stacks per class (no lock on spawn/exit); the
 //!   global pool behind a mutex takes the overflow, keeps `GLOBAL_WARM_MAX` per class warm and
 //!   gives back the pages of the rest, so idle pooled stacks cost little.
@@ -152,6 +154,14 @@ struct Global {
     /// with thousands of 8 MiB Python stacks alive, finding one to unmap by scanning cost
     /// ~5% of a spawn.
     large: BTreeMap<usize, usize>,
+    /// Arenas that large stacks up to [`CARVE_MAX`] are carved from: base -> end. See
+    /// [`carve_large`].
+    carved: BTreeMap<usize, usize>,
+    /// Per stack size, the arena being carved: (size, next slot, end).
+    carving: Vec<(usize, usize, usize)>,
+    /// Carved stacks given back (never unmapped: that would split their arena's mapping), per
+    /// size, their pages given back too.
+    carved_free: BTreeMap<usize, Vec<Stack>>,
 }
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global {
@@ -160,6 +170,9 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
     arenas: Vec::new(),
     arenas_of_class: [0; NCLASSES],
     large: BTreeMap::new(),
+    carved: BTreeMap::new(),
+    carving: Vec::new(),
+    carved_free: BTreeMap::new(),
 });
 
 static RESERVED: AtomicU64 = AtomicU64::new(0);
@@ -368,6 +381,76 @@ fn release_to_global(v: Vec<Stack>) {
             g.cold[c] += 1;
         }
     }
+}
+
+/// Largest stack carved from a shared arena by [`carve_large`]; larger ones get a mapping of
+/// their own ([`map_direct`], with transparent huge pages for deep recursion).
+pub const CARVE_MAX: usize = 16 << 20;
+/// Address space of one arena of [`carve_large`] (MAP_NORESERVE: reservation only).
+const CARVE_ARENA_BYTES: usize = 512 << 20;
+
+/// A large stack (<= [`CARVE_MAX`]) carved from an arena shared with other stacks of its size:
+/// a given-back one ([`Global::carved_free`]) or the next slot of the size's newest arena, a new
+/// arena when it is full. Class [`LARGE`], recorded in `Global::large`.
+///
+/// Why: a Python goroutine's 8 MiB FIXED stack with a mapping of its own cost two VMAs (the
+/// mapping, split by the MADV_HUGEPAGE of its lower part), and `vm.max_map_count` (65,530)
+/// capped a process near 32,770 live Python goroutines (issue 19). Carved stacks cost no VMA
+/// (guards are guard markers, MADV_GUARD_INSTALL), a 512 MiB arena ~62 of them one; nothing is
+/// ever unmapped (a hole would split the arena): freed carved stacks give their pages back and
+/// wait in `carved_free`.
+///
+/// ```text
+///   arena (one mmap, MAP_NORESERVE)                 slots carved bottom-up, on demand
+///   ┌──────┬─────────────┬──────┬─────────────┬─── ... ──┐
+///   │guard │ stack 0     │guard │ stack 1     │  not yet │
+///   └──────┴─────────────┴──────┴─────────────┴─── ... ──┘
+/// ```
+///
+/// Rejected: MADV_HUGEPAGE on carved stacks (a Python goroutine's spawn paid a 2 MiB clear when
+/// its top landed in a huge page, ~300 us measured; advice on part of each slot would split the
+/// arena into two VMAs per stack again); mapping a guard-less arena and `mprotect` guards (a VMA
+/// per guard where MADV_GUARD_INSTALL is missing: then carving is no better than map_direct, and
+/// we fall back to it).
+fn carve_large(size: usize) -> Option<Stack> {
+    let guard = guard_for(size);
+    let slot = size + guard;
+    let mut g = GLOBAL.lock();
+    if let Some(s) = g.carved_free.get_mut(&size).and_then(|v| v.pop()) {
+        g.large.insert(s.lo, s.hi);
+        return Some(s);
+    }
+    if !GUARD_BY_MADVISE.load(Relaxed) {
+        return None;
+    }
+    let guard_lo = match g.carving.iter_mut().find(|(sz, next, end)| *sz == size && *next + slot <= *end) {
+        Some((_, next, _)) => {
+            *next += slot;
+            *next - slot
+        }
+        None => {
+            let len = (CARVE_ARENA_BYTES / slot).max(4) * slot;
+            let base = map(len)?;
+            g.carved.insert(base, base + len);
+            g.carving.retain(|(sz, _, _)| *sz != size);
+            g.carving.push((size, base + slot, base + len));
+            base
+        }
+    };
+    if !install_guard(guard_lo, guard) {
+        // The slot is lost to this arena (rare: the kernel refused the advice).
+        return None;
+    }
+    let lo = guard_lo + guard;
+    g.large.insert(lo, lo + size);
+    RESERVED.fetch_add(size as u64, Relaxed);
+    Some(Stack { lo, hi: lo + size, guard: guard as u32, class: LARGE })
+}
+
+/// The carved arena holding `addr`, if any: (base, end).
+fn carved_arena_of(g: &Global, addr: usize) -> Option<(usize, usize)> {
+    let (&base, &end) = g.carved.range(..=addr).next_back()?;
+    (addr < end).then_some((base, end))
 }
 
 /// Maps a stack of its own (class [`DIRECT`]: not yet in the global list). Two system calls, no
@@ -650,6 +733,11 @@ fn alloc_large(size: usize) -> Option<Stack> {
     if let Some(s) = pool_take(size) {
         return Some(s);
     }
+    if size <= CARVE_MAX {
+        if let Some(s) = carve_large(size) {
+            return Some(s);
+        }
+    }
     let mut s = map_direct(size)?;
     register_direct(&mut s);
     debug_assert_eq!(s.class, LARGE);
@@ -680,6 +768,13 @@ fn unmap_large(s: Stack) {
     if s.class == LARGE {
         let mut g = GLOBAL.lock();
         g.large.remove(&s.lo);
+        if carved_arena_of(&g, s.lo).is_some() {
+            // SAFETY: the stack is ours (no goroutine uses it); its contents are dead. Its guard
+            // (a guard marker, not a mapping) stays installed.
+            unsafe { libc::madvise(s.lo as *mut _, s.size(), libc::MADV_DONTNEED) };
+            g.carved_free.entry(s.size()).or_default().push(s);
+            return;
+        }
     }
     RESERVED.fetch_sub(s.size() as u64, Relaxed);
     // SAFETY: the stack and its guard were one mapping of ours; nothing runs on it any more.
