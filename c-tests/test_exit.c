@@ -62,7 +62,7 @@ static void batch_fn(void *p) {
     gs_stack_info si;
     (void)p;
     CHECK_OK(gs_get_stack_info(&si));
-    batch_stack_size = si.size;
+    __atomic_store_n(&batch_stack_size, si.size, __ATOMIC_RELAXED); /* written by goroutines on several threads */
     (void)deep(20);
     after_exit = 4;
 }

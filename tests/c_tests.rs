@@ -162,6 +162,11 @@ fn under_asan() -> bool {
     std::env::var("GOSTACK_C_TEST_CFLAGS").is_ok_and(|f| f.contains("-fsanitize=address"))
 }
 
+/// Whether the C tests are built with ThreadSanitizer (.ci/tsan.sh).
+fn under_tsan() -> bool {
+    std::env::var("GOSTACK_C_TEST_CFLAGS").is_ok_and(|f| f.contains("-fsanitize=thread"))
+}
+
 /// C tests that do not run when built with AddressSanitizer, and why.
 const NOT_UNDER_ASAN: &[(&str, &str)] = &[
     ("test_stack_window", "ASan's redzones make every frame bigger: its 190 levels of 1 KiB frames no longer fit the 256 KiB window, which is what the test asserts"),
@@ -227,6 +232,13 @@ fn run_c_test_on(name: &str, procs: u32) {
         for (_, k, v) in UNDER_RUNNER_ENV.iter().filter(|(n, _, _)| *n == name) {
             command.env(k, v);
         }
+    }
+    if under_tsan() {
+        // The library is not instrumented: reports about memory it allocates are suppressed
+        // (tools/tsan/gostack.supp says why); its happens-before edges are announced.
+        let supp = repo().join("tools/tsan/gostack.supp");
+        command.env("TSAN_OPTIONS", format!("suppressions={}", supp.display()));
+        command.env("GOSTACK_STALL_WARNING", "0");
     }
     if under_asan() {
         // allow_user_segv_handler: the runtime's SIGSEGV handler (stack growth) goes in front of
@@ -354,6 +366,7 @@ c_tests!(
     test_systemstack,
     test_thread_exit,
     test_traceback,
+    test_tsan_report,
     test_yield_order,
 );
 

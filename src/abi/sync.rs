@@ -99,6 +99,7 @@ unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_in
         if elem.is_null() && c.elem_size() != 0 {
             return GS_EINVAL;
         }
+        tsan_release(ch);
         // SAFETY: elem is readable for elem_size bytes per the API contract.
         unsafe { c.send(elem.cast(), wait) }
     })
@@ -152,7 +153,11 @@ unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
         // SAFETY: out is NULL or writable for elem_size bytes per the API contract.
-        unsafe { c.recv(out.cast(), wait) }
+        let rc = unsafe { c.recv(out.cast(), wait) };
+        if rc == GS_OK || rc == GS_ECLOSED {
+            tsan_acquire(ch);
+        }
+        rc
     })
 }
 
@@ -168,6 +173,7 @@ pub unsafe extern "C" fn gs_chan_close(ch: *mut gs_chan) -> c_int {
     api!(GS_EPANIC, {
         // SAFETY: the caller passes a live handle or NULL.
         let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
+        tsan_release(ch);
         c.close()
     })
 }
@@ -217,7 +223,21 @@ pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
 #[no_mangle]
 pub unsafe extern "C" fn gs_select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     // SAFETY: per the API contract (cases and their buffers valid for the call).
-    api!(GS_EPANIC, { unsafe { crate::sync::select::select(cases, n, timeout_ns) } })
+    api!(GS_EPANIC, {
+        // SAFETY: per the API contract, `cases` holds n cases (read only here, for their channels).
+        let all = || if cases.is_null() { &[][..] } else { unsafe { core::slice::from_raw_parts(cases, n) } };
+        if crate::sched::sanitizer::tsan() {
+            for c in all().iter().filter(|c| c.dir == GS_CASE_SEND) {
+                tsan_release(c.chan);
+            }
+        }
+        // SAFETY: per the API contract (cases and their buffers valid for the call).
+        let rc = unsafe { crate::sync::select::select(cases, n, timeout_ns) };
+        if rc >= 0 && (rc as usize) < n {
+            tsan_acquire(all()[rc as usize].chan);
+        }
+        rc
+    })
 }
 
 // ---- wait groups ----------------------------------------------------------------------------
@@ -245,6 +265,7 @@ unsafe fn wg<'a>(wg: *mut gs_waitgroup) -> Option<&'a WaitGroup> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
+    tsan_release(wg);
     api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(delta)) })
 }
 
@@ -255,6 +276,7 @@ pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> 
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
+    tsan_release(wg);
     api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(-1)) })
 }
 
@@ -267,7 +289,7 @@ pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.wait()) })
+    acquired(wg, api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.wait()) }))
 }
 
 /// Frees a wait group: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
@@ -316,7 +338,7 @@ unsafe fn mx<'a>(m: *mut gs_mutex) -> Option<&'a Mutex> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.lock()) })
+    acquired(m, api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.lock()) }))
 }
 
 /// Locks the mutex if it is free (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
@@ -326,7 +348,7 @@ pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.trylock()) })
+    acquired(m, api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.trylock()) }))
 }
 
 /// Unlocks the mutex (any goroutine or thread may unlock it, as in Go). `GS_ESTATE` if it is
@@ -337,6 +359,7 @@ pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
+    tsan_release(m);
     api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.unlock()) })
 }
 
@@ -387,7 +410,7 @@ unsafe fn sem<'a>(s: *mut gs_sema) -> Option<&'a Sema> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.acquire()) })
+    acquired(s, api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.acquire()) }))
 }
 
 /// Takes one unit if there is one (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
@@ -397,7 +420,7 @@ pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.try_acquire()) })
+    acquired(s, api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.try_acquire()) }))
 }
 
 /// Gives back one unit, handing it to the first waiter if any. Never blocks; callable from any
@@ -408,6 +431,7 @@ pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
+    tsan_release(s);
     api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.release()) })
 }
 
@@ -428,4 +452,27 @@ pub unsafe extern "C" fn gs_sema_free(s: *mut gs_sema) -> c_int {
         drop(unsafe { Box::from_raw(s as *mut Sema) });
         GS_OK
     })
+}
+
+// ---- ThreadSanitizer's happens-before edges (sched/sanitizer.rs) ------------------------------
+
+/// Starts a happens-before edge on a handle (a send, close, unlock, done, release).
+#[inline(always)]
+fn tsan_release<T>(h: *mut T) {
+    crate::sched::sanitizer::release(h as *const c_void);
+}
+
+/// Ends the edges on a handle (a receive, lock, wait, acquire that succeeded).
+#[inline(always)]
+fn tsan_acquire<T>(h: *mut T) {
+    crate::sched::sanitizer::acquire(h as *const c_void);
+}
+
+/// `rc`, after acquiring `h`'s edges when the operation succeeded.
+#[inline(always)]
+fn acquired<T>(h: *mut T, rc: c_int) -> c_int {
+    if rc == GS_OK {
+        tsan_acquire(h);
+    }
+    rc
 }

@@ -27,7 +27,7 @@ pub mod grow;
 pub mod monitor;
 pub mod proc;
 pub mod runq;
-mod sanitizer;
+pub(crate) mod sanitizer;
 pub mod threads;
 mod traceback;
 
@@ -115,6 +115,8 @@ pub struct G {
     /// AddressSanitizer's fake-stack handle of this goroutine while it is switched out
     /// (sched/sanitizer.rs); null when not under ASan, and for a goroutine that has not run.
     pub asan_fake: *mut c_void,
+    /// Its ThreadSanitizer fiber (sched/sanitizer.rs), made at its first run; null otherwise.
+    pub tsan_fiber: *mut c_void,
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
@@ -154,6 +156,7 @@ impl G {
             start_fp: (0, 0),
             vg_stack: 0,
             asan_fake: null_mut(),
+            tsan_fiber: null_mut(),
         }
     }
 }
@@ -231,6 +234,8 @@ pub struct M {
     pub asan_g0_fake: *mut c_void,
     pub asan_g0_lo: usize,
     pub asan_g0_size: usize,
+    /// ThreadSanitizer: the thread's own fiber (g0's), noted before its first goroutine runs.
+    pub tsan_g0: *mut c_void,
     /// Goroutines resumed on this M (written by its thread, read by the stall monitor).
     pub ticks: AtomicU64,
     /// The thread's errno (`__errno_location()`), for abi::Entry.
@@ -656,6 +661,7 @@ pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wa
             let (f, arg) = sanitized_entry(g, f, arg);
             gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
         }
+        sanitizer::release(g as *const c_void);
         gr.status.store(G_RUNNABLE, Release);
     }
     if p.is_null() {
@@ -849,6 +855,7 @@ pub fn exit_now() -> c_int {
                 (*mw).goexit.store(true, Release);
                 (*g).main_wait = core::ptr::null();
             }
+            sanitizer::goroutine_exits();
             mcall(m, g, goexit0);
             fatal!("goexit0 returned")
         },
@@ -1140,6 +1147,7 @@ unsafe extern "C" fn goexit1(gp: *mut c_void) -> ! {
     let g = gp as *mut G;
     // SAFETY: g is running on this M.
     unsafe {
+        sanitizer::goroutine_exits();
         mcall((*g).m, g, goexit0);
     }
     fatal!("goexit0 returned")
@@ -1150,6 +1158,7 @@ unsafe extern "C" fn goexit0(gp: *mut c_void) {
     // SAFETY: on g0; g is dead from here on and owned by this M until freed.
     unsafe {
         let m = enter_m(g);
+        sanitizer::fiber_gone(g);
         let p = &*(*m).p;
         (*m).curg = null_mut();
         (*g).status.store(G_DEAD, Relaxed);
@@ -1257,7 +1266,7 @@ unsafe fn first_run(p: &P, g: *mut G) {
 /// # Safety
 /// `g` is ours and has its stack.
 unsafe fn sanitized_entry(g: *mut G, f: RawFn, arg: *mut c_void) -> (RawFn, *mut c_void) {
-    if !sanitizer::asan() {
+    if !sanitizer::asan() && !sanitizer::tsan() {
         return (f, arg);
     }
     // SAFETY: per the contract.
@@ -1275,6 +1284,7 @@ unsafe extern "C" fn asan_gostart(gp: *mut c_void) {
     // SAFETY: g is the goroutine running here, at its first instruction.
     unsafe {
         sanitizer::enter_g(g);
+        sanitizer::acquire(g as *const c_void);
         let Some(f) = (*g).start_fn.take() else { fatal!("goroutine {} started without a function", (*g).goid) };
         f((*g).start_arg)
     }
@@ -1331,6 +1341,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         asan_g0_fake: null_mut(),
         asan_g0_lo: 0,
         asan_g0_size: 0,
+        tsan_g0: null_mut(),
         ticks: AtomicU64::new(0),
         forked_worker: false,
         // SAFETY: no preconditions; this thread's slot, valid while it lives.
@@ -1394,6 +1405,7 @@ impl M {
             asan_g0_fake,
             asan_g0_lo,
             asan_g0_size,
+            tsan_g0,
         } = fresh;
         debug_assert!(self.lockedq.lock().is_empty());
         (self.id, self.g0_base, self.resume_sp, self.curg, self.p, self.on_g0) = (id, g0_base, resume_sp, curg, p, on_g0);
@@ -1402,7 +1414,7 @@ impl M {
         (self.is_worker, self.spinning, self.lockedq_len, self.departed) = (is_worker, spinning, lockedq_len, departed);
         (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) = (p_since, nextp, rand, leave_at, grow_need, ticks);
         (self.forked_worker, self.errno_loc, self.safe_points, self.release_pending) = (forked_worker, errno_loc, safe_points, release_pending);
-        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size) = (asan_g0_fake, asan_g0_lo, asan_g0_size);
+        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size, self.tsan_g0) = (asan_g0_fake, asan_g0_lo, asan_g0_size, tsan_g0);
     }
 }
 

@@ -1166,6 +1166,13 @@ pub fn run_until(deadline: i64) -> c_int {
 }
 
 fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
+    let rc = run_body(main, leave_at);
+    // ThreadSanitizer: the goroutines that exited happened before this return.
+    super::sanitizer::exits_observed();
+    rc
+}
+
+fn run_body(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
     match whereami() {
         Where::Outside => {}
         _ => return GS_ESTATE,

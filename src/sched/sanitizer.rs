@@ -20,6 +20,16 @@
 //!
 //! A stack a goroutine takes (first run, a move's destination) is unpoisoned first: a goroutine
 //! that ended by `gs_exit` or longjmp leaves its frames' redzones poisoned in ASan's shadow.
+//!
+//! **ThreadSanitizer** likewise: each goroutine is a TSan fiber (`__tsan_create_fiber` at its first
+//! run, destroyed when it exits), every M's g0 is the thread's own fiber, and each switch is a
+//! `__tsan_switch_to_fiber` (synchronizing: goroutines that take turns on one thread are ordered,
+//! as they are). The runtime's own synchronization is not instrumented, so every synchronizing API
+//! call announces its happens-before edge ([`release`] before, [`acquire`] after, on the handle's
+//! address): send -> receive and close -> receive on a channel, unlock -> lock, done/add -> wait,
+//! release -> acquire of a semaphore, spawn -> the goroutine's first instruction, and every
+//! goroutine's exit -> the return of `gs_run`/`gs_main`. A `gs_systemstack` call stays on its
+//! goroutine's fiber.
 
 use super::{G, M};
 use core::ffi::c_void;
@@ -30,6 +40,14 @@ type FinishFn = unsafe extern "C" fn(*mut c_void, *mut *const c_void, *mut usize
 type UnpoisonFn = unsafe extern "C" fn(*const c_void, usize);
 
 static START: AtomicUsize = AtomicUsize::new(0);
+static TSAN_CURRENT: AtomicUsize = AtomicUsize::new(0);
+static TSAN_CREATE: AtomicUsize = AtomicUsize::new(0);
+static TSAN_DESTROY: AtomicUsize = AtomicUsize::new(0);
+static TSAN_SWITCH: AtomicUsize = AtomicUsize::new(0);
+static TSAN_ACQUIRE: AtomicUsize = AtomicUsize::new(0);
+static TSAN_RELEASE: AtomicUsize = AtomicUsize::new(0);
+/// The address every goroutine's exit releases and `gs_run`/`gs_main` acquire on return.
+static EXIT_TOKEN: u8 = 0;
 static FINISH: AtomicUsize = AtomicUsize::new(0);
 static UNPOISON: AtomicUsize = AtomicUsize::new(0);
 
@@ -49,6 +67,101 @@ pub fn init() {
         UNPOISON.store(u, Relaxed);
         FINISH.store(f, Relaxed);
         START.store(s, Relaxed);
+    }
+    let t = [
+        lookup(c"__tsan_get_current_fiber"),
+        lookup(c"__tsan_create_fiber"),
+        lookup(c"__tsan_destroy_fiber"),
+        lookup(c"__tsan_acquire"),
+        lookup(c"__tsan_release"),
+        lookup(c"__tsan_switch_to_fiber"),
+    ];
+    if t.iter().all(|&a| a != 0) {
+        TSAN_CURRENT.store(t[0], Relaxed);
+        TSAN_CREATE.store(t[1], Relaxed);
+        TSAN_DESTROY.store(t[2], Relaxed);
+        TSAN_ACQUIRE.store(t[3], Relaxed);
+        TSAN_RELEASE.store(t[4], Relaxed);
+        TSAN_SWITCH.store(t[5], Relaxed);
+    }
+}
+
+/// Whether the host runs under ThreadSanitizer.
+#[inline(always)]
+pub fn tsan() -> bool {
+    TSAN_SWITCH.load(Relaxed) != 0
+}
+
+type FiberFn = unsafe extern "C" fn() -> *mut c_void;
+type CreateFn = unsafe extern "C" fn(u32) -> *mut c_void;
+type FiberArgFn = unsafe extern "C" fn(*mut c_void);
+type SwitchFn = unsafe extern "C" fn(*mut c_void, u32);
+
+fn tsan_addr(a: *const c_void, f: &AtomicUsize) {
+    // SAFETY: init stores only the address of the __tsan_ function of this shape.
+    unsafe { core::mem::transmute::<usize, FiberArgFn>(f.load(Relaxed))(a as *mut c_void) }
+}
+
+/// ThreadSanitizer: a happens-before edge starts here (see the module doc). No-op without TSan.
+#[inline(always)]
+pub fn release(addr: *const c_void) {
+    if tsan() {
+        tsan_addr(addr, &TSAN_RELEASE);
+    }
+}
+
+/// ThreadSanitizer: the edges released on `addr` end here. No-op without TSan.
+#[inline(always)]
+pub fn acquire(addr: *const c_void) {
+    if tsan() {
+        tsan_addr(addr, &TSAN_ACQUIRE);
+    }
+}
+
+/// A goroutine ends: its last writes happen before `gs_run`/`gs_main` return ([`exits_observed`]).
+#[inline(always)]
+pub fn goroutine_exits() {
+    release((&raw const EXIT_TOKEN).cast());
+}
+
+/// `gs_run`/`gs_main` return: every exited goroutine happened before.
+#[inline(always)]
+pub fn exits_observed() {
+    acquire((&raw const EXIT_TOKEN).cast());
+}
+
+/// g's TSan fiber, made on first use.
+///
+/// # Safety
+/// `g` is ours.
+unsafe fn fiber_of(g: *mut G) -> *mut c_void {
+    // SAFETY: per the contract; init stores only the address of __tsan_create_fiber.
+    unsafe {
+        if (*g).tsan_fiber.is_null() {
+            (*g).tsan_fiber = core::mem::transmute::<usize, CreateFn>(TSAN_CREATE.load(Relaxed))(0);
+        }
+        (*g).tsan_fiber
+    }
+}
+
+unsafe fn switch_to(fiber: *mut c_void) {
+    // SAFETY: init stores only the address of __tsan_switch_to_fiber; fiber is a live fiber.
+    unsafe { core::mem::transmute::<usize, SwitchFn>(TSAN_SWITCH.load(Relaxed))(fiber, 0) }
+}
+
+/// `g` has exited and this thread is on g0: its fiber goes.
+///
+/// # Safety
+/// On g0; `g` is dead and ours.
+pub unsafe fn fiber_gone(g: *mut G) {
+    if tsan() {
+        // SAFETY: per the contract; init stores only the address of __tsan_destroy_fiber.
+        unsafe {
+            if !(*g).tsan_fiber.is_null() {
+                core::mem::transmute::<usize, FiberArgFn>(TSAN_DESTROY.load(Relaxed))((*g).tsan_fiber);
+                (*g).tsan_fiber = core::ptr::null_mut();
+            }
+        }
     }
 }
 
@@ -106,6 +219,10 @@ unsafe fn g0_bounds(m: *mut M) -> (usize, usize) {
 /// On `g`'s stack, `m` this thread's M.
 #[inline(always)]
 pub unsafe fn leave_g_for_g0(m: *mut M, g: *mut G, ending: bool) {
+    if tsan() {
+        // SAFETY: per the contract; the g0 fiber was noted before the first switch to a goroutine.
+        unsafe { switch_to((*m).tsan_g0) };
+    }
     if asan() {
         // SAFETY: per the contract.
         unsafe {
@@ -122,6 +239,10 @@ pub unsafe fn leave_g_for_g0(m: *mut M, g: *mut G, ending: bool) {
 /// On `g`'s stack; `next` has a stack.
 #[inline(always)]
 pub unsafe fn leave_g_for_g(g: *mut G, next: *mut G) {
+    if tsan() {
+        // SAFETY: per the contract.
+        unsafe { switch_to(fiber_of(next)) };
+    }
     if asan() {
         // SAFETY: per the contract.
         unsafe { start(&raw mut (*g).asan_fake, (*next).stack.lo, (*next).stack.size()) }
@@ -134,6 +255,15 @@ pub unsafe fn leave_g_for_g(g: *mut G, next: *mut G) {
 /// On `m`'s g0; `g` has a stack.
 #[inline(always)]
 pub unsafe fn leave_g0(m: *mut M, g: *mut G) {
+    if tsan() {
+        // SAFETY: per the contract: on g0, so the current fiber is the thread's own.
+        unsafe {
+            if (*m).tsan_g0.is_null() {
+                (*m).tsan_g0 = core::mem::transmute::<usize, FiberFn>(TSAN_CURRENT.load(Relaxed))();
+            }
+            switch_to(fiber_of(g));
+        }
+    }
     if asan() {
         // SAFETY: per the contract.
         unsafe { start(&raw mut (*m).asan_g0_fake, (*g).stack.lo, (*g).stack.size()) }
