@@ -17,11 +17,7 @@ fn main() {
 
     println!("cargo:rerun-if-changed=asm/x86_64_sysv_elf.S");
     println!("cargo:rerun-if-changed=asm/offsets.h");
-    cc::Build::new()
-        .file("asm/x86_64_sysv_elf.S")
-        .include("asm")
-        .flag("-Wa,--noexecstack")
-        .compile("gostack_asm");
+    cc::Build::new().file("asm/x86_64_sysv_elf.S").include("asm").flag("-Wa,--noexecstack").compile("gostack_asm");
 
     gen_offsets(&root);
     soname();

@@ -36,6 +36,7 @@ static mut CO_SP: usize = 0;
 
 unsafe extern "C" fn swap_body(_: *mut c_void) {
     loop {
+        // SAFETY: the coroutine's switch frame lives in CO_SP; MAIN_SP is the benchmark's saved context (one thread).
         unsafe { arch::gs_asm_swap(&raw mut CO_SP, MAIN_SP) };
     }
 }
@@ -46,8 +47,16 @@ unsafe extern "C" fn never_exit(_: *mut c_void) -> ! {
 fn raw_swap(iters: u64) -> f64 {
     let mut cache = StackCache::new();
     let st = cache.alloc(64 * 1024).unwrap();
+    // SAFETY: the stack is ours; the statics are touched by this thread only.
     unsafe {
-        CO_SP = arch::init_frame(st.hi, swap_body, core::ptr::null_mut(), never_exit, core::ptr::null_mut(), arch::fp_control());
+        CO_SP = arch::init_frame(
+            st.hi,
+            swap_body,
+            core::ptr::null_mut(),
+            never_exit,
+            core::ptr::null_mut(),
+            arch::fp_control(),
+        );
         arch::gs_asm_swap(&raw mut MAIN_SP, CO_SP); // warm up, start it
         let t = Instant::now();
         for _ in 0..iters {
@@ -65,9 +74,11 @@ static mut ITERS: u64 = 0;
 static mut ELAPSED: f64 = 0.0;
 
 unsafe extern "C" fn back_m(_: *mut c_void) {
+    // SAFETY: G_SP holds the goroutine side's switch frame, saved by the mcall that got us here.
     unsafe { arch::gs_asm_gogo(G_SP, arch::frame_fpctl(G_SP)) }
 }
 unsafe extern "C" fn mcall_body(_: *mut c_void) {
+    // SAFETY: single-threaded benchmark: the statics are this thread's; the stacks were set up by mcall_round_trip.
     unsafe {
         let n = ITERS;
         let t = Instant::now();
@@ -84,10 +95,18 @@ fn mcall_gogo(iters: u64) -> f64 {
     let mut cache = StackCache::new();
     let g0 = cache.alloc(64 * 1024).unwrap();
     let gs = cache.alloc(64 * 1024).unwrap();
+    // SAFETY: both stacks are ours; the statics are touched by this thread only.
     unsafe {
         G0_BASE = g0.hi - 64;
         ITERS = iters;
-        let sp = arch::init_frame(gs.hi, mcall_body, core::ptr::null_mut(), never_exit, core::ptr::null_mut(), arch::fp_control());
+        let sp = arch::init_frame(
+            gs.hi,
+            mcall_body,
+            core::ptr::null_mut(),
+            never_exit,
+            core::ptr::null_mut(),
+            arch::fp_control(),
+        );
         arch::gs_asm_swap(&raw mut DONE_SP, sp);
         let r = ELAPSED;
         cache.free(g0);
@@ -105,6 +124,7 @@ unsafe extern "C" fn yielder(arg: *mut c_void) {
 }
 
 fn yield_pair(iters: u64) -> f64 {
+    // SAFETY: yielder is a valid goroutine body; gs_run runs it on this thread.
     unsafe {
         gs_spawn(Some(yielder), iters as *mut c_void);
         gs_spawn(Some(yielder), iters as *mut c_void);
@@ -121,6 +141,7 @@ fn spawn_run_exit(batch: u64, rounds: u64) -> f64 {
     let t = Instant::now();
     for _ in 0..rounds {
         for _ in 0..batch {
+            // SAFETY: empty is a valid goroutine body.
             unsafe { gs_spawn(Some(empty), core::ptr::null_mut()) };
         }
         assert_eq!(gs_run(), GS_OK);
@@ -131,6 +152,7 @@ fn spawn_run_exit(batch: u64, rounds: u64) -> f64 {
 unsafe extern "C" fn spawner(arg: *mut c_void) {
     let n = arg as u64;
     for _ in 0..n {
+        // SAFETY: empty is a valid goroutine body.
         unsafe { gs_spawn(Some(empty), core::ptr::null_mut()) };
         gs_yield();
     }
@@ -138,6 +160,7 @@ unsafe extern "C" fn spawner(arg: *mut c_void) {
 
 fn spawn_from_goroutine(n: u64) -> f64 {
     let t = Instant::now();
+    // SAFETY: spawner is a valid goroutine body.
     unsafe { gs_spawn(Some(spawner), n as *mut c_void) };
     assert_eq!(gs_run(), GS_OK);
     // each iteration: one spawn, one yield (2 switches) and the child's run+exit.

@@ -21,6 +21,7 @@
 //! (its **g0** is the thread's own stack, where the scheduler runs), a **P** a processor with a
 //! local run queue. Functions that run on g0 end in `_m`. See docs/DESIGN.md in the repository.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![allow(non_camel_case_types)]
 
 pub mod abi;

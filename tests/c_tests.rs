@@ -28,35 +28,19 @@ fn repo() -> PathBuf {
 fn lib_dir() -> PathBuf {
     if let Some(path) = std::env::var_os("GOSTACK_LIBRARY") {
         let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "GOSTACK_LIBRARY={} is not a file",
-            path.display()
-        );
-        return path
-            .parent()
-            .expect("GOSTACK_LIBRARY has a directory")
-            .to_path_buf();
+        assert!(path.is_file(), "GOSTACK_LIBRARY={} is not a file", path.display());
+        return path.parent().expect("GOSTACK_LIBRARY has a directory").to_path_buf();
     }
     let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe
-        .parent()
-        .expect("test executable has a directory")
-        .to_path_buf();
+    let deps = exe.parent().expect("test executable has a directory").to_path_buf();
     let mut tried = Vec::new();
-    for dir in [
-        deps.clone(),
-        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
-    ] {
+    for dir in [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()] {
         if dir.join("libgostack.so").is_file() {
             return dir;
         }
         tried.push(dir.join("libgostack.so"));
     }
-    panic!(
-        "libgostack.so not found; looked at {:?}. Is crate-type \"cdylib\" still in Cargo.toml?",
-        tried
-    );
+    panic!("libgostack.so not found; looked at {:?}. Is crate-type \"cdylib\" still in Cargo.toml?", tried);
 }
 
 fn lib_path() -> PathBuf {
@@ -84,17 +68,9 @@ fn compile(name: &str) -> PathBuf {
     let exe = out_dir().join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let mut cmd = Command::new(&cc);
-    cmd.args([
-        "-std=gnu11",
-        "-Wall",
-        "-Wextra",
-        "-Wpedantic",
-        "-Werror",
-        "-O2",
-        "-g",
-    ])
-    .arg(format!("-I{}", repo.join("include").display()))
-    .arg(format!("-I{}", repo.join("c-tests").display()));
+    cmd.args(["-std=gnu11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g"])
+        .arg(format!("-I{}", repo.join("include").display()))
+        .arg(format!("-I{}", repo.join("c-tests").display()));
     if let Ok(extra) = std::env::var("GOSTACK_C_TEST_CFLAGS") {
         cmd.args(extra.split_whitespace());
     }
@@ -104,9 +80,7 @@ fn compile(name: &str) -> PathBuf {
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .args(["-lpthread", "-lm", "-o"])
         .arg(&exe);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
     if !out.status.success() {
         panic!(
             "compiling {} failed ({}):\n{:?}\n{}{}",
@@ -505,7 +479,8 @@ fn gdb_lists_parked_goroutines() {
     assert!(text.lines().any(|l| l.starts_with('*') && l.contains("[running]")), "gdb:\n{text}");
     // goroutine 5's backtrace: wait_here, then parked, ending at the entry trampoline.
     let frames: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
-    let wait = frames.iter().position(|f| f.contains("wait_here")).unwrap_or_else(|| panic!("no wait_here frame:\n{text}"));
+    let wait =
+        frames.iter().position(|f| f.contains("wait_here")).unwrap_or_else(|| panic!("no wait_here frame:\n{text}"));
     assert!(frames[wait + 1].contains("parked"), "gdb:\n{text}");
     assert!(frames[wait..].iter().any(|f| f.contains("gs_asm_goexit")), "gdb:\n{text}");
     // The registers were put back: the current thread's own backtrace still shows the stopper.
@@ -547,7 +522,10 @@ fn gdb_backtraces_end_at_the_trampolines() {
     let frames: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
     assert!(!text.contains("corrupt stack") && !text.contains("Backtrace stopped"), "gdb:\n{text}");
     // First stop: leaf x4, body, then the trampoline, and nothing after it.
-    let first_end = frames.iter().position(|f| f.contains("gs_asm_goexit")).unwrap_or_else(|| panic!("no gs_asm_goexit frame:\n{text}"));
+    let first_end = frames
+        .iter()
+        .position(|f| f.contains("gs_asm_goexit"))
+        .unwrap_or_else(|| panic!("no gs_asm_goexit frame:\n{text}"));
     assert!(frames[..first_end].iter().any(|f| f.contains("body")), "gdb:\n{text}");
     // Second stop: on_system_stack, then gs_asm_systemstack as the last frame.
     let rest = &frames[first_end + 1..];
@@ -591,11 +569,7 @@ fn every_c_test_is_listed() {
     let dir = repo().join("c-tests");
     let mut missing = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("read c-tests/") {
-        let name = entry
-            .expect("dir entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+        let name = entry.expect("dir entry").file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".c") {
             if stem.starts_with("test_") && !C_TESTS.contains(&stem) {
                 missing.push(name);
@@ -603,15 +577,9 @@ fn every_c_test_is_listed() {
         }
     }
     for name in C_TESTS {
-        assert!(
-            dir.join(format!("{name}.c")).is_file(),
-            "c-tests/{name}.c is listed but does not exist"
-        );
+        assert!(dir.join(format!("{name}.c")).is_file(), "c-tests/{name}.c is listed but does not exist");
     }
-    assert!(
-        missing.is_empty(),
-        "add these to c_tests!(...) in tests/c_tests.rs: {missing:?}"
-    );
+    assert!(missing.is_empty(), "add these to c_tests!(...) in tests/c_tests.rs: {missing:?}");
 }
 
 /// Removes `/* */` and `//` comments and preprocessor lines (with their continuations).
@@ -658,9 +626,7 @@ fn declared_functions(header: &str) -> BTreeSet<String> {
             continue;
         }
         let mut end = start + 3;
-        while end < b.len()
-            && (b[end].is_ascii_lowercase() || b[end].is_ascii_digit() || b[end] == b'_')
-        {
+        while end < b.len() && (b[end].is_ascii_lowercase() || b[end].is_ascii_digit() || b[end] == b'_') {
             end += 1;
         }
         let mut j = end;
@@ -727,18 +693,10 @@ fn exported_symbols() {
     let header_path = repo().join("include").join("gostack.h");
     let header = std::fs::read_to_string(&header_path).expect("read include/gostack.h");
     let declared = declared_functions(&header);
-    assert!(
-        declared.len() >= 10,
-        "parsed only {declared:?} from {}",
-        header_path.display()
-    );
+    assert!(declared.len() >= 10, "parsed only {declared:?} from {}", header_path.display());
 
     let lib = lib_path();
-    let out = Command::new("nm")
-        .args(["-D", "--defined-only"])
-        .arg(&lib)
-        .output()
-        .expect("run nm (binutils)");
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("run nm (binutils)");
     assert!(
         out.status.success(),
         "nm -D --defined-only {} failed: {}",

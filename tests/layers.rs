@@ -10,15 +10,8 @@
 use std::path::Path;
 
 /// Bottom to top; modules on one line (the same rank) may not use each other either.
-const LAYERS: &[&[&str]] = &[
-    &["arch"],
-    &["base", "fatal"],
-    &["stack"],
-    &["signal"],
-    &["sched"],
-    &["sync", "embed"],
-    &["abi"],
-];
+const LAYERS: &[&[&str]] =
+    &[&["arch"], &["base", "fatal"], &["stack"], &["signal"], &["sched"], &["sync", "embed"], &["abi"]];
 
 const EXCEPTIONS: &[(&str, &str)] = &[("signal", "sched")];
 

@@ -11,8 +11,8 @@ use crate::arch;
 use crate::sched;
 use crate::sched::grow;
 use core::ffi::{c_char, c_int, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use python::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use types::*;
 
 /// Runs `$body`, returning `$on_panic` if it panics.
@@ -59,7 +59,7 @@ impl Entry {
     pub(crate) fn enter() -> Result<Entry, c_int> {
         let m = sched::getm();
         check_caller(m)?; // nothing has touched errno yet
-        // SAFETY: errno_slot gives the calling thread's errno.
+                          // SAFETY: errno_slot gives the calling thread's errno.
         Ok(Entry { errno: unsafe { *errno_slot(m) } })
     }
 }

@@ -264,8 +264,8 @@ unsafe fn wg<'a>(wg: *mut gs_waitgroup) -> Option<&'a WaitGroup> {
 /// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> c_int {
-    // SAFETY: the caller passes a live handle or NULL.
     tsan_release(wg);
+    // SAFETY: the caller passes a live handle or NULL.
     api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(delta)) })
 }
 
@@ -275,8 +275,8 @@ pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> 
 /// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
-    // SAFETY: the caller passes a live handle or NULL.
     tsan_release(wg);
+    // SAFETY: the caller passes a live handle or NULL.
     api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(-1)) })
 }
 
@@ -358,8 +358,8 @@ pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
 /// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
-    // SAFETY: the caller passes a live handle or NULL.
     tsan_release(m);
+    // SAFETY: the caller passes a live handle or NULL.
     api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.unlock()) })
 }
 
@@ -430,8 +430,8 @@ pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
 /// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
-    // SAFETY: the caller passes a live handle or NULL.
     tsan_release(s);
+    // SAFETY: the caller passes a live handle or NULL.
     api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.release()) })
 }
 

@@ -160,7 +160,6 @@ pub struct gs_stack_info {
     pub shrinks: u64,
 }
 
-
 /// `gs_case.dir`: the case sends `*elem` on `chan`.
 pub const GS_CASE_SEND: i32 = 1;
 /// `gs_case.dir`: the case receives from `chan` into `elem` (`elem` may be NULL to discard).

@@ -137,7 +137,9 @@ fn api() -> Option<&'static Api> {
             thread_state_clear: load!("PyThreadState_Clear", FnObj),
             thread_state_delete_current: load!("PyThreadState_DeleteCurrent", Fn),
             gilstate_this_thread_state: load!("PyGILState_GetThisThreadState", FnToObj),
-            arena: (|| Some((load!("PyObject_GetArenaAllocator", FnArena), load!("PyObject_SetArenaAllocator", FnArena))))(),
+            arena: (|| {
+                Some((load!("PyObject_GetArenaAllocator", FnArena), load!("PyObject_SetArenaAllocator", FnArena)))
+            })(),
         })
     })
     .as_ref()

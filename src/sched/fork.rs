@@ -77,7 +77,6 @@ extern "C" fn child() {
     after_fork_child();
 }
 
-
 /// Resets the runtime in a fork child (see the module doc). Runs automatically in every child
 /// (pthread_atfork); the only thread of the process calls it, before `fork` returns there.
 pub fn after_fork_child() {

@@ -15,7 +15,9 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
     let ts = timeout_ns.map(|ns| libc::timespec { tv_sec: ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000 });
     let tsp = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: FUTEX_WAIT on a word of ours; returns at once if it no longer holds `expected`.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, expected, tsp) };
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, expected, tsp)
+    };
 }
 
 fn futex_wake(word: &AtomicU32, n: i32) {
@@ -119,7 +121,8 @@ impl Note {
                 return;
             }
             // IDLE or SLEEPING (a timed-out futex wait of ours left it SLEEPING).
-            if self.word.compare_exchange(IDLE, SLEEPING, Relaxed, Relaxed).is_err() && self.word.load(Relaxed) == WOKEN {
+            if self.word.compare_exchange(IDLE, SLEEPING, Relaxed, Relaxed).is_err() && self.word.load(Relaxed) == WOKEN
+            {
                 continue;
             }
             let timeout = if deadline == i64::MAX {

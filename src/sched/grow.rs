@@ -37,8 +37,8 @@ use crate::abi::types::*;
 use crate::arch;
 use crate::fatal::FdWriter;
 use crate::sched::{self, Where, G, M, STACK_GUARD};
-use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, pointer_guard, Mover, RED_ZONE};
 pub use crate::stack::copy::REG_WINDOW_BELOW_GUARD;
+use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, pointer_guard, Mover, RED_ZONE};
 use crate::stack::{self, Stack, StackCache, PAGE};
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
@@ -154,8 +154,6 @@ impl GrowState {
         *self = GrowState { initial, ..GrowState::default() };
     }
 }
-
-
 
 /// Chains the dead stack `old` into `g`'s pending list (the link lives in its top 64 bytes, a
 /// page that is surely committed). Async-signal-safe.
@@ -315,9 +313,22 @@ unsafe fn probe_loop_end(gregs: &[i64; 23], rsp: usize, fault: usize) -> Option<
     const PROBE: [u8; 5] = [0x48, 0x83, 0x0c, 0x24, 0x00];
     // gregs index of each hardware register number (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15).
     const GREG: [i32; 16] = [
-        libc::REG_RAX, libc::REG_RCX, libc::REG_RDX, libc::REG_RBX, libc::REG_RSP, libc::REG_RBP, libc::REG_RSI,
-        libc::REG_RDI, libc::REG_R8, libc::REG_R9, libc::REG_R10, libc::REG_R11, libc::REG_R12, libc::REG_R13,
-        libc::REG_R14, libc::REG_R15,
+        libc::REG_RAX,
+        libc::REG_RCX,
+        libc::REG_RDX,
+        libc::REG_RBX,
+        libc::REG_RSP,
+        libc::REG_RBP,
+        libc::REG_RSI,
+        libc::REG_RDI,
+        libc::REG_R8,
+        libc::REG_R9,
+        libc::REG_R10,
+        libc::REG_R11,
+        libc::REG_R12,
+        libc::REG_R13,
+        libc::REG_R14,
+        libc::REG_R15,
     ];
     if fault != rsp {
         return None;
@@ -415,7 +426,9 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
             crate::fatal::fatal!("newstack_m: request past the limit was not refused")
         };
         let pl = (*(*m).p).local();
-        let Some(new) = pl.stacks.alloc(size) else { crate::fatal::fatal_as!("out of memory"; "cannot allocate a {size}-byte stack for goroutine {}", gr.goid) };
+        let Some(new) = pl.stacks.alloc(size) else {
+            crate::fatal::fatal_as!("out of memory"; "cannot allocate a {size}-byte stack for goroutine {}", gr.goid)
+        };
         let sp = gr.sched.sp;
         let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
         gr.sched.sp = sp.wrapping_add(delta);
@@ -535,7 +548,9 @@ pub unsafe fn may_shrink(g: *mut G) -> bool {
     // SAFETY: per the contract.
     unsafe {
         let g = &*g;
-        g.stack_kind == GS_STACK_GROWABLE && g.stack.size() > g.growth.initial && g.growth.initial < stack::DEFAULT_WINDOW
+        g.stack_kind == GS_STACK_GROWABLE
+            && g.stack.size() > g.growth.initial
+            && g.growth.initial < stack::DEFAULT_WINDOW
     }
 }
 

@@ -41,9 +41,12 @@ use core::fmt::Write;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use futex::{Mutex, MutexGuard};
-use runq::{GQueue, LocalRunq};
-pub use proc::{dump, main_deadlock, main_goexit_deadlock, MAIN_GOEXIT, ready_any, run, run_until, runqput, schedule, set_maxprocs, wakep};
+pub use proc::{
+    dump, main_deadlock, main_goexit_deadlock, ready_any, run, run_until, runqput, schedule, set_maxprocs, wakep,
+    MAIN_GOEXIT,
+};
 use proc::{Note, ProcLocked};
+use runq::{GQueue, LocalRunq};
 use std::ffi::CString;
 
 // ---- G -------------------------------------------------------------------------------------
@@ -337,7 +340,15 @@ impl P {
     const fn new() -> Self {
         P {
             runq: LocalRunq::new(),
-            inner: UnsafeCell::new(PLocal { m: null_mut(), goid_next: 0, goid_end: 0, schedtick: 0, next_streak: 0, gfree: Vec::new(), stacks: StackCache::new() }),
+            inner: UnsafeCell::new(PLocal {
+                m: null_mut(),
+                goid_next: 0,
+                goid_end: 0,
+                schedtick: 0,
+                next_streak: 0,
+                gfree: Vec::new(),
+                stacks: StackCache::new(),
+            }),
             switches: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
             live: AtomicI64::new(0),
@@ -482,7 +493,10 @@ fn init_once() {
             Some(mode) => grow::STACKMOVE.store(mode, Relaxed),
             None => {
                 let mut w = FdWriter::stderr();
-                let _ = writeln!(w, "gostack: GOSTACK_STACKMOVE={v:?} not understood (allow, log or fatal): stacks move when they must");
+                let _ = writeln!(
+                    w,
+                    "gostack: GOSTACK_STACKMOVE={v:?} not understood (allow, log or fatal): stacks move when they must"
+                );
             }
         }
     }
@@ -525,7 +539,14 @@ pub struct Attr {
 
 impl Attr {
     pub fn default_attr() -> Attr {
-        Attr { stack_kind: GS_STACK_GROWABLE, flags: 0, stack_size: DEFAULT_GROWABLE_STACK_SIZE, max_stack: DEFAULT_MAX_STACK, name: None, embed: None }
+        Attr {
+            stack_kind: GS_STACK_GROWABLE,
+            flags: 0,
+            stack_size: DEFAULT_GROWABLE_STACK_SIZE,
+            max_stack: DEFAULT_MAX_STACK,
+            name: None,
+            embed: None,
+        }
     }
 
     /// Checks a C attribute block; `GS_EINVAL` for anything out of range.
@@ -544,7 +565,8 @@ impl Attr {
             return Err(GS_EINVAL);
         }
         let max_stack = if a.max_stack_size == 0 { DEFAULT_MAX_STACK } else { a.max_stack_size };
-        let default_size = if a.stack_kind == GS_STACK_FIXED { DEFAULT_STACK_SIZE } else { DEFAULT_GROWABLE_STACK_SIZE };
+        let default_size =
+            if a.stack_kind == GS_STACK_FIXED { DEFAULT_STACK_SIZE } else { DEFAULT_GROWABLE_STACK_SIZE };
         let stack_size = if a.stack_size == 0 { default_size.min(max_stack) } else { a.stack_size };
         if a.stack_kind == GS_STACK_GROWABLE && stack_size > max_stack {
             return Err(GS_EINVAL);
@@ -555,7 +577,14 @@ impl Attr {
             // SAFETY: per the contract, a NUL-terminated string.
             Some(unsafe { CStr::from_ptr(a.name) }.to_owned())
         };
-        Ok(Attr { stack_kind: a.stack_kind, flags: a.flags, stack_size: stack::round_size(stack_size), max_stack, name, embed: None })
+        Ok(Attr {
+            stack_kind: a.stack_kind,
+            flags: a.flags,
+            stack_size: stack::round_size(stack_size),
+            max_stack,
+            name,
+            embed: None,
+        })
     }
 }
 
@@ -569,7 +598,12 @@ pub unsafe fn spawn(attr: Attr, f: RawFn, arg: *mut c_void) -> Result<i64, c_int
     unsafe { spawn_inner(attr, f, arg, core::ptr::null()) }
 }
 
-pub(crate) unsafe fn spawn_inner(attr: Attr, f: RawFn, arg: *mut c_void, main_wait: *const MainWait) -> Result<i64, c_int> {
+pub(crate) unsafe fn spawn_inner(
+    attr: Attr,
+    f: RawFn,
+    arg: *mut c_void,
+    main_wait: *const MainWait,
+) -> Result<i64, c_int> {
     let m = getm();
     // SAFETY: our own M (if any); only this thread touches m.p.
     let p = if m.is_null() { null_mut() } else { unsafe { (*m).p } };
@@ -1011,8 +1045,11 @@ struct Timers {
     next_id: u64,
 }
 
-static TIMERS: Mutex<Timers> =
-    Mutex::new(Timers { heap: std::collections::BinaryHeap::new(), armed: std::collections::BTreeSet::new(), next_id: 1 });
+static TIMERS: Mutex<Timers> = Mutex::new(Timers {
+    heap: std::collections::BinaryHeap::new(),
+    armed: std::collections::BTreeSet::new(),
+    next_id: 1,
+});
 /// Deadline of the earliest timer (i64::MAX if none): checked without the lock.
 pub(crate) static TIMER_NEXT: AtomicI64 = AtomicI64::new(i64::MAX);
 
@@ -1408,13 +1445,18 @@ impl M {
             tsan_g0,
         } = fresh;
         debug_assert!(self.lockedq.lock().is_empty());
-        (self.id, self.g0_base, self.resume_sp, self.curg, self.p, self.on_g0) = (id, g0_base, resume_sp, curg, p, on_g0);
-        (self.in_scheduler, self.fpctl, self.exit_status, self.main_wait, self.tid) = (in_scheduler, fpctl, exit_status, main_wait, tid);
+        (self.id, self.g0_base, self.resume_sp, self.curg, self.p, self.on_g0) =
+            (id, g0_base, resume_sp, curg, p, on_g0);
+        (self.in_scheduler, self.fpctl, self.exit_status, self.main_wait, self.tid) =
+            (in_scheduler, fpctl, exit_status, main_wait, tid);
         (self.altstack, self.sigstack, self.waitunlockf, self.waitlock) = (altstack, sigstack, waitunlockf, waitlock);
         (self.is_worker, self.spinning, self.lockedq_len, self.departed) = (is_worker, spinning, lockedq_len, departed);
-        (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) = (p_since, nextp, rand, leave_at, grow_need, ticks);
-        (self.forked_worker, self.errno_loc, self.safe_points, self.release_pending) = (forked_worker, errno_loc, safe_points, release_pending);
-        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size, self.tsan_g0) = (asan_g0_fake, asan_g0_lo, asan_g0_size, tsan_g0);
+        (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) =
+            (p_since, nextp, rand, leave_at, grow_need, ticks);
+        (self.forked_worker, self.errno_loc, self.safe_points, self.release_pending) =
+            (forked_worker, errno_loc, safe_points, release_pending);
+        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size, self.tsan_g0) =
+            (asan_g0_fake, asan_g0_lo, asan_g0_size, tsan_g0);
     }
 }
 
@@ -1533,7 +1575,6 @@ pub fn stack_info(sp: usize) -> Result<gs_stack_info, c_int> {
     })
 }
 
-
 /// Writes `goroutine N [running]:` for the goroutine on this thread, for fatal errors. Async-signal
 /// safe: no locks, no allocation.
 pub fn dump_current_for_fatal(w: &mut FdWriter) {
@@ -1562,4 +1603,3 @@ fn _assert_sync() {
     is_sync::<Sched>();
     let _ = AtomicPtr::<G>::new(null_mut());
 }
-

@@ -147,7 +147,8 @@ fn scan(seen: &mut Vec<Seen>) {
 #[cold]
 fn report(m: *mut M, g: *mut G, queued: usize, for_ns: i64) {
     // SAFETY: records never freed (racy snapshot, module doc).
-    let (tid, goid, name) = unsafe { ((*m).tid, (*g).goid, (*g).name.as_ref().map(|n| n.to_string_lossy().into_owned())) };
+    let (tid, goid, name) =
+        unsafe { ((*m).tid, (*g).goid, (*g).name.as_ref().map(|n| n.to_string_lossy().into_owned())) };
     let mut w = FdWriter::stderr();
     let named = name.map(|n| format!(" (\"{n}\")")).unwrap_or_default();
     let _ = writeln!(

@@ -180,7 +180,13 @@ unsafe fn start(save: *mut *mut c_void, lo: usize, size: usize) {
 #[inline(always)]
 unsafe fn finish(save: *mut c_void) {
     // SAFETY: as in `start`.
-    unsafe { core::mem::transmute::<usize, FinishFn>(FINISH.load(Relaxed))(save, core::ptr::null_mut(), core::ptr::null_mut()) }
+    unsafe {
+        core::mem::transmute::<usize, FinishFn>(FINISH.load(Relaxed))(
+            save,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+        )
+    }
 }
 
 /// Makes `[lo, hi)` addressable in ASan's shadow (a stack about to be used afresh).
@@ -293,4 +299,3 @@ pub unsafe fn enter_g0(m: *mut M) {
         unsafe { finish((*m).asan_g0_fake) }
     }
 }
-

@@ -138,7 +138,10 @@ unsafe fn exited_in_scheduler(m: *mut M) -> ! {
     let (tid, g) = unsafe { ((*m).tid, (*m).curg) };
     let mut w = FdWriter::stderr();
     if g.is_null() {
-        let _ = writeln!(w, "runtime: thread {tid} is exiting inside gs_run/gs_main (pthread_exit or cancellation in the scheduler)");
+        let _ = writeln!(
+            w,
+            "runtime: thread {tid} is exiting inside gs_run/gs_main (pthread_exit or cancellation in the scheduler)"
+        );
     } else {
         // SAFETY: the goroutine running on this thread.
         let goid = unsafe { (*g).goid };

@@ -7,7 +7,7 @@
 //! takes no lock and allocates nothing: it walks `DEBUG_INFO`'s array of every G (published under
 //! the scheduler lock, read here as a snapshot) and writes through a fixed buffer (`FdWriter`).
 
-use super::{G, G_RUNNABLE, G_RUNNING, G_WAITING, DEBUG_INFO};
+use super::{DEBUG_INFO, G, G_RUNNABLE, G_RUNNING, G_WAITING};
 use crate::abi::types::GS_STACK_FIXED;
 use crate::fatal::FdWriter;
 use core::fmt::Write;
@@ -21,7 +21,8 @@ pub fn init_from_env() {
         "" | "none" | "single" => return,
         other => {
             let mut w = FdWriter::stderr();
-            let _ = writeln!(w, "gostack: GOSTACK_TRACEBACK={other:?} not understood (all or none): SIGQUIT left alone");
+            let _ =
+                writeln!(w, "gostack: GOSTACK_TRACEBACK={other:?} not understood (all or none): SIGQUIT left alone");
             return;
         }
     }

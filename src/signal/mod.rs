@@ -223,7 +223,13 @@ fn handle(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
             // -fstack-clash-protection (issue #20 item 4). Where that lands in mapped memory (a
             // neighbouring stack) nothing faults and nothing can be said; here something can.
             let below = st.guard_lo().saturating_sub(grow::REG_WINDOW_BELOW_GUARD);
-            if st.lo != 0 && code != libc::SI_KERNEL && addr >= below && addr < st.guard_lo() && rsp >= below && rsp < st.hi {
+            if st.lo != 0
+                && code != libc::SI_KERNEL
+                && addr >= below
+                && addr < st.guard_lo()
+                && rsp >= below
+                && rsp < st.hi
+            {
                 grow::jumped_guard(&*gp, rsp, addr);
             }
         }
@@ -245,6 +251,7 @@ unsafe fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
             sa.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(sig, &sa, core::ptr::null_mut());
         }
+        // SAFETY: the kernel's siginfo for this signal.
         if unsafe { (*info).si_code } <= 0 {
             // Sent by kill/raise, not a fault: re-raise it so the default action happens now.
             // SAFETY: raise has no preconditions.

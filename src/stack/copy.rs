@@ -19,9 +19,9 @@
 //! too, and so is a word the program only partly wrote whose stale bytes make it look like one
 //! (issue #12: why the default stack is a window that never moves, docs/DESIGN.md).
 
-use super::{Stack, PAGE};
 #[cfg(test)]
 use super::StackCache;
+use super::{Stack, PAGE};
 
 /// Bytes below the stack pointer that a leaf function may use without moving it (SysV red zone).
 pub const RED_ZONE: usize = 128;

@@ -528,7 +528,14 @@ pub struct Spares {
 }
 
 pub static SPARES: Spares = Spares {
-    slots: [const { Spare { state: AtomicU32::new(SPARE_EMPTY), lo: AtomicUsize::new(0), hi: AtomicUsize::new(0), guard: AtomicUsize::new(0) } }; NSPARES],
+    slots: [const {
+        Spare {
+            state: AtomicU32::new(SPARE_EMPTY),
+            lo: AtomicUsize::new(0),
+            hi: AtomicUsize::new(0),
+            guard: AtomicUsize::new(0),
+        }
+    }; NSPARES],
     bytes: AtomicUsize::new(0),
 };
 

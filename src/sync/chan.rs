@@ -21,7 +21,7 @@
 //! full buffered channel with waiting senders, takes the head and moves the first sender's value
 //! into the freed tail slot (so FIFO order holds).
 
-use super::waiter::{Caller, block, caller, wake, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
+use super::waiter::{block, caller, wake, Caller, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
 use core::ffi::c_int;
 use core::ptr::copy_nonoverlapping;

@@ -17,7 +17,7 @@
 //!    and pass 3 drops them after its last unlock, so a channel freed meanwhile is released here.
 
 use super::chan::{Chan, Outcome};
-use super::waiter::{Caller, block, caller, fastrandn, lock_all, unlock_all, wake, Lock, WaitCtx, Waiter, NO_DEADLINE};
+use super::waiter::{block, caller, fastrandn, lock_all, unlock_all, wake, Caller, Lock, WaitCtx, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
 use core::ffi::c_int;
 
@@ -80,7 +80,8 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     let mut locks_in = [core::ptr::null::<Lock>(); INLINE];
     let mut waiters_in = [Waiter::EMPTY; INLINE];
     let (mut poll_h, mut lock_h, mut locks_h, mut waiters_h);
-    let (poll, order, locks, waiters): (&mut [u32], &mut [u32], &mut [*const Lock], &mut [Waiter]) = if nvalid <= INLINE {
+    let (poll, order, locks, waiters): (&mut [u32], &mut [u32], &mut [*const Lock], &mut [Waiter]) = if nvalid <= INLINE
+    {
         (&mut poll_in[..nvalid], &mut lock_in[..nvalid], &mut locks_in[..nvalid], &mut waiters_in[..nvalid])
     } else {
         poll_h = vec![0u32; nvalid];

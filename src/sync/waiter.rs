@@ -454,10 +454,10 @@ pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller
 #[inline(always)]
 pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
     debug_assert!(!(ctx.exclusive && deadline != NO_DEADLINE));
-    // SAFETY: a goroutine (caller() secured its stack) holding the one lock of its queue.
     if !ctx.is_thread.load(Relaxed)
         && deadline == NO_DEADLINE
         && locks.len() == 1
+        // SAFETY: a goroutine (caller() secured its stack) holding the one lock of its queue.
         && unsafe { sched::proc::park_handoff(reason, &ctx.g, (*locks[0]).byte_ptr()) }
     {
         return;
@@ -578,7 +578,7 @@ mod tests {
             q.remove(p.add(1));
             assert!(!(*p.add(1)).queued);
             q.remove(p.add(1)); // not queued: no-op
-            // Waiter 2's owner was claimed elsewhere (e.g. its select fired on another channel).
+                                // Waiter 2's owner was claimed elsewhere (e.g. its select fired on another channel).
             assert!(claim(p.add(2)));
             let a = q.dequeue().unwrap();
             assert_eq!((*a).index, 0);
