@@ -91,3 +91,33 @@ fn the_scan_sees_paths() {
     let paths = crate_paths("use crate::sched::grow; // crate::abi in a comment\nlet x = $crate::fatal::throw;");
     assert_eq!(paths, vec!["sched::grow".to_string(), "fatal::throw".to_string()]);
 }
+
+/// No Rust panic crosses the C boundary (issue #18 item 3): the body of every `#[no_mangle]`
+/// function in src/abi catches panics itself (`api!`, `guard!`, or `catch_unwind`).
+#[test]
+fn every_export_catches_panics() {
+    let abi = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/abi");
+    let mut files = Vec::new();
+    rust_files(&abi, &mut files);
+    let (mut exports, mut bare) = (0, Vec::new());
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("#[no_mangle]") {
+            rest = &rest[i + "#[no_mangle]".len()..];
+            let sig_end = rest.find('{').expect("an export has a body");
+            let name =
+                rest[..sig_end].split("fn ").nth(1).and_then(|s| s.split('(').next()).unwrap_or("?").trim().to_string();
+            // The body: up to the closing brace at the start of a line.
+            let body_start = sig_end + 1;
+            let body_len = rest[body_start..].find("\n}").expect("a body ends with '}' on its own line");
+            let body = &rest[body_start..body_start + body_len];
+            exports += 1;
+            if !["api!(", "guard!(", "catch_unwind("].iter().any(|m| body.contains(m)) {
+                bare.push(format!("{}: {name}", f.display()));
+            }
+        }
+    }
+    assert!(exports >= 45, "found only {exports} exports: is the scan still reading src/abi?");
+    assert!(bare.is_empty(), "exports that let a panic cross into C:\n{}", bare.join("\n"));
+}

@@ -136,17 +136,19 @@ pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
     if attr.is_null() {
         return GS_EINVAL;
     }
-    // SAFETY: non-NULL, and the caller promises it points to a gs_attr.
-    unsafe {
-        attr.write(gs_attr {
-            stack_kind: GS_STACK_GROWABLE,
-            flags: 0,
-            stack_size: 0,
-            max_stack_size: 0,
-            name: core::ptr::null(),
-        })
-    };
-    GS_OK
+    guard!(GS_EPANIC, {
+        // SAFETY: non-NULL, and the caller promises it points to a gs_attr.
+        unsafe {
+            attr.write(gs_attr {
+                stack_kind: GS_STACK_GROWABLE,
+                flags: 0,
+                stack_size: 0,
+                max_stack_size: 0,
+                name: core::ptr::null(),
+            })
+        };
+        GS_OK
+    })
 }
 
 /// Starts a goroutine running `func(arg)` with default attributes. Returns its id (> 0), or a
@@ -163,7 +165,7 @@ pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_spawn(func: gs_fn, arg: *mut c_void) -> i64 {
     // SAFETY: NULL attr means defaults.
-    unsafe { gs_spawn_with(core::ptr::null(), func, arg) }
+    guard!(GS_EPANIC as i64, { unsafe { gs_spawn_with(core::ptr::null(), func, arg) } })
 }
 
 /// Like `gs_spawn`, with attributes (`attr == NULL` means defaults; see `gs_attr`). The attribute
@@ -199,11 +201,7 @@ pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *
 #[no_mangle]
 pub extern "C" fn gs_yield() -> c_int {
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
-    let _entry = match Entry::enter() {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    sched::yield_now()
+    api!(GS_EPANIC, { sched::yield_now() })
 }
 
 /// Ends the calling goroutine now (Go's `runtime.Goexit`); never returns inside a goroutine.
@@ -212,11 +210,7 @@ pub extern "C" fn gs_yield() -> c_int {
 #[no_mangle]
 pub extern "C" fn gs_exit() -> c_int {
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
-    let _entry = match Entry::enter() {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    sched::exit_now()
+    api!(GS_EPANIC, { sched::exit_now() })
 }
 
 /// Runs `func(arg)` on the calling thread's own stack (the M's g0 stack) and returns `GS_OK` when it
@@ -235,7 +229,7 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
         return code;
     }
     // SAFETY: f and arg are the caller's, under gs_systemstack's documented contract.
-    unsafe { sched::systemstack(f, arg) }
+    guard!(GS_EPANIC, { unsafe { sched::systemstack(f, arg) } })
 }
 
 /// The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
@@ -303,7 +297,7 @@ pub extern "C" fn gs_set_maxprocs(n: c_int) -> c_int {
 /// The number of Ps (env `GOSTACK_MAXPROCS`, default: online CPUs).
 #[no_mangle]
 pub extern "C" fn gs_maxprocs() -> c_int {
-    sched::SCHED.nprocs.load(core::sync::atomic::Ordering::Relaxed) as c_int
+    guard!(GS_EPANIC, { sched::SCHED.nprocs.load(core::sync::atomic::Ordering::Relaxed) as c_int })
 }
 
 /// Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
@@ -322,20 +316,26 @@ pub extern "C" fn gs_dump(fd: c_int) -> c_int {
 /// goroutines later (deadlock detection counts such threads; see `gs_run`).
 #[no_mangle]
 pub extern "C" fn gs_self() -> i64 {
-    let g = sched::getg();
-    if g.is_null() {
-        // A host thread may call this to count as one that can wake goroutines (gs_run).
-        sched::threads::register_caller();
-        0
-    } else {
-        // SAFETY: the goroutine running on this thread.
-        unsafe { (*g).goid }
-    }
+    guard!(GS_EPANIC as i64, {
+        let g = sched::getg();
+        if g.is_null() {
+            // A host thread may call this to count as one that can wake goroutines (gs_run).
+            sched::threads::register_caller();
+            0
+        } else {
+            // SAFETY: the goroutine running on this thread.
+            unsafe { (*g).goid }
+        }
+    })
 }
 
 /// A static, NUL-terminated description of a status code (never NULL).
 #[no_mangle]
 pub extern "C" fn gs_strerror(code: c_int) -> *const c_char {
+    guard!(c"internal error".as_ptr(), { strerror(code) })
+}
+
+fn strerror(code: c_int) -> *const c_char {
     let s: &'static [u8] = match code {
         GS_OK => b"success\0",
         GS_EINVAL => b"invalid argument\0",
@@ -385,19 +385,17 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
         return GS_EINVAL;
     }
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
-    let _entry = match Entry::enter() {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
     let sp = arch::current_sp();
-    match sched::stack_info(sp) {
-        Ok(info) => {
-            // SAFETY: non-NULL and the caller promises a gs_stack_info.
-            unsafe { out.write(info) };
-            GS_OK
+    api!(GS_EPANIC, {
+        match sched::stack_info(sp) {
+            Ok(info) => {
+                // SAFETY: non-NULL and the caller promises a gs_stack_info.
+                unsafe { out.write(info) };
+                GS_OK
+            }
+            Err(e) => e,
         }
-        Err(e) => e,
-    }
+    })
 }
 
 /// Makes sure `bytes` bytes of stack are free below the caller's stack pointer, moving a
@@ -409,15 +407,11 @@ pub unsafe extern "C" fn gs_get_stack_info(out: *mut gs_stack_info) -> c_int {
 #[no_mangle]
 pub extern "C" fn gs_stack_check(bytes: usize) -> c_int {
     let sp = arch::current_sp();
-    let _entry = match Entry::enter() {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    grow::morestack(sp, bytes, false)
+    api!(GS_EPANIC, { grow::morestack(sp, bytes, false) })
 }
 
 /// The library's version, "MAJOR.MINOR.PATCH" (static string).
 #[no_mangle]
 pub extern "C" fn gs_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    guard!(core::ptr::null(), { concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast() })
 }

@@ -76,7 +76,7 @@ pub unsafe extern "C" fn gs_chan_free(ch: *mut gs_chan) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_send(ch: *mut gs_chan, elem: *const c_void) -> c_int {
     // SAFETY: argument checks in send_common; the caller's buffer is valid for the call.
-    unsafe { send_common(ch, elem, Wait::Forever) }
+    api!(GS_EPANIC, { unsafe { send_common(ch, elem, Wait::Forever) } })
 }
 
 /// Like `gs_chan_send`, but never blocks: `GS_EAGAIN` when no receiver waits and the buffer is
@@ -87,22 +87,20 @@ pub unsafe extern "C" fn gs_chan_send(ch: *mut gs_chan, elem: *const c_void) -> 
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_try_send(ch: *mut gs_chan, elem: *const c_void) -> c_int {
     // SAFETY: as gs_chan_send.
-    unsafe { send_common(ch, elem, Wait::No) }
+    api!(GS_EPANIC, { unsafe { send_common(ch, elem, Wait::No) } })
 }
 
 /// # Safety
 /// `ch` is NULL or a live handle; `elem` is NULL or readable for the channel's element size.
 unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
-        if elem.is_null() && c.elem_size() != 0 {
-            return GS_EINVAL;
-        }
-        tsan_release(ch);
-        // SAFETY: elem is readable for elem_size bytes per the API contract.
-        unsafe { c.send(elem.cast(), wait) }
-    })
+    // SAFETY: the caller passes a live handle or NULL.
+    let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
+    if elem.is_null() && c.elem_size() != 0 {
+        return GS_EINVAL;
+    }
+    tsan_release(ch);
+    // SAFETY: elem is readable for elem_size bytes per the API contract.
+    unsafe { c.send(elem.cast(), wait) }
 }
 
 /// Receives one value into `out` (`elem_size` bytes; `out` may be NULL to discard it). Blocks
@@ -116,7 +114,7 @@ unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_in
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_recv(ch: *mut gs_chan, out: *mut c_void) -> c_int {
     // SAFETY: argument checks in recv_common; the caller's buffer is valid for the call.
-    unsafe { recv_common(ch, out, Wait::Forever) }
+    api!(GS_EPANIC, { unsafe { recv_common(ch, out, Wait::Forever) } })
 }
 
 /// Like `gs_chan_recv`, but never blocks: `GS_EAGAIN` when no value is available (and the
@@ -127,7 +125,7 @@ pub unsafe extern "C" fn gs_chan_recv(ch: *mut gs_chan, out: *mut c_void) -> c_i
 #[no_mangle]
 pub unsafe extern "C" fn gs_chan_try_recv(ch: *mut gs_chan, out: *mut c_void) -> c_int {
     // SAFETY: as gs_chan_recv.
-    unsafe { recv_common(ch, out, Wait::No) }
+    api!(GS_EPANIC, { unsafe { recv_common(ch, out, Wait::No) } })
 }
 
 /// Like `gs_chan_recv`, but gives up after `timeout_ns` nanoseconds with `GS_ETIMEDOUT` (`out`
@@ -143,22 +141,20 @@ pub unsafe extern "C" fn gs_chan_recv_timeout(ch: *mut gs_chan, out: *mut c_void
     }
     let deadline = crate::sched::nanotime().saturating_add(timeout_ns);
     // SAFETY: as gs_chan_recv.
-    unsafe { recv_common(ch, out, Wait::Until(deadline)) }
+    api!(GS_EPANIC, { unsafe { recv_common(ch, out, Wait::Until(deadline)) } })
 }
 
 /// # Safety
 /// `ch` is NULL or a live handle; `out` is NULL or writable for the channel's element size.
 unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
-        // SAFETY: out is NULL or writable for elem_size bytes per the API contract.
-        let rc = unsafe { c.recv(out.cast(), wait) };
-        if rc == GS_OK || rc == GS_ECLOSED {
-            tsan_acquire(ch);
-        }
-        rc
-    })
+    // SAFETY: the caller passes a live handle or NULL.
+    let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
+    // SAFETY: out is NULL or writable for elem_size bytes per the API contract.
+    let rc = unsafe { c.recv(out.cast(), wait) };
+    if rc == GS_OK || rc == GS_ECLOSED {
+        tsan_acquire(ch);
+    }
+    rc
 }
 
 /// Closes the channel: no more values may be sent; blocked receivers wake with `GS_ECLOSED`
