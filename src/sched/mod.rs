@@ -59,6 +59,66 @@ pub const G_DEAD: u32 = 4;
 /// Dropped in a fork child (fork.rs): never runs again; a wake-up of it is ignored.
 pub const G_ORPHAN: u32 = 5;
 
+/// Why a goroutine is parked (Go's `waitReason`): one byte in the G, a name for dumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not parked (or parked by code that gives no reason).
+    None = 0,
+    ChanSend,
+    ChanReceive,
+    Select,
+    Sleep,
+    MutexLock,
+    WaitGroupWait,
+    SemaAcquire,
+    /// The sync layer's own unit tests.
+    Test,
+}
+
+impl WaitReason {
+    /// Every reason, in discriminant order (DebugInfo publishes their names for gdb).
+    pub const ALL: [WaitReason; 9] = [
+        WaitReason::None,
+        WaitReason::ChanSend,
+        WaitReason::ChanReceive,
+        WaitReason::Select,
+        WaitReason::Sleep,
+        WaitReason::MutexLock,
+        WaitReason::WaitGroupWait,
+        WaitReason::SemaAcquire,
+        WaitReason::Test,
+    ];
+
+    /// The name `gs_dump` shows (Go's where Go has one).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::None => "",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::Select => "select",
+            WaitReason::Sleep => "sleep",
+            WaitReason::MutexLock => "sync.Mutex.Lock",
+            WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::SemaAcquire => "semacquire",
+            WaitReason::Test => "test",
+        }
+    }
+}
+
+/// The names of [`WaitReason::ALL`], as NUL-terminated strings for debuggers (DebugInfo).
+pub static WAIT_REASON_NAMES: [&core::ffi::CStr; 9] = [
+    c"",
+    c"chan send",
+    c"chan receive",
+    c"select",
+    c"sleep",
+    c"sync.Mutex.Lock",
+    c"sync.WaitGroup.Wait",
+    c"semacquire",
+    c"test",
+];
+
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Default window of a GROWABLE goroutine (chosen by measurement: docs/DESIGN.md, "The default window").
@@ -96,8 +156,8 @@ pub struct G {
     pub lockedm: *mut M,
     /// Link for run queues and free lists.
     pub schedlink: *mut G,
-    /// Why it is parked (Go's waitreason), shown by gs_dump.
-    pub waitreason: &'static str,
+    /// Why it is parked (Go's waitReason), shown by gs_dump, SIGQUIT tracebacks and gdb.
+    pub waitreason: WaitReason,
     /// Boxed: one word in the record (most goroutines have no name).
     pub name: Option<Box<CString>>,
     /// Set for the goroutine of a gs_main call: signalled when it exits.
@@ -146,7 +206,7 @@ impl G {
             m: null_mut(),
             lockedm: null_mut(),
             schedlink: null_mut(),
-            waitreason: "",
+            waitreason: WaitReason::None,
             name: None,
             grows: 0,
             shrinks: 0,
@@ -665,7 +725,7 @@ pub(crate) unsafe fn spawn_inner(
         gr.max_stack = attr.max_stack;
         gr.m = null_mut();
         gr.lockedm = null_mut();
-        gr.waitreason = "";
+        gr.waitreason = WaitReason::None;
         gr.name = attr.name.map(Box::new);
         gr.grows = 0;
         gr.shrinks = 0;
@@ -769,7 +829,14 @@ pub struct DebugInfo {
     pub g_name: usize,
     pub g_m: usize,
     pub m_tid: usize,
+    /// `G.waitreason` is one byte; the names, by its value: an array of C string pointers.
+    pub wait_reason_names: *const &'static core::ffi::CStr,
+    pub n_wait_reasons: usize,
 }
+
+// SAFETY: the record is written once at compile time but for the two atomics; the names pointer
+// points to an immutable static.
+unsafe impl Sync for DebugInfo {}
 
 pub static DEBUG_INFO: DebugInfo = DebugInfo {
     magic: *b"gostack1",
@@ -784,6 +851,8 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
     g_name: core::mem::offset_of!(G, name),
     g_m: core::mem::offset_of!(G, m),
     m_tid: core::mem::offset_of!(M, tid),
+    wait_reason_names: WAIT_REASON_NAMES.as_ptr(),
+    n_wait_reasons: WAIT_REASON_NAMES.len(),
 };
 
 // ---- switching ------------------------------------------------------------------------------
@@ -908,7 +977,7 @@ pub fn exit_now() -> c_int {
 /// # Safety
 /// `unlockf` must be safe to call with `lock` on g0 (no stack of the parked goroutine may be
 /// assumed to stay untouched: another thread may resume it as soon as the lock is released).
-pub unsafe fn park(reason: &'static str, unlockf: Option<UnlockFn>, lock: *mut c_void) -> c_int {
+pub unsafe fn park(reason: WaitReason, unlockf: Option<UnlockFn>, lock: *mut c_void) -> c_int {
     match whereami() {
         // SAFETY: on g's own stack; park_m runs on g0 and resumes g only through ready/execute.
         Where::Goroutine(m, g) => unsafe {
@@ -1169,7 +1238,7 @@ pub fn sleep(ns: i64) -> c_int {
             let when = nanotime().saturating_add(ns);
             // SAFETY: sleep_arm arms the timer after the G is saved, so its wake-up cannot race
             // ahead of the park.
-            unsafe { park("sleep", Some(sleep_arm), when as usize as *mut c_void) }
+            unsafe { park(WaitReason::Sleep, Some(sleep_arm), when as usize as *mut c_void) }
         }
         Where::SystemStack => GS_ESTATE,
         Where::Outside => {

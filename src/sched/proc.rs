@@ -30,6 +30,11 @@
 use super::*;
 use std::collections::VecDeque;
 
+/// Every this many schedules a P looks at the global run queue before its own (Go's 61: a prime,
+/// so that it does not fall into step with a periodic pattern of goroutines), so that goroutines
+/// queued globally are not starved by a busy local queue.
+pub(crate) const GLOBAL_QUEUE_EVERY: u32 = 61;
+
 /// How long an M keeps its P while another thread waits for one.
 pub const HANDOFF_SLICE_NS: i64 = 1_000_000;
 
@@ -426,7 +431,7 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
         pl.schedtick = pl.schedtick.wrapping_add(1);
         let nprocs = SCHED.nprocs.load(Relaxed);
         // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
-        if nprocs > 1 && pl.schedtick.is_multiple_of(61) && SCHED.runqsize.load(Relaxed) != 0 {
+        if nprocs > 1 && pl.schedtick.is_multiple_of(GLOBAL_QUEUE_EVERY) && SCHED.runqsize.load(Relaxed) != 0 {
             let mut misplaced = GQueue::new();
             let g = global_get_for(m, &mut lock_sched(), &mut misplaced);
             redirect(p, misplaced);
@@ -611,7 +616,7 @@ pub unsafe fn schedule(m: *mut M) -> ! {
 /// On a goroutine's own stack, with `RUNTIME_ENTRY_STACK` secured; `lock` is held by the caller
 /// and is the only lock guarding the queue its waiter is on; no deadline.
 #[inline]
-pub(crate) unsafe fn park_handoff(reason: &'static str, gslot: &AtomicPtr<G>, lock: *mut u8) -> bool {
+pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock: *mut u8) -> bool {
     // SAFETY: per the contract; m is this thread's M, its P and curg are ours.
     unsafe {
         let Some((m, g, pr)) = handoff_start() else { return false };
@@ -709,7 +714,8 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
         }
         let pr: &'static P = &*p;
         let nprocs = SCHED.nprocs.load(Relaxed);
-        if pr.id() >= nprocs || (nprocs > 1 && pr.local().schedtick.wrapping_add(1).is_multiple_of(61)) {
+        if pr.id() >= nprocs || (nprocs > 1 && pr.local().schedtick.wrapping_add(1).is_multiple_of(GLOBAL_QUEUE_EVERY))
+        {
             return None;
         }
         Some((m, g, pr))

@@ -7,7 +7,7 @@
 //! takes no lock and allocates nothing: it walks `DEBUG_INFO`'s array of every G (published under
 //! the scheduler lock, read here as a snapshot) and writes through a fixed buffer (`FdWriter`).
 
-use super::{DEBUG_INFO, G, G_RUNNABLE, G_RUNNING, G_WAITING};
+use super::{WaitReason, DEBUG_INFO, G, G_RUNNABLE, G_RUNNING, G_WAITING};
 use crate::abi::types::GS_STACK_FIXED;
 use crate::fatal::FdWriter;
 use core::fmt::Write;
@@ -75,8 +75,8 @@ pub fn write_goroutine(w: &mut FdWriter, g: &G) -> bool {
     let state = match g.status.load(Acquire) {
         G_RUNNABLE => "runnable",
         G_RUNNING => "running",
-        G_WAITING if g.waitreason.is_empty() => "waiting",
-        G_WAITING => g.waitreason,
+        G_WAITING if g.waitreason == WaitReason::None => "waiting",
+        G_WAITING => g.waitreason.as_str(),
         _ => return false,
     };
     let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);

@@ -20,6 +20,7 @@ use crate::abi::types::GS_STACK_GROWABLE;
 use crate::fatal::FdWriter;
 use crate::sched::grow;
 use crate::sched::{getm, M};
+use crate::stack::PAGE;
 use core::fmt::Write;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering::*};
@@ -95,7 +96,7 @@ fn ensure_altstack(m: *mut M) {
             return;
         }
         let want = MIN_ALTSTACK.max(libc::sysconf(SC_SIGSTKSZ).max(0) as usize);
-        let want = (want + 4095) & !4095;
+        let want = (want + PAGE - 1) & !(PAGE - 1);
         let len = want + 4096; // a guard page below
         let p = libc::mmap(
             core::ptr::null_mut(),

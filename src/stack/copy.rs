@@ -29,6 +29,14 @@ pub const RED_ZONE: usize = 128;
 /// loops keep their end address there, notes/growth.md).
 pub const REG_WINDOW_BELOW_GUARD: usize = 1 << 20;
 
+/// glibc's `PTR_MANGLE` rotates left by this many bits (x86_64: `rol $0x11`).
+pub const MANGLE_ROTATE: u32 = 0x11;
+/// The low bits of a mangled pointer that come from the pointer guard's high bits: a user-space
+/// address has its top [`MANGLE_ROTATE`] bits clear, so after the xor and the rotation the low
+/// `MANGLE_ROTATE` bits of a mangled user pointer equal the guard's top bits. Every candidate
+/// must pass this cheap filter before it is demangled.
+pub const MANGLE_LOW_MASK: usize = (1 << MANGLE_ROTATE) - 1;
+
 /// glibc's pointer guard (`%fs:0x30`, `tcbhead_t.pointer_guard`): `PTR_MANGLE(p)` is
 /// `rol64(p ^ guard, 0x11)`.
 #[inline]
@@ -54,7 +62,7 @@ pub struct Mover {
 impl Mover {
     /// `delta` is `new - old` (wrapping); `pointer_guard` as from [`pointer_guard`].
     pub fn new(lo: usize, hi: usize, delta: usize, pointer_guard: usize) -> Self {
-        Mover { lo, span: hi - lo, delta, guard: pointer_guard, guard_top: pointer_guard >> 47 }
+        Mover { lo, span: hi - lo, delta, guard: pointer_guard, guard_top: pointer_guard >> (64 - MANGLE_ROTATE) }
     }
 
     /// Whether `v` lies in the range this mover moves.
@@ -79,10 +87,10 @@ impl Mover {
         if self.inside(v) {
             return v.wrapping_add(self.delta);
         }
-        if v & 0x1ffff == self.guard_top {
-            let p = v.rotate_right(0x11) ^ self.guard;
+        if v & MANGLE_LOW_MASK == self.guard_top {
+            let p = v.rotate_right(MANGLE_ROTATE) ^ self.guard;
             if self.inside(p) {
-                return (p.wrapping_add(self.delta) ^ self.guard).rotate_left(0x11);
+                return (p.wrapping_add(self.delta) ^ self.guard).rotate_left(MANGLE_ROTATE);
             }
         }
         v
@@ -152,7 +160,7 @@ unsafe fn copy_words_impl(mv: &Mover, src: *const usize, dst: *mut usize, n: usi
             // SAFETY: j < n (per the contract).
             let w = unsafe { src.add(j).read() };
             let inside = w.wrapping_sub(mv.lo) < mv.span;
-            mangled |= w & 0x1ffff == mv.guard_top;
+            mangled |= w & MANGLE_LOW_MASK == mv.guard_top;
             // SAFETY: as above.
             unsafe { dst.add(j).write(w.wrapping_add(mv.delta & (inside as usize).wrapping_neg())) };
         }
@@ -193,7 +201,7 @@ unsafe fn copy_words_avx2(mv: &Mover, src: *const usize, dst: *mut usize, n: usi
     let v_span = _mm256_set1_epi64x((mv.span as i64) ^ min);
     let v_min = _mm256_set1_epi64x(min);
     let v_delta = _mm256_set1_epi64x(mv.delta as i64);
-    let v_low17 = _mm256_set1_epi64x(0x1ffff);
+    let v_low17 = _mm256_set1_epi64x(MANGLE_LOW_MASK as i64);
     let v_gtop = _mm256_set1_epi64x(mv.guard_top as i64);
     let mut i = 0;
     while i + BLOCK <= n {
@@ -240,7 +248,7 @@ unsafe fn copy_words_avx512(mv: &Mover, src: *const usize, dst: *mut usize, n: u
     let v_lo = _mm512_set1_epi64(mv.lo as i64);
     let v_span = _mm512_set1_epi64(mv.span as i64);
     let v_delta = _mm512_set1_epi64(mv.delta as i64);
-    let v_low17 = _mm512_set1_epi64(0x1ffff);
+    let v_low17 = _mm512_set1_epi64(MANGLE_LOW_MASK as i64);
     let v_gtop = _mm512_set1_epi64(mv.guard_top as i64);
     let mut i = 0;
     while i + BLOCK <= n {

@@ -178,6 +178,9 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
 static RESERVED: AtomicU64 = AtomicU64::new(0);
 static GUARD_BY_MADVISE: AtomicBool = AtomicBool::new(true);
 static MPROTECT_GUARDS: AtomicUsize = AtomicUsize::new(0);
+/// Stacks with mprotect guards (two mappings each) at which we warn: vm.max_map_count is 65,530
+/// by default, so the process is about to run out of mappings near 32,000 such stacks.
+const MPROTECT_GUARDS_WARN: usize = 30_000;
 
 /// Installs the guard region `[addr, addr + len)`.
 fn install_guard(addr: usize, len: usize) -> bool {
@@ -193,7 +196,7 @@ fn install_guard(addr: usize, len: usize) -> bool {
     let ok = unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_NONE) } == 0;
     if ok {
         let n = MPROTECT_GUARDS.fetch_add(1, Relaxed) + 1;
-        if n == 30_000 {
+        if n == MPROTECT_GUARDS_WARN {
             let mut w = crate::fatal::FdWriter::stderr();
             let _ = core::fmt::Write::write_str(
                 &mut w,

@@ -23,6 +23,7 @@
 
 use super::waiter::{block, caller, wake, Caller, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
+use crate::sched::WaitReason;
 use core::ffi::c_int;
 use core::ptr::copy_nonoverlapping;
 use core::sync::atomic::{AtomicUsize, Ordering::*};
@@ -208,7 +209,7 @@ impl Chan {
         // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
         unsafe {
             c.sendq.push_back(&mut w);
-            self.finish(&ctx, &mut w, "chan send", wait, true)
+            self.finish(&ctx, &mut w, WaitReason::ChanSend, wait, true)
         }
     }
 
@@ -253,7 +254,7 @@ impl Chan {
         // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
         unsafe {
             c.recvq.push_back(&mut w);
-            self.finish(&ctx, &mut w, "chan receive", wait, false)
+            self.finish(&ctx, &mut w, WaitReason::ChanReceive, wait, false)
         }
     }
 
@@ -291,7 +292,7 @@ impl Chan {
     ///
     /// # Safety
     /// We hold the lock and `w` (with ctx `ctx`) is queued on our sendq (`send`) or recvq.
-    unsafe fn finish(&self, ctx: &WaitCtx, w: &mut Waiter, reason: &'static str, wait: Wait, send: bool) -> c_int {
+    unsafe fn finish(&self, ctx: &WaitCtx, w: &mut Waiter, reason: WaitReason, wait: Wait, send: bool) -> c_int {
         let deadline = match wait {
             Wait::Until(d) => d,
             _ => NO_DEADLINE,

@@ -10,6 +10,7 @@
 use super::waiter::{block, caller, wake, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
 use crate::sched::nanotime;
+use crate::sched::WaitReason;
 use core::ffi::c_int;
 
 /// A waiter that waited longer than this gets the mutex handed over (Go's starvationThresholdNs).
@@ -60,7 +61,7 @@ impl Mutex {
                 } else {
                     s.waiters.push_back(&mut w);
                 }
-                block(&ctx, "sync.Mutex.Lock", &[self.state.lock_ptr()], NO_DEADLINE);
+                block(&ctx, WaitReason::MutexLock, &[self.state.lock_ptr()], NO_DEADLINE);
             }
             if w.success {
                 return GS_OK; // handed over: we own the mutex

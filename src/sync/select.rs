@@ -19,6 +19,7 @@
 use super::chan::{Chan, Outcome};
 use super::waiter::{block, caller, fastrandn, lock_all, unlock_all, wake, Caller, Lock, WaitCtx, Waiter, NO_DEADLINE};
 use crate::abi::types::*;
+use crate::sched::WaitReason;
 use core::ffi::c_int;
 
 /// Cases handled without heap allocation.
@@ -177,7 +178,7 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     // Pass 3 relocks every channel, whatever happened to it meanwhile: hold them (each once).
     for_each_channel(cs, order, |c| c.hold());
     // SAFETY: locks held, waiters queued, ctx is ours.
-    unsafe { block(&ctx, "select", locks, deadline) };
+    unsafe { block(&ctx, WaitReason::Select, locks, deadline) };
 
     // Pass 3: unlink what is still queued.
     let fired = ctx.fired();

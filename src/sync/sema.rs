@@ -3,6 +3,7 @@
 
 use super::waiter::{caller, wait_in_queue, wake, Locked, WaitQueue};
 use crate::abi::types::*;
+use crate::sched::WaitReason;
 use core::ffi::c_int;
 
 pub struct Sema {
@@ -48,7 +49,7 @@ impl Sema {
             return GS_OK;
         }
         // SAFETY: we hold the lock, which guards the queue.
-        unsafe { wait_in_queue(&mut s.waiters, self.state.lock_ptr(), me, "semacquire") };
+        unsafe { wait_in_queue(&mut s.waiters, self.state.lock_ptr(), me, WaitReason::SemaAcquire) };
         GS_OK
     }
 

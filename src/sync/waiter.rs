@@ -29,7 +29,7 @@
 
 use crate::abi::types::{GS_ESTATE, GS_OK};
 pub use crate::base::lock::{Lock, Locked};
-use crate::sched::{self, Where, G};
+use crate::sched::{self, WaitReason, Where, G};
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr::null_mut;
@@ -432,7 +432,7 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
 ///
 /// # Safety
 /// `lock` is held and guards `queue`.
-pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller, reason: &'static str) {
+pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller, reason: WaitReason) {
     let ctx = WaitCtx::new(me, true);
     let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
     // SAFETY: lock held; w stays in this frame until a waker dequeued it and woke us.
@@ -452,7 +452,7 @@ pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller
 /// `ctx` was made by [`WaitCtx::new`] for the calling goroutine or thread (see [`caller`]);
 /// the locks are held; `reason` is shown by dumps. An `exclusive` ctx has no deadline.
 #[inline(always)]
-pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
+pub unsafe fn block(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], deadline: i64) {
     debug_assert!(!(ctx.exclusive && deadline != NO_DEADLINE));
     if !ctx.is_thread.load(Relaxed)
         && deadline == NO_DEADLINE
@@ -472,7 +472,7 @@ pub unsafe fn block(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], 
 /// # Safety
 /// As [`block`].
 #[inline(never)]
-unsafe fn block_slow(ctx: &WaitCtx, reason: &'static str, locks: &[*const Lock], deadline: i64) {
+unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], deadline: i64) {
     if !ctx.is_thread.load(Relaxed) {
         let arg = ParkArg { ctx, locks: locks.as_ptr(), n: locks.len(), deadline };
         // SAFETY: park_commit releases the locks on g0 and touches nothing of ours after that.
@@ -629,7 +629,7 @@ mod tests {
             }
         });
         // SAFETY: we hold the lock, our waiter is queued.
-        unsafe { block(&c, "test", &[lock.lock_ptr()], NO_DEADLINE) };
+        unsafe { block(&c, WaitReason::Test, &[lock.lock_ptr()], NO_DEADLINE) };
         h.join().unwrap();
         assert_eq!(c.fired(), &mut w as *mut Waiter);
         assert!(w.success);
@@ -642,7 +642,7 @@ mod tests {
         unsafe { q.push_back(&mut w) };
         let t0 = sched::nanotime();
         // SAFETY: as above.
-        unsafe { block(&c, "test", &[lock.lock_ptr()], t0 + 2_000_000) };
+        unsafe { block(&c, WaitReason::Test, &[lock.lock_ptr()], t0 + 2_000_000) };
         assert!(sched::nanotime() - t0 >= 2_000_000);
         assert!(c.fired().is_null());
         let q = lock.lock();

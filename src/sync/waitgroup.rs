@@ -3,6 +3,7 @@
 
 use super::waiter::{caller, wait_in_queue, wake, Locked, WaitCtx, WaitQueue};
 use crate::abi::types::*;
+use crate::sched::WaitReason;
 use core::ffi::c_int;
 
 pub struct WaitGroup {
@@ -62,7 +63,7 @@ impl WaitGroup {
             return GS_OK;
         }
         // SAFETY: we hold the lock, which guards the queue.
-        unsafe { wait_in_queue(&mut s.waiters, self.state.lock_ptr(), me, "sync.WaitGroup.Wait") };
+        unsafe { wait_in_queue(&mut s.waiters, self.state.lock_ptr(), me, WaitReason::WaitGroupWait) };
         GS_OK
     }
 

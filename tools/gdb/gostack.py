@@ -38,7 +38,7 @@ def _read_bytes(addr, n):
 
 
 DEBUG_FIELDS = ("allg", "nallg", "g_sched_sp", "g_stack_lo", "g_stack_hi", "g_goid", "g_status",
-                "g_waitreason", "g_name", "g_m", "m_tid")
+                "g_waitreason", "g_name", "g_m", "m_tid", "wait_reason_names", "n_wait_reasons")
 
 
 def _debug_info():
@@ -81,10 +81,16 @@ class G:
 
     @property
     def waitreason(self):
-        ptr, length = self.word("g_waitreason"), _read_word(self.addr + self.info["g_waitreason"] + 8)
-        if ptr == 0 or length == 0 or length > 256:
+        """The wait reason: a one-byte enum, named through DebugInfo's table of C strings
+        (`&CStr` pointers are (pointer, length) pairs)."""
+        r = self.word("g_waitreason", 1)
+        if r == 0 or r >= self.info["n_wait_reasons"]:
             return ""
-        return _read_bytes(ptr, length).decode("utf-8", "replace")
+        ptr = _read_word(self.info["wait_reason_names"] + 16 * r)
+        length = _read_word(self.info["wait_reason_names"] + 16 * r + 8)
+        if ptr == 0 or length <= 1 or length > 256:
+            return ""
+        return _read_bytes(ptr, length - 1).decode("utf-8", "replace")
 
     @property
     def name(self):
