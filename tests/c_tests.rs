@@ -496,21 +496,7 @@ fn gdb_backtraces_end_at_the_trampolines() {
         eprintln!("gdb not found: skipping the backtrace check");
         return;
     }
-    let (cc, lib_dir) = (std::env::var("CC").unwrap_or_else(|_| "cc".into()), lib_dir());
-    let repo = repo();
-    let exe = out_dir().join("gdb_backtrace");
-    let out = Command::new(&cc)
-        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
-        .arg(format!("-I{}", repo.join("include").display()))
-        .arg(repo.join("c-tests/gdb/backtrace.c"))
-        .arg(format!("-L{}", lib_dir.display()))
-        .arg("-lgostack")
-        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("run the C compiler");
-    assert!(out.status.success(), "compiling backtrace.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let exe = compile_gdb_program("backtrace");
     let out = Command::new("gdb")
         .args(["-nx", "-batch", "-ex", "run", "-ex", "bt", "-ex", "continue", "-ex", "bt", "-ex", "kill"])
         .arg(&exe)
