@@ -200,7 +200,7 @@ const CHUNK_SIZE: usize = 16 * 1024;
 /// 16 KiB blocks kept: 1 MiB at most.
 const CHUNK_CACHE_MAX: usize = 64;
 
-static CHUNKS: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
+static CHUNKS: crate::base::futex::Mutex<Vec<usize>> = crate::base::futex::Mutex::new(Vec::new());
 /// The wrapped allocator (set once, before ours is installed).
 static INNER: OnceLock<(usize, ArenaAlloc, ArenaFree)> = OnceLock::new();
 

@@ -57,7 +57,7 @@ extern "C" fn prepare() {
 }
 
 extern "C" fn parent() {
-    crate::stack::fork_release(false);
+    crate::stack::fork_release();
     // SAFETY: prepare took both locks on this thread and forgot the guards.
     unsafe {
         TIMERS.force_unlock();
@@ -66,9 +66,9 @@ extern "C" fn parent() {
 }
 
 extern "C" fn child() {
-    // The scheduler's locks are futex words (futex.rs): unlocking leaves them free whoever waited
-    // in the parent. The stack pool's lock is parking_lot's: see stack::fork_release.
-    crate::stack::fork_release(true);
+    // The scheduler's and the stack pool's locks are futex words (base/futex.rs): unlocking leaves
+    // them free whoever waited in the parent.
+    crate::stack::fork_release();
     // SAFETY: as parent; in the child the copies are held by this thread too.
     unsafe {
         TIMERS.force_unlock();

@@ -22,7 +22,6 @@
 //! full, and the ring refills from the global queue only when it is empty.
 
 pub mod fork;
-pub mod futex;
 pub mod grow;
 pub mod monitor;
 pub mod proc;
@@ -33,6 +32,7 @@ mod traceback;
 
 use crate::abi::types::*;
 use crate::arch::{self, RawFn};
+use crate::base::futex::{Mutex, MutexGuard};
 use crate::fatal::{fatal, FdWriter};
 use crate::stack::{self, Stack, StackCache};
 use core::cell::UnsafeCell;
@@ -40,7 +40,6 @@ use core::ffi::{c_int, c_void, CStr};
 use core::fmt::Write;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-use futex::{Mutex, MutexGuard};
 pub use proc::{
     dump, main_deadlock, main_goexit_deadlock, ready_any, run, run_until, runqput, schedule, set_maxprocs, wakep,
     MAIN_GOEXIT,
@@ -1057,24 +1056,7 @@ pub fn live_count() -> i64 {
     SCHED.live.load(Acquire) + SCHED.allp.iter().map(|p| p.live.load(Acquire)).sum::<i64>()
 }
 
-/// Monotonic nanoseconds.
-pub fn nanotime() -> i64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-fn clock_ns(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: writes the local.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-}
-
-/// Monotonic nanoseconds at the kernel tick's resolution (`CLOCK_MONOTONIC_COARSE`: 4 ms on this
-/// machine; ~6 ns a read through the vDSO against ~22 ns for [`nanotime`]). Lags [`nanotime`]
-/// by less than a tick; for deadlines that may run a tick late (time slices).
-pub fn nanotime_coarse() -> i64 {
-    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
-}
+pub use crate::base::clock::{nanotime, nanotime_coarse};
 
 /// A timer callback: runs on some M's g0 (or a thread in the scheduler) with no runtime lock
 /// held, after its deadline. It must not block; it typically calls [`ready`].

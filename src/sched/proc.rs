@@ -38,7 +38,7 @@ pub(crate) const GLOBAL_QUEUE_EVERY: u32 = 61;
 /// How long an M keeps its P while another thread waits for one.
 pub const HANDOFF_SLICE_NS: i64 = 1_000_000;
 
-pub use super::futex::Note;
+pub use crate::base::futex::Note;
 
 /// Scheduler state behind `SCHED.lock` that only this module uses.
 pub struct ProcLocked {

@@ -39,9 +39,9 @@ pub mod copy;
 pub mod valgrind;
 pub mod xsave;
 
+use crate::base::futex::Mutex;
 use crate::base::lock::Locked;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
 pub const PAGE: usize = 4096;
@@ -829,17 +829,11 @@ pub fn fork_prepare() {
     core::mem::forget(GLOBAL.lock());
 }
 
-/// Parent and child after fork(): unlock; in the child first drop the parent's threads queued on
-/// the lock from parking_lot's wait table (an unlock would hand the lock to one of them).
-pub fn fork_release(child: bool) {
-    // SAFETY: fork_prepare took the lock on this thread and forgot the guard; raw() only gives the
-    // key parking_lot queues waiters under.
-    unsafe {
-        if child {
-            parking_lot_core::unpark_all(GLOBAL.raw() as *const _ as usize, parking_lot_core::DEFAULT_UNPARK_TOKEN);
-        }
-        GLOBAL.force_unlock();
-    }
+/// Parent and child after fork(): unlock. The lock is one futex word (base/futex.rs), so in the
+/// child, where the threads that waited on it in the parent do not exist, unlocking leaves it free.
+pub fn fork_release() {
+    // SAFETY: fork_prepare took the lock on this thread and forgot the guard.
+    unsafe { GLOBAL.force_unlock() };
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The scheduler's own lock and wake-up flag, each on one futex word of its own.
+//! A lock and a wake-up flag, each on one futex word of its own (the scheduler's, and the stack
+//! pool's).
 //!
 //! Why not parking_lot (used before): parking_lot keeps every waiter in one process-wide wait
 //! table whose buckets are locked during each park and unpark. A `fork()` taken while another
@@ -128,7 +129,7 @@ impl Note {
             let timeout = if deadline == i64::MAX {
                 None
             } else {
-                let left = deadline - super::nanotime();
+                let left = deadline - super::clock::nanotime();
                 if left <= 0 {
                     if self.word.compare_exchange(SLEEPING, IDLE, Relaxed, Relaxed).is_ok() {
                         return; // timed out
@@ -162,9 +163,9 @@ mod tests {
         let n = Note::new();
         n.wakeup();
         n.sleep(i64::MAX); // sticky: returns at once
-        let t0 = crate::sched::nanotime();
+        let t0 = crate::base::clock::nanotime();
         n.sleep(t0 + 2_000_000);
-        assert!(crate::sched::nanotime() - t0 >= 2_000_000);
+        assert!(crate::base::clock::nanotime() - t0 >= 2_000_000);
         let n = std::sync::Arc::new(Note::new());
         let n2 = n.clone();
         let h = std::thread::spawn(move || {
