@@ -864,7 +864,9 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
 pub(crate) unsafe fn mcall(m: *mut M, g: *mut G, f: RawFn) {
     // SAFETY: per the contract; the Gobuf outlives the switch (G records are never freed).
     unsafe {
-        sanitizer::leave_g_for_g0(m, g, f as usize == goexit0 as *const () as usize);
+        if sanitizer::any() {
+            sanitizer::leave_g_for_g0(m, g, f as usize == goexit0 as *const () as usize);
+        }
         arch::gs_asm_mcall(&mut (*g).sched.sp, (*m).g0_base, f, g.cast());
         sanitizer::enter_g(g);
     }

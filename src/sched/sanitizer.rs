@@ -33,12 +33,14 @@
 
 use super::{G, M};
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 type StartFn = unsafe extern "C" fn(*mut *mut c_void, *const c_void, usize);
 type FinishFn = unsafe extern "C" fn(*mut c_void, *mut *const c_void, *mut usize);
 type UnpoisonFn = unsafe extern "C" fn(*const c_void, usize);
 
+/// Either sanitizer is present: the one flag a switch reads when neither is.
+static ANY: AtomicBool = AtomicBool::new(false);
 static START: AtomicUsize = AtomicUsize::new(0);
 static TSAN_CURRENT: AtomicUsize = AtomicUsize::new(0);
 static TSAN_CREATE: AtomicUsize = AtomicUsize::new(0);
@@ -84,6 +86,13 @@ pub fn init() {
         TSAN_RELEASE.store(t[4], Relaxed);
         TSAN_SWITCH.store(t[5], Relaxed);
     }
+    ANY.store(asan() || tsan(), Relaxed);
+}
+
+/// Whether the host runs under AddressSanitizer or ThreadSanitizer (one load on the switch path).
+#[inline(always)]
+pub fn any() -> bool {
+    ANY.load(Relaxed)
 }
 
 /// Whether the host runs under ThreadSanitizer.
@@ -225,6 +234,15 @@ unsafe fn g0_bounds(m: *mut M) -> (usize, usize) {
 /// On `g`'s stack, `m` this thread's M.
 #[inline(always)]
 pub unsafe fn leave_g_for_g0(m: *mut M, g: *mut G, ending: bool) {
+    if any() {
+        // SAFETY: the caller's contract, stated above.
+        unsafe { leave_g_for_g0_slow(m, g, ending) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn leave_g_for_g0_slow(m: *mut M, g: *mut G, ending: bool) {
     if tsan() {
         // SAFETY: per the contract; the g0 fiber was noted before the first switch to a goroutine.
         unsafe { switch_to((*m).tsan_g0) };
@@ -245,6 +263,15 @@ pub unsafe fn leave_g_for_g0(m: *mut M, g: *mut G, ending: bool) {
 /// On `g`'s stack; `next` has a stack.
 #[inline(always)]
 pub unsafe fn leave_g_for_g(g: *mut G, next: *mut G) {
+    if any() {
+        // SAFETY: the caller's contract, stated above.
+        unsafe { leave_g_for_g_slow(g, next) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn leave_g_for_g_slow(g: *mut G, next: *mut G) {
     if tsan() {
         // SAFETY: per the contract.
         unsafe { switch_to(fiber_of(next)) };
@@ -261,6 +288,15 @@ pub unsafe fn leave_g_for_g(g: *mut G, next: *mut G) {
 /// On `m`'s g0; `g` has a stack.
 #[inline(always)]
 pub unsafe fn leave_g0(m: *mut M, g: *mut G) {
+    if any() {
+        // SAFETY: the caller's contract, stated above.
+        unsafe { leave_g0_slow(m, g) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn leave_g0_slow(m: *mut M, g: *mut G) {
     if tsan() {
         // SAFETY: per the contract: on g0, so the current fiber is the thread's own.
         unsafe {
@@ -282,6 +318,15 @@ pub unsafe fn leave_g0(m: *mut M, g: *mut G) {
 /// On `g`'s stack, right after the switch.
 #[inline(always)]
 pub unsafe fn enter_g(g: *mut G) {
+    if any() {
+        // SAFETY: the caller's contract, stated above.
+        unsafe { enter_g_slow(g) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn enter_g_slow(g: *mut G) {
     if asan() {
         // SAFETY: per the contract.
         unsafe { finish((*g).asan_fake) }
@@ -294,6 +339,15 @@ pub unsafe fn enter_g(g: *mut G) {
 /// On `m`'s g0, right after the switch.
 #[inline(always)]
 pub unsafe fn enter_g0(m: *mut M) {
+    if any() {
+        // SAFETY: the caller's contract, stated above.
+        unsafe { enter_g0_slow(m) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn enter_g0_slow(m: *mut M) {
     if asan() {
         // SAFETY: per the contract.
         unsafe { finish((*m).asan_g0_fake) }
