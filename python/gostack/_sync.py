@@ -461,6 +461,31 @@ class WaitGroup(Handle):
             fail(rc, "WaitGroup.wait")
 
 
+def _take(obj: Handle, what: str, block: Any, try_: Any, give_back: Any) -> None:
+    """Mutex.lock and Sema.acquire: parks in a goroutine; on a plain thread, tries first, then
+    waits for the thread in ``run()`` (``give_back`` undoes a take that came too late)."""
+    h = obj._handle()
+    name = f"{type(obj).__name__}.{what}"
+    if _switchable(name):
+        obj._call(block, what)
+        return
+    if try_(h) == 0:
+        return
+    rc = _wait_by_helper(name, lambda: block(h), lambda: give_back(h))
+    if rc:
+        fail(rc, name)
+
+
+def _try_take(obj: Handle, what: str, try_: Any) -> bool:
+    """Mutex.try_lock and Sema.try_acquire: False when it would block."""
+    rc = try_(obj._handle())
+    if rc == GS_EAGAIN:
+        return False
+    if rc:
+        fail(rc, f"{type(obj).__name__}.{what}")
+    return True
+
+
 class Mutex(Handle):
     """Go's ``sync.Mutex`` (parks the goroutine, not the thread). Usable with ``with``. Not
     copyable, not picklable. As in Go, not tied to an owner: any goroutine or thread may unlock."""
@@ -472,27 +497,14 @@ class Mutex(Handle):
         super().__init__(_lib.gs_mutex_new())
 
     def lock(self) -> None:
-        h = self._handle()
-        if _switchable("Mutex.lock"):
-            self._call(_lib.gs_mutex_lock, "lock")
-            return
-        if _lib.gs_mutex_trylock(h) == 0:
-            return
-        rc = _wait_by_helper("Mutex.lock", lambda: _lib.gs_mutex_lock(h), lambda: _lib.gs_mutex_unlock(h))
-        if rc:
-            fail(rc, "Mutex.lock")
+        _take(self, "lock", _lib.gs_mutex_lock, _lib.gs_mutex_trylock, _lib.gs_mutex_unlock)
 
     def unlock(self) -> None:
         _runtime._participants[_runtime._get_ident()] = True
         self._call(_lib.gs_mutex_unlock, "unlock")
 
     def try_lock(self) -> bool:
-        rc = _lib.gs_mutex_trylock(self._handle())
-        if rc == GS_EAGAIN:
-            return False
-        if rc:
-            fail(rc, "Mutex.try_lock")
-        return True
+        return _try_take(self, "try_lock", _lib.gs_mutex_trylock)
 
     def __enter__(self) -> "Mutex":
         self.lock()
@@ -516,23 +528,10 @@ class Sema(Handle):
         super().__init__(_lib.gs_sema_new(c_range(initial, 0, INT64_MAX, "Sema initial count")))
 
     def acquire(self) -> None:
-        h = self._handle()
-        if _switchable("Sema.acquire"):
-            self._call(_lib.gs_sema_acquire, "acquire")
-            return
-        if _lib.gs_sema_try_acquire(h) == 0:
-            return
-        rc = _wait_by_helper("Sema.acquire", lambda: _lib.gs_sema_acquire(h), lambda: _lib.gs_sema_release(h))
-        if rc:
-            fail(rc, "Sema.acquire")
+        _take(self, "acquire", _lib.gs_sema_acquire, _lib.gs_sema_try_acquire, _lib.gs_sema_release)
 
     def try_acquire(self) -> bool:
-        rc = _lib.gs_sema_try_acquire(self._handle())
-        if rc == GS_EAGAIN:
-            return False
-        if rc:
-            fail(rc, "Sema.try_acquire")
-        return True
+        return _try_take(self, "try_acquire", _lib.gs_sema_try_acquire)
 
     def release(self) -> None:
         _runtime._participants[_runtime._get_ident()] = True
