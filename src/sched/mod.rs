@@ -76,47 +76,28 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
-    /// Every reason, in discriminant order (DebugInfo publishes their names for gdb).
-    pub const ALL: [WaitReason; 9] = [
-        WaitReason::None,
-        WaitReason::ChanSend,
-        WaitReason::ChanReceive,
-        WaitReason::Select,
-        WaitReason::Sleep,
-        WaitReason::MutexLock,
-        WaitReason::WaitGroupWait,
-        WaitReason::SemaAcquire,
-        WaitReason::Test,
-    ];
-
     /// The name `gs_dump` shows (Go's where Go has one).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            WaitReason::None => "",
-            WaitReason::ChanSend => "chan send",
-            WaitReason::ChanReceive => "chan receive",
-            WaitReason::Select => "select",
-            WaitReason::Sleep => "sleep",
-            WaitReason::MutexLock => "sync.Mutex.Lock",
-            WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
-            WaitReason::SemaAcquire => "semacquire",
-            WaitReason::Test => "test",
-        }
+    pub fn as_str(self) -> &'static str {
+        WAIT_REASON_NAMES[self as usize]
     }
 }
 
-/// The names of [`WaitReason::ALL`], as NUL-terminated strings for debuggers (DebugInfo).
-pub static WAIT_REASON_NAMES: [&core::ffi::CStr; 9] = [
-    c"",
-    c"chan send",
-    c"chan receive",
-    c"select",
-    c"sleep",
-    c"sync.Mutex.Lock",
-    c"sync.WaitGroup.Wait",
-    c"semacquire",
-    c"test",
+/// The names of the wait reasons, indexed by their value: `as_str`, and for debuggers through
+/// DebugInfo (an array of `&str`, (pointer, length) pairs).
+pub static WAIT_REASON_NAMES: [&str; 9] = [
+    "",
+    "chan send",
+    "chan receive",
+    "select",
+    "sleep",
+    "sync.Mutex.Lock",
+    "sync.WaitGroup.Wait",
+    "semacquire",
+    "test",
 ];
+
+// One name per reason: the last reason's value is the table's last index.
+const _: () = assert!(WaitReason::Test as usize == WAIT_REASON_NAMES.len() - 1);
 
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -828,8 +809,8 @@ pub struct DebugInfo {
     pub g_name: usize,
     pub g_m: usize,
     pub m_tid: usize,
-    /// `G.waitreason` is one byte; the names, by its value: an array of C string pointers.
-    pub wait_reason_names: *const &'static core::ffi::CStr,
+    /// `G.waitreason` is one byte; the names, by its value: an array of `&str`.
+    pub wait_reason_names: *const &'static str,
     pub n_wait_reasons: usize,
 }
 

@@ -81,16 +81,16 @@ class G:
 
     @property
     def waitreason(self):
-        """The wait reason: a one-byte enum, named through DebugInfo's table of C strings
-        (`&CStr` pointers are (pointer, length) pairs)."""
+        """The wait reason: a one-byte enum, named through DebugInfo's table of `&str`
+        ((pointer, length) pairs)."""
         r = self.word("g_waitreason", 1)
         if r == 0 or r >= self.info["n_wait_reasons"]:
             return ""
         ptr = _read_word(self.info["wait_reason_names"] + 16 * r)
         length = _read_word(self.info["wait_reason_names"] + 16 * r + 8)
-        if ptr == 0 or length <= 1 or length > 256:
+        if ptr == 0 or length == 0 or length > 256:
             return ""
-        return _read_bytes(ptr, length - 1).decode("utf-8", "replace")
+        return _read_bytes(ptr, length).decode("utf-8", "replace")
 
     @property
     def name(self):
