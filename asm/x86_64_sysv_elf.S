@@ -391,4 +391,19 @@ gs_asm_goexit:
 gs_tls_m:
     .zero   8
 
+/*
+ * errno's offset from the thread pointer (glibc's errno is an initial-exec TLS variable of
+ * libc.so: the same offset in every thread), measured at load by src/base/errno.rs; 0 until then
+ * or when unusable. A hidden symbol of ours, read rip-relative in one instruction (a Rust static
+ * of a shared library is reached through the GOT: two).
+ */
+    .data
+    .globl  gs_errno_tp_off
+    .hidden gs_errno_tp_off
+    .type   gs_errno_tp_off, @object
+    .size   gs_errno_tp_off, 8
+    .p2align 3
+gs_errno_tp_off:
+    .zero   8
+
     .section .note.GNU-stack,"",@progbits

@@ -8,6 +8,7 @@ pub mod python;
 pub mod types;
 
 use crate::arch;
+use crate::base::errno;
 use crate::sched;
 use crate::sched::grow;
 use core::ffi::{c_char, c_int, c_void};
@@ -58,31 +59,27 @@ impl Entry {
     #[inline(always)]
     pub(crate) fn enter() -> Result<Entry, c_int> {
         let m = sched::getm();
-        check_caller(m)?; // nothing has touched errno yet
-                          // SAFETY: errno_slot gives the calling thread's errno.
-        Ok(Entry { errno: unsafe { *errno_slot(m) } })
+        if m.is_null() {
+            return Entry::enter_not_m();
+        }
+        check_caller(m)?;
+        Ok(Entry { errno: errno::get() })
+    }
+
+    /// [`Entry::enter`] on a thread that is not an M (never ran goroutines).
+    #[cold]
+    #[inline(never)]
+    fn enter_not_m() -> Result<Entry, c_int> {
+        check_caller(core::ptr::null_mut())?;
+        Ok(Entry { errno: errno::get() })
     }
 }
 
 impl Drop for Entry {
     #[inline(always)]
     fn drop(&mut self) {
-        // Looked up again: a migratable goroutine may be on another thread now.
-        // SAFETY: errno_slot gives the calling thread's errno.
-        unsafe { *errno_slot(sched::getm()) = self.errno };
-    }
-}
-
-/// The calling thread's errno: cached in its M (`__errno_location()` is a call into libc through
-/// the PLT on every use; the M's copy is one load), else looked up.
-#[inline(always)]
-fn errno_slot(m: *mut sched::M) -> *mut c_int {
-    if m.is_null() {
-        // SAFETY: no preconditions.
-        unsafe { libc::__errno_location() }
-    } else {
-        // SAFETY: the calling thread's own M; errno_loc is set when the thread becomes an M.
-        unsafe { (*m).errno_loc }
+        // The running thread's errno (a migratable goroutine may be on another thread now).
+        errno::set(self.errno);
     }
 }
 
@@ -95,9 +92,15 @@ fn check_caller(m: *mut sched::M) -> Result<(), c_int> {
     }
     if arch::tls_stack_guard() == 0 {
         // Outside a goroutine (or on g0).
-        sched::threads::register_caller();
+        register_caller();
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn register_caller() {
+    sched::threads::register_caller();
 }
 
 /// The value an export returns for a refused call with status `code`: the code for `int` and

@@ -92,6 +92,7 @@ pub unsafe extern "C" fn gs_chan_try_send(ch: *mut gs_chan, elem: *const c_void)
 
 /// # Safety
 /// `ch` is NULL or a live handle; `elem` is NULL or readable for the channel's element size.
+#[inline(always)]
 unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
     let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
@@ -146,6 +147,7 @@ pub unsafe extern "C" fn gs_chan_recv_timeout(ch: *mut gs_chan, out: *mut c_void
 
 /// # Safety
 /// `ch` is NULL or a live handle; `out` is NULL or writable for the channel's element size.
+#[inline(always)]
 unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
     let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };

@@ -179,3 +179,56 @@ pub fn tls_stack_guard() -> usize {
     unsafe { core::arch::asm!("mov {}, qword ptr fs:[0x70]", out(reg) g, options(nostack, preserves_flags, readonly)) };
     g
 }
+
+/// Reads the 32-bit word at `off` from the thread pointer (`%fs:off`): the calling thread's copy of
+/// a static-TLS variable whose offset was measured once (base::errno).
+#[inline(always)]
+pub fn tls_load_i32(off: isize) -> i32 {
+    let v: i32;
+    // SAFETY: off is the offset of a static-TLS variable of this thread (the caller's contract,
+    // checked when the offset was measured); fs-relative reads only that word.
+    unsafe {
+        core::arch::asm!("mov {v:e}, dword ptr fs:[{off}]", off = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly))
+    };
+    v
+}
+
+/// Writes the 32-bit word at `off` from the thread pointer (see [`tls_load_i32`]).
+#[inline(always)]
+pub fn tls_store_i32(off: isize, v: i32) {
+    // SAFETY: as tls_load_i32; the word is this thread's own.
+    unsafe {
+        core::arch::asm!("mov dword ptr fs:[{off}], {v:e}", off = in(reg) off, v = in(reg) v, options(nostack, preserves_flags))
+    };
+}
+
+/// The thread pointer (glibc keeps the TCB's own address at `%fs:0`).
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: %fs:0 is the TCB's self pointer in glibc's x86_64 TLS layout (tcbhead_t.tcb).
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, preserves_flags, readonly, pure))
+    };
+    tp
+}
+
+/// errno's offset from the thread pointer (`gs_errno_tp_off` in the assembly; see base::errno).
+#[inline(always)]
+pub fn errno_tp_off() -> isize {
+    let v: isize;
+    // SAFETY: gs_errno_tp_off is an 8-byte word of this library's data; a plain aligned load.
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr [rip + gs_errno_tp_off]", out(reg) v, options(nostack, preserves_flags, readonly, pure))
+    };
+    v
+}
+
+/// Sets the word read by [`errno_tp_off`] (at load, and to 0 if a thread disagrees).
+pub fn set_errno_tp_off(v: isize) {
+    // SAFETY: as errno_tp_off; an aligned 8-byte store is atomic on x86_64, and every reader
+    // accepts either value (0 selects the slow path).
+    unsafe {
+        core::arch::asm!("mov qword ptr [rip + gs_errno_tp_off], {}", in(reg) v, options(nostack, preserves_flags))
+    };
+}

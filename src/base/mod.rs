@@ -4,5 +4,6 @@
 //! them here.)
 
 pub mod clock;
+pub mod errno;
 pub mod futex;
 pub mod lock;

@@ -882,6 +882,7 @@ pub fn whereami() -> Where {
 }
 
 /// gs_yield: Go's Gosched.
+#[inline(always)]
 pub fn yield_now() -> c_int {
     match whereami() {
         // SAFETY: we are on g's stack (gs_yield secured it) and m is ours.
@@ -1418,6 +1419,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         // SAFETY: no preconditions; this thread's slot, valid while it lives.
         errno_loc: unsafe { libc::__errno_location() },
     };
+    crate::base::errno::check_thread();
     let mut s = lock_sched();
     let m = match s.mfree.pop() {
         // SAFETY: a record of an exited thread, on no list and in no queue (threads::release_m).

@@ -630,9 +630,8 @@ pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
         let sp = handoff_run(m, pr, next);
-        super::sanitizer::leave_g_for_g(g, next);
+        // (No sanitizer fiber hooks: handoff_start refuses when a sanitizer is present.)
         arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
-        super::sanitizer::enter_g(g);
         true
     }
 }
@@ -676,16 +675,17 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
         let sp = handoff_run(m, pr, next);
-        super::sanitizer::leave_g_for_g(g, next);
+        // (No sanitizer fiber hooks: handoff_start refuses when a sanitizer is present.)
         arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
-        super::sanitizer::enter_g(g);
         true
     }
 }
 
 /// The checks both hand-offs share: everything `schedule()` and `find_runnable()` look at before
 /// they take from the P's queue, and what `enter_m` would have to do for the running goroutine.
-/// Returns this M, its running goroutine and its P when a hand-off may proceed.
+/// Returns this M, its running goroutine and its P when a hand-off may proceed. Under a sanitizer
+/// never: every switch then goes through g0, where the fiber hooks are (the hand-offs have none,
+/// which saves their flag tests on every switch; the flag is set once, before the first goroutine).
 ///
 /// # Safety
 /// On a goroutine's own stack.
@@ -709,6 +709,7 @@ unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
             || SCHED.npwait.load(Relaxed) != 0
             || timer_due()
             || grow::needs_settle(g)
+            || super::sanitizer::any()
         {
             return None;
         }

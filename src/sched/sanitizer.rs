@@ -257,31 +257,6 @@ unsafe fn leave_g_for_g0_slow(m: *mut M, g: *mut G, ending: bool) {
     }
 }
 
-/// Goroutine `g` leaves its stack for goroutine `next`'s (a hand-off).
-///
-/// # Safety
-/// On `g`'s stack; `next` has a stack.
-#[inline(always)]
-pub unsafe fn leave_g_for_g(g: *mut G, next: *mut G) {
-    if any() {
-        // SAFETY: the caller's contract, stated above.
-        unsafe { leave_g_for_g_slow(g, next) }
-    }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn leave_g_for_g_slow(g: *mut G, next: *mut G) {
-    if tsan() {
-        // SAFETY: per the contract.
-        unsafe { switch_to(fiber_of(next)) };
-    }
-    if asan() {
-        // SAFETY: per the contract.
-        unsafe { start(&raw mut (*g).asan_fake, (*next).stack.lo, (*next).stack.size()) }
-    }
-}
-
 /// `m`'s g0 leaves for goroutine `g` (gogo, the end of a systemstack call).
 ///
 /// # Safety
