@@ -47,7 +47,7 @@ macro_rules! api {
 ///   whatever thread. This is the per-goroutine save/restore at no cost to the switch itself
 ///   (measured in docs/PERFORMANCE.md, "errno").
 /// - **signal handlers**: `GS_ESTATE` when called from one (signal::in_handler: the stack pointer
-///   is on the thread's sigaltstack, or off the running goroutine's stack), instead of switching
+///   is on the thread's signal stack), instead of switching
 ///   stacks under interrupted runtime code.
 /// - **deadlock detection**: a call from outside a goroutine registers the thread as one that may
 ///   wake goroutines (sched::threads).
