@@ -386,10 +386,10 @@ gs_asm_goexit:
     .globl  gs_tls_m
     .hidden gs_tls_m
     .type   gs_tls_m, @object
-    .size   gs_tls_m, 8
+    .size   gs_tls_m, 24
     .p2align 3
 gs_tls_m:
-    .zero   8
+    .zero   24      /* the M; then the thread's signal stack: low end, size (src/signal) */
 
 /*
  * errno's offset from the thread pointer (glibc's errno is an initial-exec TLS variable of

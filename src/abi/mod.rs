@@ -58,19 +58,7 @@ pub(crate) struct Entry {
 impl Entry {
     #[inline(always)]
     pub(crate) fn enter() -> Result<Entry, c_int> {
-        let m = sched::getm();
-        if m.is_null() {
-            return Entry::enter_not_m();
-        }
-        check_caller(m)?;
-        Ok(Entry { errno: errno::get() })
-    }
-
-    /// [`Entry::enter`] on a thread that is not an M (never ran goroutines).
-    #[cold]
-    #[inline(never)]
-    fn enter_not_m() -> Result<Entry, c_int> {
-        check_caller(core::ptr::null_mut())?;
+        check_caller()?;
         Ok(Entry { errno: errno::get() })
     }
 }
@@ -84,10 +72,12 @@ impl Drop for Entry {
 }
 
 /// The calling-context checks of [`Entry::enter`], without the errno part (for `gs_systemstack`,
-/// whose function's errno is the caller's to see). `m` is the calling thread's M (or null).
+/// whose function's errno is the caller's to see). No M is needed on this path (it runs on every
+/// call): the signal stack is in the thread's own words, and `%fs:0x70` tells a goroutine
+/// (non-zero) from everything else.
 #[inline(always)]
-fn check_caller(m: *mut sched::M) -> Result<(), c_int> {
-    if !m.is_null() && crate::signal::in_handler(m) {
+fn check_caller() -> Result<(), c_int> {
+    if crate::signal::in_handler() {
         return Err(GS_ESTATE);
     }
     if arch::tls_stack_guard() == 0 {
@@ -228,7 +218,7 @@ pub unsafe extern "C" fn gs_systemstack(func: gs_fn, arg: *mut c_void) -> c_int 
     let Some(f) = func else { return GS_EINVAL };
     grow::secure_stack(grow::RUNTIME_ENTRY_STACK);
     // errno is not restored: what `func` leaves in it is the caller's to read.
-    if let Err(code) = check_caller(sched::getm()) {
+    if let Err(code) = check_caller() {
         return code;
     }
     // SAFETY: f and arg are the caller's, under gs_systemstack's documented contract.

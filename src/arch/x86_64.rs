@@ -232,3 +232,40 @@ pub fn set_errno_tp_off(v: isize) {
         core::arch::asm!("mov qword ptr [rip + gs_errno_tp_off], {}", in(reg) v, options(nostack, preserves_flags))
     };
 }
+
+/// The calling thread's signal stack as the runtime recorded it (`[lo, lo + size)`; (0, 0) when
+/// none): words 1 and 2 of the thread's `gs_tls_m` block, next to the M pointer.
+#[inline(always)]
+pub fn tls_sigstack() -> (usize, usize) {
+    let (lo, size): (usize, usize);
+    // SAFETY: gs_tls_m is a 24-byte .tbss object of this library; the GOT entry holds its offset
+    // from the thread pointer; words 1 and 2 are written only by this thread (set_tls_sigstack).
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
+            "mov {lo}, qword ptr fs:[{t} + 8]",
+            "mov {size}, qword ptr fs:[{t} + 16]",
+            t = out(reg) _,
+            lo = out(reg) lo,
+            size = out(reg) size,
+            options(nostack, preserves_flags, readonly)
+        )
+    };
+    (lo, size)
+}
+
+/// Records the calling thread's signal stack for [`tls_sigstack`].
+pub fn set_tls_sigstack(lo: usize, size: usize) {
+    // SAFETY: as tls_sigstack; the words are this thread's own.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
+            "mov qword ptr fs:[{t} + 8], {lo}",
+            "mov qword ptr fs:[{t} + 16], {size}",
+            t = out(reg) _,
+            lo = in(reg) lo,
+            size = in(reg) size,
+            options(nostack, preserves_flags)
+        )
+    };
+}

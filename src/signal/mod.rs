@@ -84,6 +84,17 @@ fn add_onstack_to_handlers() {
     }
 }
 
+/// Records the calling thread's signal stack `[lo, hi)`: in its M (for debuggers) and in the
+/// thread's own words next to the M pointer, which [`in_handler`] reads without the M.
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn set_sigstack(m: *mut M, lo: usize, hi: usize) {
+    // SAFETY: per the contract.
+    unsafe { (*m).sigstack = (lo, hi) };
+    crate::arch::set_tls_sigstack(lo, hi - lo);
+}
+
 /// Gives the calling thread a sigaltstack unless it has a big enough one already.
 fn ensure_altstack(m: *mut M) {
     // SAFETY: sigaltstack queries/sets the calling thread's signal stack; the mapping we install
@@ -92,7 +103,7 @@ fn ensure_altstack(m: *mut M) {
         let mut cur: libc::stack_t = core::mem::zeroed();
         libc::sigaltstack(core::ptr::null(), &mut cur);
         if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALTSTACK {
-            (*m).sigstack = (cur.ss_sp as usize, cur.ss_sp as usize + cur.ss_size);
+            set_sigstack(m, cur.ss_sp as usize, cur.ss_sp as usize + cur.ss_size);
             return;
         }
         let want = MIN_ALTSTACK.max(libc::sysconf(SC_SIGSTKSZ).max(0) as usize);
@@ -113,7 +124,7 @@ fn ensure_altstack(m: *mut M) {
         let ss = libc::stack_t { ss_sp: (p as usize + 4096) as *mut _, ss_flags: 0, ss_size: want };
         if libc::sigaltstack(&ss, core::ptr::null_mut()) == 0 {
             (*m).altstack = (p as usize, len);
-            (*m).sigstack = (p as usize + 4096, p as usize + 4096 + want);
+            set_sigstack(m, p as usize + 4096, p as usize + 4096 + want);
         } else {
             libc::munmap(p, len);
         }
@@ -131,7 +142,7 @@ pub unsafe fn on_m_exit(m: *mut M) {
     unsafe {
         let (base, len) = (*m).altstack;
         (*m).altstack = (0, 0);
-        (*m).sigstack = (0, 0);
+        set_sigstack(m, 0, 0);
         if base == 0 {
             return;
         }
@@ -148,8 +159,8 @@ pub unsafe fn on_m_exit(m: *mut M) {
     }
 }
 
-/// Is the calling thread (an M) running a signal handler? Cheap (no system call: two loads and
-/// one compare), for the entry check of every export (abi::Entry): true when the stack pointer is
+/// Is the calling thread (an M) running a signal handler? Cheap (no system call, no M: three
+/// loads and one compare), for the entry check of every export (abi::Entry): true when the stack pointer is
 /// on the thread's signal stack (ours, or the host's if it had one when the thread became an M):
 /// every handler the runtime saw installed got SA_ONSTACK, see above. Not detected: a handler
 /// without SA_ONSTACK (installed after the thread became an M), which runs on the interrupted
@@ -160,12 +171,11 @@ pub unsafe fn on_m_exit(m: *mut M) {
 /// second case. That cost four loads and two branches on every call, 10% of a channel round trip,
 /// for a case that needs the host to replace the runtime's signal stack on a goroutine thread.)
 #[inline(always)]
-pub fn in_handler(m: *mut M) -> bool {
+pub fn in_handler() -> bool {
     let sp = crate::arch::current_sp();
-    // SAFETY: our own M; sigstack is written by this thread only.
-    let (lo, hi) = unsafe { (*m).sigstack };
-    // One unsigned compare (`sp - lo < hi - lo`); an empty range (0, 0) never matches.
-    sp.wrapping_sub(lo) < hi.wrapping_sub(lo)
+    let (lo, size) = crate::arch::tls_sigstack();
+    // One unsigned compare (`sp - lo < size`); no signal stack (0, 0) never matches.
+    sp.wrapping_sub(lo) < size
 }
 
 /// The SIGSEGV/SIGBUS handler: errno is the interrupted code's and is given back as it was
