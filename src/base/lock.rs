@@ -65,7 +65,7 @@ impl Lock {
         self.held.store(false, Release);
     }
 
-    /// The lock's byte (1 = held): storing 0 releases it (see sched::proc::park_handoff).
+    /// The lock's byte (1 = held): storing 0 releases it (see sched::park::park_handoff).
     pub fn byte_ptr(&self) -> *mut u8 {
         self.held.as_ptr().cast()
     }

@@ -403,7 +403,7 @@ pub fn run_slice(slice_ns: i64) -> c_int {
     if slice_ns <= 0 {
         return GS_EINVAL;
     }
-    if sched::proc::all_done() {
+    if sched::all_done() {
         return GS_OK;
     }
     let deadline = sched::nanotime().saturating_add(slice_ns);
@@ -411,7 +411,7 @@ pub fn run_slice(slice_ns: i64) -> c_int {
         GS_OK | GS_ETIMEDOUT => {}
         rc => return rc,
     }
-    if sched::proc::all_done() {
+    if sched::all_done() {
         0
     } else {
         1
@@ -439,8 +439,8 @@ pub fn stop_run() -> c_int {
     GS_OK
 }
 
-/// gs_py_asleep: see [`sched::proc::asleep_but_for_outside_threads`]. The Python side adds its
+/// gs_py_asleep: see [`sched::asleep_but_for_outside_threads`]. The Python side adds its
 /// own rule for outside threads (only threads that used gostack and are not blocked in it).
 pub fn asleep() -> c_int {
-    sched::proc::asleep_but_for_outside_threads() as c_int
+    sched::asleep_but_for_outside_threads() as c_int
 }

@@ -58,7 +58,7 @@ pub struct WaitCtx {
     timer_busy: AtomicU32,
     timer_id: AtomicU64,
     /// Thread waiters: the thread stopped counting as a possible waker while blocked (see
-    /// sched::proc::ext_block); whoever ends the wait counts it again, before the wake-up, so the
+    /// sched::ext_block); whoever ends the wait counts it again, before the wake-up, so the
     /// deadlock detector never sees a woken thread as blocked.
     ext_blocked: AtomicBool,
 }
@@ -291,7 +291,7 @@ unsafe fn wake_thread(ctx: *const WaitCtx) {
         let c = &*ctx;
         let t = (*c.thread.get()).clone().expect("thread waiter without a thread");
         if c.ext_blocked.swap(false, AcqRel) {
-            sched::proc::ext_unblock_other();
+            sched::ext_unblock_other();
         }
         c.woken.store(1, Release);
         // ctx may be gone from here on.
@@ -458,7 +458,7 @@ pub unsafe fn block(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], de
         && deadline == NO_DEADLINE
         && locks.len() == 1
         // SAFETY: a goroutine (caller() secured its stack) holding the one lock of its queue.
-        && unsafe { sched::proc::park_handoff(reason, &ctx.g, (*locks[0]).byte_ptr()) }
+        && unsafe { sched::park_handoff(reason, &ctx.g, (*locks[0]).byte_ptr()) }
     {
         return;
     }
@@ -508,13 +508,13 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], d
         fn drop(&mut self) {
             // A timeout ends the wait without a waker: count ourselves again.
             if self.0.swap(false, AcqRel) {
-                sched::proc::ext_unblock_other();
+                sched::ext_unblock_other();
             }
         }
     }
     // Only an untimed wait makes the thread unable to wake anyone for good.
     if deadline == NO_DEADLINE {
-        ctx.ext_blocked.store(sched::proc::ext_block(), Release);
+        ctx.ext_blocked.store(sched::ext_block(), Release);
     }
     let _blocked = Blocked(&ctx.ext_blocked);
     // SAFETY: the caller holds the locks.

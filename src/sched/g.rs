@@ -1,0 +1,177 @@
+//! The G record (Go's runtime2.go `g`): a goroutine's stack, saved context, status and who
+//! owns it, and the wait reasons shown by dumps.
+
+use super::grow;
+use super::m::M;
+use crate::abi::types::*;
+use crate::arch::RawFn;
+use crate::stack;
+use crate::stack::Stack;
+use core::ffi::c_void;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, AtomicU32};
+use std::ffi::CString;
+
+pub const G_IDLE: u32 = 0;
+pub const G_RUNNABLE: u32 = 1;
+pub const G_RUNNING: u32 = 2;
+pub const G_WAITING: u32 = 3;
+pub const G_DEAD: u32 = 4;
+/// Dropped in a fork child (fork.rs): never runs again; a wake-up of it is ignored.
+pub const G_ORPHAN: u32 = 5;
+
+/// Why a goroutine is parked (Go's `waitReason`): one byte in the G, a name for dumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not parked (or parked by code that gives no reason).
+    None = 0,
+    ChanSend,
+    ChanReceive,
+    Select,
+    Sleep,
+    MutexLock,
+    WaitGroupWait,
+    SemaAcquire,
+    /// The sync layer's own unit tests.
+    Test,
+}
+
+impl WaitReason {
+    /// The name `gs_dump` shows (Go's where Go has one).
+    pub fn as_str(self) -> &'static str {
+        WAIT_REASON_NAMES[self as usize]
+    }
+}
+
+/// The names of the wait reasons, indexed by their value: `as_str`, and for debuggers through
+/// DebugInfo (an array of `&str`, (pointer, length) pairs).
+pub static WAIT_REASON_NAMES: [&str; 9] = [
+    "",
+    "chan send",
+    "chan receive",
+    "select",
+    "sleep",
+    "sync.Mutex.Lock",
+    "sync.WaitGroup.Wait",
+    "semacquire",
+    "test",
+];
+
+// One name per reason: the last reason's value is the table's last index.
+const _: () = assert!(WaitReason::Test as usize == WAIT_REASON_NAMES.len() - 1);
+
+/// Default stack reservation of a FIXED goroutine (lazily committed).
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// Default window of a GROWABLE goroutine (chosen by measurement: docs/DESIGN.md, "The default window").
+pub const DEFAULT_GROWABLE_STACK_SIZE: usize = stack::DEFAULT_WINDOW;
+/// Default limit of a GROWABLE stack.
+pub const DEFAULT_MAX_STACK: usize = 1 << 30;
+/// Bytes above `stack.lo` kept free for the runtime: `stackguard0 = lo + STACK_GUARD`.
+pub const STACK_GUARD: usize = 1024;
+
+/// Saved context of a G that is not running: `sp` points at its switch frame (arch::SwitchFrame).
+#[repr(C)]
+pub struct Gobuf {
+    pub sp: usize,
+}
+
+/// A goroutine.
+#[repr(C)]
+pub struct G {
+    /// Saved context; 0 while running.
+    pub sched: Gobuf,
+    /// `stack.lo + STACK_GUARD`: published in %fs:0x70 while running (GS_STACK_CHECK compares).
+    pub stackguard0: usize,
+    pub stack: Stack,
+    pub goid: i64,
+    pub status: AtomicU32,
+    pub stack_kind: u32,
+    pub flags: u32,
+    pub grows: u32,
+    pub shrinks: u32,
+    /// FP control state (MXCSR, x87 control word) of the spawner, for the first run.
+    pub start_fp: (u32, u16),
+    pub max_stack: usize,
+    /// The M running it (while RUNNING); the M it is pinned to once it ran, unless migratable.
+    pub m: *mut M,
+    pub lockedm: *mut M,
+    /// Link for run queues and free lists.
+    pub schedlink: *mut G,
+    /// Why it is parked (Go's waitReason), shown by gs_dump, SIGQUIT tracebacks and gdb.
+    pub waitreason: WaitReason,
+    /// Boxed: one word in the record (most goroutines have no name).
+    pub name: Option<Box<CString>>,
+    /// Set for the goroutine of a gs_main call: signalled when it exits.
+    pub main_wait: *const MainWait,
+    /// Embedding hooks (foreign-runtime state to swap on every switch), null for plain C.
+    pub embed_hooks: *const EmbedHooks,
+    /// The embedder's per-goroutine data (e.g. a PyThreadState).
+    pub embed_data: *mut c_void,
+    /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
+    pub growth: grow::GrowState,
+    /// A GROWABLE goroutine that has not run yet has no stack (`stack.lo == 0`): it takes one of
+    /// `growth.initial` bytes at its first run ([`first_run`]), where it calls
+    /// `start_fn(start_arg)` with the FP control state `start_fp` of its spawner.
+    pub start_fn: Option<RawFn>,
+    pub start_arg: *mut c_void,
+    /// valgrind's id for the stack (stack::valgrind), 0 when not running under valgrind.
+    pub vg_stack: u32,
+    /// AddressSanitizer's fake-stack handle of this goroutine while it is switched out
+    /// (sched/sanitizer.rs); null when not under ASan, and for a goroutine that has not run.
+    pub asan_fake: *mut c_void,
+    /// Its ThreadSanitizer fiber (sched/sanitizer.rs), made at its first run; null otherwise.
+    pub tsan_fiber: *mut c_void,
+}
+
+/// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
+/// before the goroutine resumes, `switch_out` just after it stopped (yield, park, exit). They run
+/// on g0 of the goroutine's M, or, for a hand-off (park.rs: park_handoff / yield_handoff), on the
+/// stack of the goroutine switching out, right before the switch. They must not switch goroutines
+/// and must only touch per-thread state that nothing reads until the switch is done.
+pub struct EmbedHooks {
+    pub switch_in: unsafe fn(g: *mut G),
+    pub switch_out: unsafe fn(g: *mut G),
+}
+
+impl G {
+    pub(super) fn new() -> Self {
+        G {
+            sched: Gobuf { sp: 0 },
+            stackguard0: 0,
+            stack: Stack::default(),
+            goid: 0,
+            status: AtomicU32::new(G_IDLE),
+            stack_kind: GS_STACK_GROWABLE,
+            flags: 0,
+            max_stack: 0,
+            m: null_mut(),
+            lockedm: null_mut(),
+            schedlink: null_mut(),
+            waitreason: WaitReason::None,
+            name: None,
+            grows: 0,
+            shrinks: 0,
+            main_wait: core::ptr::null(),
+            embed_hooks: core::ptr::null(),
+            embed_data: null_mut(),
+            growth: Default::default(),
+            start_fn: None,
+            start_arg: null_mut(),
+            start_fp: (0, 0),
+            vg_stack: 0,
+            asan_fake: null_mut(),
+            tsan_fiber: null_mut(),
+        }
+    }
+}
+
+/// The exit flag of a gs_main goroutine; lives on the gs_main caller's stack.
+pub struct MainWait {
+    pub done: AtomicBool,
+    /// The goroutine ended by gs_exit (Go's Goexit in main): gs_main does not return; the other
+    /// goroutines run on, then it is Go's "no goroutines (main called runtime.Goexit)" fatal error.
+    pub goexit: AtomicBool,
+    /// The thread in gs_main, woken when the goroutine exits.
+    pub m: *mut M,
+}
