@@ -5,7 +5,7 @@
 //! crosses into C or through assembly frames).
 
 pub mod python;
-pub mod types;
+pub use crate::base::types;
 
 use crate::arch;
 use crate::sched;
@@ -45,7 +45,7 @@ macro_rules! api {
 ///   and the value saved by the call that switched out is restored when that call returns, on
 ///   whatever thread. This is the per-goroutine save/restore at no cost to the switch itself
 ///   (measured in docs/PERFORMANCE.md, "errno").
-/// - **signal handlers**: `GS_ESTATE` when called from one (signal::in_handler: the stack pointer
+/// - **signal handlers**: `GS_ESTATE` when called from one (sched::in_handler: the stack pointer
 ///   is on the thread's sigaltstack, or off the running goroutine's stack), instead of switching
 ///   stacks under interrupted runtime code.
 /// - **deadlock detection**: a call from outside a goroutine registers the thread as one that may
@@ -90,7 +90,7 @@ fn errno_slot(m: *mut sched::M) -> *mut c_int {
 /// whose function's errno is the caller's to see). `m` is the calling thread's M (or null).
 #[inline(always)]
 fn check_caller(m: *mut sched::M) -> Result<(), c_int> {
-    if !m.is_null() && crate::signal::in_handler(m) {
+    if !m.is_null() && sched::in_handler(m) {
         return Err(GS_ESTATE);
     }
     if arch::tls_stack_guard() == 0 {

@@ -49,8 +49,8 @@
 //! `PyGILState_Ensure` in the entry (binds to the OS thread's existing state, same crash); finding
 //! `_PyRuntime.gilstate.autoTSSkey` by offset (differs per version and build).
 
-use crate::abi::types::*;
-use crate::fatal::fatal;
+use crate::base::fatal::fatal;
+use crate::base::types::*;
 use crate::sched::{self, Attr, EmbedHooks, G};
 use core::ffi::{c_int, c_void};
 use core::ptr::null_mut;

@@ -3,8 +3,8 @@
 
 use super::grow;
 use super::m::M;
-use crate::abi::types::*;
 use crate::arch::RawFn;
+use crate::base::types::*;
 use crate::stack;
 use crate::stack::Stack;
 use core::ffi::c_void;

@@ -15,12 +15,12 @@ use super::schedule::schedule_entry;
 use super::threads;
 use super::timer::TIMER_NEXT;
 use super::{lock_sched, remove, SCHED};
-use crate::abi::types::*;
 use crate::arch;
 use crate::arch::RawFn;
 use crate::base::clock::nanotime;
+use crate::base::fatal::fatal;
 use crate::base::futex::Mutex;
-use crate::fatal::fatal;
+use crate::base::types::*;
 use core::ffi::c_int;
 use core::ffi::c_void;
 use core::ptr::null_mut;
@@ -70,8 +70,8 @@ pub struct M {
     pub p_since: i64,
     /// A P handed to this M while it slept (under the scheduler lock).
     pub nextp: *mut P,
-    /// xorshift state for picking steal victims.
-    pub rand: u32,
+    /// Random state for picking steal victims (base::rand).
+    pub rand: u64,
     /// A thread in gs_py_run leaves the scheduler at this nanotime (`i64::MAX`: never). Not a
     /// timer: deadlock detection ignores it (see [`super::run_until`]).
     pub leave_at: i64,
@@ -331,6 +331,35 @@ pub(super) unsafe fn stop_m(m: *mut M) -> Option<c_int> {
     }
 }
 
+/// Is the calling thread (an M) running a signal handler? Cheap (no system call), for the entry
+/// check of every export (abi::Entry): true when the stack pointer is on the thread's sigaltstack
+/// (every handler the runtime saw installed got SA_ONSTACK, src/signal), or when a goroutine is
+/// running on the thread but the stack pointer is not on its stack (a handler without SA_ONSTACK
+/// that interrupted the scheduler on g0). Not detected: a handler without SA_ONSTACK (installed
+/// after the thread became an M) that interrupted goroutine code: it runs on the goroutine's own
+/// stack, indistinguishable from the goroutine; and threads that never became an M.
+#[inline(always)]
+pub(crate) fn in_handler(m: *mut M) -> bool {
+    let sp = crate::arch::current_sp();
+    // SAFETY: our own M; its fields are written by this thread only (curg, sigstack, on_g0), and
+    // the running goroutine's stack bounds change only on this thread.
+    unsafe {
+        let g = (*m).curg;
+        if !g.is_null() && (*m).on_g0 == 0 {
+            // A goroutine runs here: the stack pointer must be on its stack (the sigaltstack is
+            // elsewhere). The slack covers the guard region and frames past it (signal growth).
+            let st = &(*g).stack;
+            return st.lo != 0 && !(sp < st.hi && sp >= st.lo.saturating_sub(HANDLER_CHECK_SLACK));
+        }
+        let (lo, hi) = (*m).sigstack;
+        sp >= lo && sp < hi
+    }
+}
+
+/// How far below a goroutine stack's low end the stack pointer may be in code that is not a
+/// signal handler (the guard region, plus the 1 MiB window growth adjusts below it).
+const HANDLER_CHECK_SLACK: usize = 2 << 20;
+
 /// The calling thread's M: created on first use, or a record left by an exited thread
 /// (threads.rs), reinitialised. The thread is registered as a runtime user (threads.rs, invariant 1).
 pub(crate) fn getm_or_create() -> *mut M {
@@ -364,7 +393,8 @@ pub(crate) fn getm_or_create() -> *mut M {
         note: Note::new(),
         p_since: 0,
         nextp: null_mut(),
-        rand: 0x9e37_79b9 ^ (SCHED.mnext.load(Relaxed) as u32).wrapping_mul(2_654_435_761) | 1,
+        // Fixed per M id (no clock): runs repeat as they did.
+        rand: (SCHED.mnext.load(Relaxed) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
         leave_at: i64::MAX,
         grow_need: 0,
         safe_points: grow::RELEASE_EVERY,
@@ -390,7 +420,9 @@ pub(crate) fn getm_or_create() -> *mut M {
     s.allm.push(m);
     drop(s);
     setm(m);
-    crate::signal::on_new_m(m);
+    let alt = crate::signal::on_new_m();
+    // SAFETY: the calling thread's new M; only it writes these fields.
+    unsafe { ((*m).altstack, (*m).sigstack) = (alt.mapped, alt.range) };
     m
 }
 

@@ -37,6 +37,7 @@
 
 mod deadlock;
 mod debug;
+mod fault;
 pub mod fork;
 mod g;
 pub mod grow;
@@ -62,6 +63,7 @@ pub use g::{
     EmbedHooks, Gobuf, MainWait, WaitReason, DEFAULT_GROWABLE_STACK_SIZE, DEFAULT_MAX_STACK, DEFAULT_STACK_SIZE, G,
     G_DEAD, G_IDLE, G_ORPHAN, G_RUNNABLE, G_RUNNING, G_WAITING, STACK_GUARD, WAIT_REASON_NAMES,
 };
+pub(crate) use m::in_handler;
 pub use m::{getg, getm, systemstack, wakep, Note, M};
 pub use p::{ready_any, runqput, set_maxprocs, PLocal, MAX_PROCS, P, P_DEAD, P_IDLE, P_RUNNING};
 pub(crate) use park::{enter_m, mcall, park_handoff};
@@ -70,8 +72,8 @@ pub use schedule::{run, run_until, schedule, HANDOFF_SLICE_NS};
 pub use spawn::{exit_now, spawn, Attr};
 pub use timer::{sleep, timer_add, timer_del, TimerFn};
 
+use crate::base::fatal::FdWriter;
 use crate::base::futex::{Mutex, MutexGuard};
-use crate::fatal::FdWriter;
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
 use core::ptr::null_mut;
@@ -204,7 +206,8 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 fn init_once() {
-    crate::fatal::set_dump_hook(dump_current_for_fatal);
+    crate::base::fatal::set_dump_hook(dump_current_for_fatal);
+    crate::signal::set_fault_hook(fault::on_fault);
     traceback::init_from_env();
     sanitizer::init();
     let mut s = SCHED.lock.lock();

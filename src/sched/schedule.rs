@@ -38,11 +38,11 @@ use super::runq::GQueue;
 use super::spawn::{spawn_inner, Attr};
 use super::timer::{run_timers, timer_due};
 use super::{global_get, global_put, lock_sched, remove, SchedLocked, SCHED};
-use crate::abi::types::*;
 use crate::arch;
 use crate::arch::RawFn;
 use crate::base::clock::nanotime;
 use crate::base::clock::nanotime_coarse;
+use crate::base::types::*;
 use core::ffi::c_int;
 use core::ffi::c_void;
 use core::ptr::null_mut;
@@ -162,7 +162,8 @@ fn redirect(p: &P, mut misplaced: GQueue) {
 /// Steals half of a random victim's queue (only goroutines that may still move).
 fn steal(m: *mut M, p: &P, nprocs: usize) -> Option<*mut G> {
     let me = p.id();
-    let start = fastrand(m) as usize % nprocs;
+    // SAFETY: our M; its random state only its thread touches.
+    let start = crate::base::rand::nextn(unsafe { &mut (*m).rand }, nprocs);
     for i in 0..nprocs {
         let v = (start + i) % nprocs;
         if v == me {
@@ -177,18 +178,6 @@ fn steal(m: *mut M, p: &P, nprocs: usize) -> Option<*mut G> {
         }
     }
     None
-}
-
-fn fastrand(m: *mut M) -> u32 {
-    // SAFETY: our M; xorshift state only it touches.
-    unsafe {
-        let mut x = (*m).rand;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        (*m).rand = x;
-        x
-    }
 }
 
 /// The scheduler loop, on g0. Never returns: runs a goroutine or leaves the scheduler.

@@ -12,10 +12,10 @@ use super::park::{enter_m, mcall, whereami, Where};
 use super::sanitizer;
 use super::schedule::schedule;
 use super::{lock_sched, SCHED};
-use crate::abi::types::*;
 use crate::arch;
 use crate::arch::RawFn;
-use crate::fatal::fatal;
+use crate::base::fatal::fatal;
+use crate::base::types::*;
 use crate::stack;
 use crate::stack::Stack;
 use core::ffi::c_int;
@@ -331,7 +331,7 @@ pub(super) unsafe fn first_run(p: &P, g: *mut G) {
     unsafe {
         let gr = &mut *g;
         let Some(stack) = p.local().stacks.alloc(gr.growth.initial) else {
-            crate::fatal::fatal_as!("out of memory"; "cannot allocate a {}-byte stack for goroutine {}", gr.growth.initial, gr.goid);
+            crate::base::fatal::fatal_as!("out of memory"; "cannot allocate a {}-byte stack for goroutine {}", gr.growth.initial, gr.goid);
         };
         let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
         gr.stack = stack;

@@ -152,7 +152,7 @@ unsafe fn exited_in_scheduler(m: *mut M) -> ! {
         );
     }
     drop(w);
-    crate::fatal::throw("thread exited inside the scheduler")
+    crate::base::fatal::throw("thread exited inside the scheduler")
 }
 
 /// Gives the M's resources back and puts its record on the free list.
@@ -160,8 +160,13 @@ unsafe fn exited_in_scheduler(m: *mut M) -> ! {
 /// # Safety
 /// `m` is the calling thread's M, outside the scheduler.
 unsafe fn release_m(m: *mut M) {
-    // SAFETY: per the contract.
-    unsafe { crate::signal::on_m_exit(m) };
+    // SAFETY: per the contract: our own M, outside the scheduler; its sigaltstack is forgotten
+    // before it goes.
+    unsafe {
+        let mapped = core::mem::take(&mut (*m).altstack);
+        (*m).sigstack = (0, 0);
+        crate::signal::on_m_exit(mapped);
+    }
     let mut s = lock_sched();
     if let Some(i) = s.allm.iter().position(|&x| x == m) {
         s.allm.swap_remove(i);

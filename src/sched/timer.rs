@@ -4,9 +4,9 @@
 use super::g::{WaitReason, G};
 use super::lock_sched;
 use super::park::{park, ready_with, whereami, Where};
-use crate::abi::types::*;
 use crate::base::clock::nanotime;
 use crate::base::futex::Mutex;
+use crate::base::types::*;
 use core::ffi::c_int;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicI64, Ordering::*};

@@ -24,7 +24,7 @@ pub(super) fn install_guard(addr: usize, len: usize) -> bool {
     if ok {
         let n = MPROTECT_GUARDS.fetch_add(1, Relaxed) + 1;
         if n == MPROTECT_GUARDS_WARN {
-            let mut w = crate::fatal::FdWriter::stderr();
+            let mut w = crate::base::fatal::FdWriter::stderr();
             let _ = core::fmt::Write::write_str(
                 &mut w,
                 "gostack: warning: 30000 stacks with mprotect guards (this kernel lacks \

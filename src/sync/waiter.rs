@@ -27,8 +27,9 @@
 //!    `timer_busy = 0` as its last access to it; an owner whose `timer_del` comes too late waits
 //!    for that before its frame goes away.
 
-use crate::abi::types::{GS_ESTATE, GS_OK};
+use crate::base::lock::SpinWait;
 pub use crate::base::lock::{Lock, Locked};
+use crate::base::types::{GS_ESTATE, GS_OK};
 use crate::sched::{self, WaitReason, Where, G};
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -489,14 +490,9 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], d
         }
         if deadline != NO_DEADLINE && !sched::timer_del(ctx.timer_id.load(Acquire)) {
             // The timer fired (or is firing on another M): wait until it let go of ctx.
-            let mut spins = 0u32;
+            let mut wait = SpinWait::new(1000);
             while ctx.timer_busy.load(Acquire) != 0 {
-                spins += 1;
-                if spins < 1000 {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                wait.pause();
             }
         }
         return;
@@ -536,28 +532,6 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], d
         }
         std::thread::park_timeout(std::time::Duration::from_nanos((deadline - now) as u64));
     }
-}
-
-/// A fast thread-local random number (wyrand), for select's poll order.
-pub fn fastrand() -> u64 {
-    thread_local! {
-        static SEED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
-    }
-    SEED.with(|s| {
-        let mut x = s.get();
-        if x == 0 {
-            x = (sched::nanotime() as u64) ^ (s as *const _ as u64).rotate_left(32) | 1;
-        }
-        x = x.wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = (x as u128).wrapping_mul((x ^ 0xe703_7ed1_a0b4_28db) as u128);
-        ((t >> 64) ^ t) as u64
-    })
-}
-
-/// A uniform number in `[0, n)` (n > 0; Lemire's multiply-shift, bias < n / 2^64).
-pub fn fastrandn(n: usize) -> usize {
-    ((fastrand() as u128 * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]
@@ -652,14 +626,5 @@ mod tests {
             q.remove(&mut w);
             lock.unlock();
         }
-    }
-
-    #[test]
-    fn fastrandn_in_range() {
-        let mut seen = [0u32; 5];
-        for _ in 0..5000 {
-            seen[fastrandn(5)] += 1;
-        }
-        assert!(seen.iter().all(|&c| c > 700), "{seen:?}");
     }
 }
