@@ -164,6 +164,47 @@ impl G {
             tsan_fiber: null_mut(),
         }
     }
+
+    /// The one (re)initialisation of a G record for a new goroutine (spawn.rs): every field from
+    /// `fresh` (built on [`G::new`]'s defaults) but `status` (the spawner publishes it last, with
+    /// Release), `schedlink` (the queue the G is on owns it; it is on none) and `tsan_fiber`
+    /// (sanitizer.rs owns it; null since the last goroutine on this record exited). Written as a
+    /// destructuring so that a new field cannot be forgotten.
+    pub(super) fn reset(&mut self, fresh: G) {
+        let G {
+            sched,
+            stackguard0,
+            stack,
+            goid,
+            status: _,
+            stack_kind,
+            flags,
+            grows,
+            shrinks,
+            start_fp,
+            max_stack,
+            m,
+            lockedm,
+            schedlink: _,
+            waitreason,
+            name,
+            main_wait,
+            embed_hooks,
+            embed_data,
+            growth,
+            start_fn,
+            start_arg,
+            vg_stack,
+            asan_fake,
+            tsan_fiber: _,
+        } = fresh;
+        (self.sched, self.stackguard0, self.stack, self.goid) = (sched, stackguard0, stack, goid);
+        (self.stack_kind, self.flags, self.grows, self.shrinks) = (stack_kind, flags, grows, shrinks);
+        (self.start_fp, self.max_stack, self.m, self.lockedm) = (start_fp, max_stack, m, lockedm);
+        (self.waitreason, self.name, self.main_wait) = (waitreason, name, main_wait);
+        (self.embed_hooks, self.embed_data, self.growth) = (embed_hooks, embed_data, growth);
+        (self.start_fn, self.start_arg, self.vg_stack, self.asan_fake) = (start_fn, start_arg, vg_stack, asan_fake);
+    }
 }
 
 /// The exit flag of a gs_main goroutine; lives on the gs_main caller's stack.

@@ -149,12 +149,6 @@ pub struct GrowState {
     pub low_safe_points: u32,
 }
 
-impl GrowState {
-    pub fn reset(&mut self, initial: usize) {
-        *self = GrowState { initial, ..GrowState::default() };
-    }
-}
-
 /// Chains the dead stack `old` into `g`'s pending list (the link lives in its top 64 bytes, a
 /// page that is surely committed). Async-signal-safe.
 ///
@@ -437,7 +431,7 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         gr.grows = gr.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
         log_move(gr, "grow", &old, &new, gr.sched.sp, frame_rbp(gr.sched.sp));
-        resume(m, g)
+        sched::gogo(m, g)
     }
 }
 
@@ -445,18 +439,6 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
 fn frame_rbp(sp: usize) -> usize {
     // SAFETY: a saved goroutine's sched.sp points at its switch frame, on its own stack.
     unsafe { (*(sp as *const arch::SwitchFrame)).rbp }
-}
-
-/// gogo back into `g`, still RUNNING on `m`.
-unsafe fn resume(m: *mut M, g: *mut G) -> ! {
-    // SAFETY: g is saved (sched.sp), its M is m, we are on m's g0.
-    unsafe {
-        arch::set_tls_stack_guard((*g).stackguard0);
-        sched::sanitizer::leave_g0(m, g);
-        let sp = (*g).sched.sp;
-        (*g).sched.sp = 0;
-        arch::gs_asm_gogo(sp, (*m).fpctl)
-    }
 }
 
 /// Every this many yields on an M, the yielding goroutine's stack is looked at for pages to give

@@ -66,6 +66,7 @@ pub use g::{
 pub(crate) use m::in_handler;
 pub use m::{getg, getm, systemstack, wakep, Note, M};
 pub use p::{ready_any, runqput, set_maxprocs, PLocal, MAX_PROCS, P, P_DEAD, P_IDLE, P_RUNNING};
+use park::gogo;
 pub(crate) use park::{enter_m, mcall, park_handoff};
 pub use park::{park, ready, ready_with, whereami, yield_now, UnlockFn, Where};
 pub use schedule::{run, run_until, schedule, HANDOFF_SLICE_NS};

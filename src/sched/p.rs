@@ -242,20 +242,11 @@ unsafe fn ready_any_slow(g: *mut G, next: bool, m: *mut M) {
     let lm = unsafe { (*g).lockedm };
     if !lm.is_null() && (lm != m || p.is_null()) {
         // Pinned to another M (or to this thread while it is outside the scheduler).
-        // SAFETY: Ms are never freed.
+        // SAFETY: g is pinned to lm and ours to queue.
         unsafe {
-            let mut q = (*lm).lockedq.lock();
-            if !(*lm).departed.load(Acquire) {
-                q.push(g);
-                (*lm).lockedq_len.store(q.len(), SeqCst);
-                drop(q);
-                if p.is_null() {
-                    WAKE_EPOCH.fetch_add(1, SeqCst);
-                }
-                (*lm).note.wakeup();
+            if lockedq_put(lm, g, p.is_null()) {
                 return;
             }
-            drop(q);
             (*g).lockedm = null_mut(); // its thread left the scheduler: unpinned
         }
     }
@@ -323,7 +314,34 @@ pub(super) fn behind_global() -> bool {
     SCHED.nprocs.load(Relaxed) == 1 && SCHED.runqsize.load(Relaxed) != 0
 }
 
-/// Queues a G pinned to `m` on m's private queue.
+/// Queues `g`, pinned to `lm`, on lm's private queue and wakes lm; `outside`: the caller is a
+/// thread outside the scheduler, which bumps `WAKE_EPOCH` after queuing (deadlock.rs). Returns
+/// false, having queued nothing, when lm's thread has left the scheduler (`departed`): the
+/// caller then unpins `g` and queues it elsewhere.
+///
+/// # Safety
+/// `g` is RUNNABLE, on no queue, pinned to `lm`, and ours to queue.
+#[inline]
+pub(super) unsafe fn lockedq_put(lm: *mut M, g: *mut G, outside: bool) -> bool {
+    // SAFETY: Ms are never freed; per the contract.
+    unsafe {
+        let mut q = (*lm).lockedq.lock();
+        if (*lm).departed.load(Acquire) {
+            return false;
+        }
+        q.push(g);
+        (*lm).lockedq_len.store(q.len(), SeqCst);
+        drop(q);
+        if outside {
+            WAKE_EPOCH.fetch_add(1, SeqCst);
+        }
+        (*lm).note.wakeup();
+        true
+    }
+}
+
+/// Queues a G pinned to `m` on m's private queue (the calling M's own: no wake-up, and it has
+/// not departed).
 ///
 /// # Safety
 /// g is RUNNABLE, on no queue, pinned to m.

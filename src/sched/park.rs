@@ -207,11 +207,38 @@ pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
         if (*g).stack.lo == 0 {
             first_run(p, g);
         }
-        arch::set_tls_stack_guard((*g).stackguard0);
+        gogo(m, g)
+    }
+}
+
+/// Resumes `g`, saved and RUNNING on `m`, from m's g0 (execute, and growth's newstack_m).
+///
+/// # Safety
+/// On m's g0; `g` is saved (`sched.sp`), has a stack, and was made m's running goroutine.
+#[inline(always)]
+pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
+    // SAFETY: per the contract.
+    unsafe {
+        let sp = take_context(g);
         sanitizer::leave_g0(m, g);
+        arch::gs_asm_gogo(sp, (*m).fpctl)
+    }
+}
+
+/// The resume sequence, written once: publish `g`'s stack guard in %fs:0x70 (GS_STACK_CHECK and
+/// the API's entry checks read it) and take its saved context (`sched.sp`, 0 while it runs), for
+/// [`gogo`] or a hand-off's switch.
+///
+/// # Safety
+/// `g` is saved and about to run on the calling thread.
+#[inline(always)]
+unsafe fn take_context(g: *mut G) -> usize {
+    // SAFETY: per the contract: g is ours until it runs.
+    unsafe {
+        arch::set_tls_stack_guard((*g).stackguard0);
         let sp = (*g).sched.sp;
         (*g).sched.sp = 0;
-        arch::gs_asm_gogo(sp, (*m).fpctl)
+        sp
     }
 }
 
@@ -379,9 +406,6 @@ unsafe fn handoff_run(m: *mut M, pr: &P, next: *mut G) -> usize {
         let pl = pr.local();
         pl.schedtick = pl.schedtick.wrapping_add(1);
         set_running(m, pr, next);
-        arch::set_tls_stack_guard((*next).stackguard0);
-        let sp = (*next).sched.sp;
-        (*next).sched.sp = 0;
-        sp
+        take_context(next)
     }
 }

@@ -31,7 +31,7 @@ use super::deadlock::{all_done_status, in_sched_enter, in_sched_leave, wake_if_a
 use super::g::{MainWait, G};
 use super::grow;
 use super::m::{getm, getm_or_create, stop_m, wakep, workers_allowed, M};
-use super::p::{pidleget, pidleput, release_p, runqput, take_p, P};
+use super::p::{lockedq_put, pidleget, pidleput, release_p, runqput, take_p, P};
 use super::park::{execute, whereami, Where};
 use super::runq;
 use super::runq::GQueue;
@@ -141,17 +141,9 @@ fn global_get_for(m: *mut M, s: &mut SchedLocked, misplaced: &mut GQueue) -> Opt
 /// unpins them and queues them on `p`, held by the caller).
 fn redirect(p: &P, mut misplaced: GQueue) {
     while let Some(g) = misplaced.pop() {
-        // SAFETY: g is RUNNABLE and ours to queue; Ms are never freed.
+        // SAFETY: g is RUNNABLE, pinned, and ours to queue.
         unsafe {
-            let lm = (*g).lockedm;
-            let mut q = (*lm).lockedq.lock();
-            if !(*lm).departed.load(Acquire) {
-                q.push(g);
-                (*lm).lockedq_len.store(q.len(), SeqCst);
-                drop(q);
-                (*lm).note.wakeup();
-            } else {
-                drop(q);
+            if !lockedq_put((*g).lockedm, g, false) {
                 (*g).lockedm = null_mut();
                 runqput(p, g, false);
             }

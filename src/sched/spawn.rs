@@ -3,9 +3,10 @@
 
 use super::debug::DEBUG_INFO;
 use super::g::{
-    EmbedHooks, MainWait, WaitReason, DEFAULT_GROWABLE_STACK_SIZE, DEFAULT_MAX_STACK, DEFAULT_STACK_SIZE, G, G_DEAD,
-    G_RUNNABLE, STACK_GUARD,
+    EmbedHooks, MainWait, DEFAULT_GROWABLE_STACK_SIZE, DEFAULT_MAX_STACK, DEFAULT_STACK_SIZE, G, G_DEAD, G_RUNNABLE,
+    STACK_GUARD,
 };
+use super::grow::GrowState;
 use super::m::getm;
 use super::p::{ready_any, PLocal, P};
 use super::park::{enter_m, mcall, whereami, Where};
@@ -156,43 +157,33 @@ pub(crate) unsafe fn spawn_inner(
     // SAFETY: g is a free G we own; stack is ours and its top is writable.
     unsafe {
         let gr = &mut *g;
-        gr.stack = stack;
-        gr.stackguard0 = stack.lo + STACK_GUARD;
-        gr.goid = goid;
-        gr.stack_kind = attr.stack_kind;
-        gr.flags = attr.flags;
-        gr.max_stack = attr.max_stack;
-        gr.m = null_mut();
-        gr.lockedm = null_mut();
-        gr.waitreason = WaitReason::None;
-        gr.name = attr.name.map(Box::new);
-        gr.grows = 0;
-        gr.shrinks = 0;
-        gr.asan_fake = null_mut();
-        gr.main_wait = main_wait;
-        match attr.embed {
-            Some((h, d)) => {
-                gr.embed_hooks = h;
-                gr.embed_data = d;
-            }
-            None => {
-                gr.embed_hooks = core::ptr::null();
-                gr.embed_data = null_mut();
-            }
-        }
-        if lazy {
-            gr.growth.reset(attr.stack_size);
-            gr.stackguard0 = 0;
-            gr.start_fn = Some(f);
-            gr.start_arg = arg;
-            gr.start_fp = arch::fp_control();
-            gr.sched.sp = 0;
-        } else {
+        let (embed_hooks, embed_data) = match attr.embed {
+            Some((h, d)) => (h as *const EmbedHooks, d),
+            None => (core::ptr::null(), null_mut()),
+        };
+        let start_fp = arch::fp_control();
+        // A lazy goroutine keeps its function for its first run, which takes the stack.
+        gr.reset(G {
+            stack,
+            stackguard0: if lazy { 0 } else { stack.lo + STACK_GUARD },
+            goid,
+            stack_kind: attr.stack_kind,
+            flags: attr.flags,
+            max_stack: attr.max_stack,
+            name: attr.name.map(Box::new),
+            main_wait,
+            embed_hooks,
+            embed_data,
+            growth: GrowState { initial: if lazy { attr.stack_size } else { stack.size() }, ..Default::default() },
+            start_fn: if lazy { Some(f) } else { None },
+            start_arg: if lazy { arg } else { null_mut() },
+            start_fp,
+            ..G::new()
+        });
+        if !lazy {
             gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
-            gr.growth.reset(stack.size());
-            gr.start_fn = None;
             let (f, arg) = sanitized_entry(g, f, arg);
-            gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), arch::fp_control());
+            gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), start_fp);
         }
         sanitizer::release(g as *const c_void);
         gr.status.store(G_RUNNABLE, Release);
