@@ -324,7 +324,7 @@ pub extern "C" fn gs_self() -> i64 {
             0
         } else {
             // SAFETY: the goroutine running on this thread.
-            unsafe { (*g).goid }
+            unsafe { (*g).goid() }
         }
     })
 }

@@ -270,7 +270,7 @@ static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out };
 unsafe fn switch_in(g: *mut G) {
     // SAFETY: per the contract; only this M touches the PyG while the goroutine is on it.
     unsafe {
-        let pg = &mut *((*g).embed_data as *mut PyG);
+        let pg = &mut *((*g).embed_data() as *mut PyG);
         if !pg.tstate.is_null() {
             pg.saved_slot = libc::pthread_getspecific(pg.key);
             libc::pthread_setspecific(pg.key, pg.tstate);
@@ -285,7 +285,7 @@ unsafe fn switch_out(g: *mut G) {
     // SAFETY: per the contract. At exit (`done`) nothing refers to the PyG any more: the
     // scheduler clears embed_data right after this hook.
     unsafe {
-        let pgp = (*g).embed_data as *mut PyG;
+        let pgp = (*g).embed_data() as *mut PyG;
         let pg = &mut *pgp;
         if pg.swapped {
             libc::pthread_setspecific(pg.key, pg.saved_slot);
@@ -425,18 +425,11 @@ pub fn run_slice(slice_ns: i64) -> c_int {
 /// to end: `run()` sees the stop at its next slice. Returns `GS_OK`, `GS_ENOTGOROUTINE` outside
 /// goroutines.
 pub fn stop_run() -> c_int {
-    let m = sched::getm();
-    // SAFETY: m is this thread's M; leave_at is written only by this thread (gs_py_run's entry
-    // and exit, and here, between them, on the goroutine this M runs).
-    unsafe {
-        if m.is_null() || (*m).curg.is_null() {
-            return GS_ENOTGOROUTINE;
-        }
-        if !(*m).is_worker && (*m).leave_at != i64::MAX {
-            (*m).leave_at = 0;
-        }
+    if sched::end_slice() {
+        GS_OK
+    } else {
+        GS_ENOTGOROUTINE
     }
-    GS_OK
 }
 
 /// gs_py_asleep: see [`sched::asleep_but_for_outside_threads`]. The Python side adds its

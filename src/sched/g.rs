@@ -80,48 +80,48 @@ pub struct Gobuf {
 #[repr(C)]
 pub struct G {
     /// Saved context; 0 while running.
-    pub sched: Gobuf,
+    pub(super) sched: Gobuf,
     /// `stack.lo + STACK_GUARD`: published in %fs:0x70 while running (GS_STACK_CHECK compares).
-    pub stackguard0: usize,
-    pub stack: Stack,
-    pub goid: i64,
-    pub status: AtomicU32,
-    pub stack_kind: u32,
-    pub flags: u32,
-    pub grows: u32,
-    pub shrinks: u32,
+    pub(super) stackguard0: usize,
+    pub(super) stack: Stack,
+    pub(super) goid: i64,
+    pub(super) status: AtomicU32,
+    pub(super) stack_kind: u32,
+    pub(super) flags: u32,
+    pub(super) grows: u32,
+    pub(super) shrinks: u32,
     /// FP control state (MXCSR, x87 control word) of the spawner, for the first run.
-    pub start_fp: (u32, u16),
-    pub max_stack: usize,
+    pub(super) start_fp: (u32, u16),
+    pub(super) max_stack: usize,
     /// The M running it (while RUNNING); the M it is pinned to once it ran, unless migratable.
-    pub m: *mut M,
-    pub lockedm: *mut M,
+    pub(super) m: *mut M,
+    pub(super) lockedm: *mut M,
     /// Link for run queues and free lists.
-    pub schedlink: *mut G,
+    pub(super) schedlink: *mut G,
     /// Why it is parked (Go's waitReason), shown by gs_dump, SIGQUIT tracebacks and gdb.
-    pub waitreason: WaitReason,
+    pub(super) waitreason: WaitReason,
     /// Boxed: one word in the record (most goroutines have no name).
-    pub name: Option<Box<CString>>,
+    pub(super) name: Option<Box<CString>>,
     /// Set for the goroutine of a gs_main call: signalled when it exits.
-    pub main_wait: *const MainWait,
+    pub(super) main_wait: *const MainWait,
     /// Embedding hooks (foreign-runtime state to swap on every switch), null for plain C.
-    pub embed_hooks: *const EmbedHooks,
+    pub(super) embed_hooks: *const EmbedHooks,
     /// The embedder's per-goroutine data (e.g. a PyThreadState).
-    pub embed_data: *mut c_void,
+    pub(super) embed_data: *mut c_void,
     /// Copy-growing stacks: old stacks to free, shrink state (src/stack/grow.rs).
-    pub growth: grow::GrowState,
+    pub(super) growth: grow::GrowState,
     /// A GROWABLE goroutine that has not run yet has no stack (`stack.lo == 0`): it takes one of
     /// `growth.initial` bytes at its first run ([`first_run`]), where it calls
     /// `start_fn(start_arg)` with the FP control state `start_fp` of its spawner.
-    pub start_fn: Option<RawFn>,
-    pub start_arg: *mut c_void,
+    pub(super) start_fn: Option<RawFn>,
+    pub(super) start_arg: *mut c_void,
     /// valgrind's id for the stack (stack::valgrind), 0 when not running under valgrind.
-    pub vg_stack: u32,
+    pub(super) vg_stack: u32,
     /// AddressSanitizer's fake-stack handle of this goroutine while it is switched out
     /// (sched/sanitizer.rs); null when not under ASan, and for a goroutine that has not run.
-    pub asan_fake: *mut c_void,
+    pub(super) asan_fake: *mut c_void,
     /// Its ThreadSanitizer fiber (sched/sanitizer.rs), made at its first run; null otherwise.
-    pub tsan_fiber: *mut c_void,
+    pub(super) tsan_fiber: *mut c_void,
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
@@ -163,6 +163,18 @@ impl G {
             asan_fake: null_mut(),
             tsan_fiber: null_mut(),
         }
+    }
+
+    /// Its id (gs_self).
+    #[inline]
+    pub fn goid(&self) -> i64 {
+        self.goid
+    }
+
+    /// The embedder's per-goroutine data (see [`EmbedHooks`]).
+    #[inline]
+    pub fn embed_data(&self) -> *mut c_void {
+        self.embed_data
     }
 
     /// The one (re)initialisation of a G record for a new goroutine (spawn.rs): every field from
@@ -215,4 +227,34 @@ pub struct MainWait {
     pub goexit: AtomicBool,
     /// The thread in gs_main, woken when the goroutine exits.
     pub m: *mut M,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::Ordering::Relaxed;
+
+    /// reset copies every field but the three with other owners.
+    #[test]
+    fn reset_keeps_status_link_and_fiber() {
+        let mut g = G::new();
+        let mut other = G::new();
+        let other: *mut G = &mut other;
+        g.status.store(G_DEAD, Relaxed);
+        g.schedlink = other;
+        g.tsan_fiber = other.cast();
+        g.name = Some(Box::new(CString::new("old").unwrap()));
+        g.reset(G { goid: 7, flags: 3, max_stack: 1 << 20, ..G::new() });
+        assert_eq!((g.goid(), g.flags, g.max_stack), (7, 3, 1 << 20));
+        assert!(g.name.is_none());
+        assert_eq!(g.status.load(Relaxed), G_DEAD);
+        assert_eq!((g.schedlink, g.tsan_fiber), (other, other.cast()));
+    }
+
+    #[test]
+    fn every_wait_reason_has_a_name() {
+        assert_eq!(WaitReason::None.as_str(), "");
+        assert_eq!(WaitReason::ChanReceive.as_str(), "chan receive");
+        assert_eq!(WaitReason::Test.as_str(), "test");
+    }
 }

@@ -28,74 +28,75 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 /// An OS thread that runs goroutines.
 pub struct M {
-    pub id: i64,
+    pub(super) id: i64,
     /// g0's base stack pointer: every mcall starts there.
-    pub g0_base: usize,
+    pub(super) g0_base: usize,
     /// Saved context of the thread inside gs_run/gs_main: gogo to it to leave the scheduler.
-    pub resume_sp: usize,
+    pub(super) resume_sp: usize,
     /// The goroutine running on this M, or null while the scheduler runs.
-    pub curg: *mut G,
-    pub p: *mut P,
+    pub(super) curg: *mut G,
+    pub(super) p: *mut P,
     /// > 0 while a gs_systemstack function runs on g0 on behalf of curg.
-    pub on_g0: u32,
+    pub(super) on_g0: u32,
     /// Inside gs_run/gs_main.
-    pub in_scheduler: bool,
+    pub(super) in_scheduler: bool,
     /// FP control state loaded on this thread while g0 runs (see arch::gs_asm_gogo), packed.
-    pub fpctl: u64,
+    pub(super) fpctl: u64,
     /// What gs_run/gs_main returns.
-    pub exit_status: c_int,
+    pub(super) exit_status: c_int,
     /// The gs_main goroutine this M waits for, if any.
-    pub main_wait: *const MainWait,
-    pub tid: i32,
+    pub(super) main_wait: *const MainWait,
+    pub(super) tid: i32,
     /// This M's sigaltstack (mapping base, length), 0 if it uses one it found installed.
-    pub altstack: (usize, usize),
+    pub(super) altstack: (usize, usize),
     /// The sigaltstack in use on this thread, `[lo, hi)` (ours or one found installed; (0, 0) if
     /// none): a stack pointer inside it means "in a signal handler" (abi's entry check).
-    pub sigstack: (usize, usize),
+    pub(super) sigstack: (usize, usize),
     /// gopark's unlock function and its argument, run on g0 once the G is saved.
-    pub waitunlockf: Option<UnlockFn>,
-    pub waitlock: *mut c_void,
+    pub(super) waitunlockf: Option<UnlockFn>,
+    pub(super) waitlock: *mut c_void,
     /// A worker thread started by the runtime (never leaves the scheduler).
-    pub is_worker: bool,
+    pub(super) is_worker: bool,
     /// Looking for work after a wakep (counted in SCHED.nmspinning).
-    pub spinning: bool,
+    pub(super) spinning: bool,
     /// Runnable goroutines pinned to this M, queued by other threads.
-    pub lockedq: Mutex<GQueue>,
-    pub lockedq_len: AtomicUsize,
+    pub(super) lockedq: Mutex<GQueue>,
+    pub(super) lockedq_len: AtomicUsize,
     /// The thread is outside gs_run/gs_main: goroutines pinned to it are unpinned when readied.
-    pub departed: AtomicBool,
+    pub(super) departed: AtomicBool,
     /// Where the M sleeps when idle.
-    pub note: Note,
+    pub(super) note: Note,
     /// When it acquired its P (for hand-off slices).
-    pub p_since: i64,
+    pub(super) p_since: i64,
     /// A P handed to this M while it slept (under the scheduler lock).
-    pub nextp: *mut P,
+    pub(super) nextp: *mut P,
     /// Random state for picking steal victims (base::rand).
-    pub rand: u64,
+    pub(super) rand: u64,
     /// A thread in gs_py_run leaves the scheduler at this nanotime (`i64::MAX`: never). Not a
     /// timer: deadlock detection ignores it (see [`super::run_until`]).
-    pub leave_at: i64,
+    pub(super) leave_at: i64,
     /// Bytes `newstack_m` must provide (from the stack's top) for the goroutine growing on this M
     /// (set by `grow::morestack` just before its mcall).
-    pub grow_need: usize,
+    pub(super) grow_need: usize,
     /// Yields counted on this M, and whether the last count made it this M's turn to release
     /// stack pages (see `grow::safe_point_work`).
-    pub safe_points: u32,
-    pub release_pending: bool,
+    pub(super) safe_points: u32,
+    pub(super) release_pending: bool,
     /// AddressSanitizer (sched/sanitizer.rs): g0's fake-stack handle while a goroutine runs, and
     /// g0's stack bounds (found on first use).
-    pub asan_g0_fake: *mut c_void,
-    pub asan_g0_lo: usize,
-    pub asan_g0_size: usize,
+    pub(super) asan_g0_fake: *mut c_void,
+    pub(super) asan_g0_lo: usize,
+    pub(super) asan_g0_size: usize,
     /// ThreadSanitizer: the thread's own fiber (g0's), noted before its first goroutine runs.
-    pub tsan_g0: *mut c_void,
+    pub(super) tsan_g0: *mut c_void,
     /// Goroutines resumed on this M (written by its thread, read by the stall monitor).
-    pub ticks: AtomicU64,
+    pub(super) ticks: AtomicU64,
     /// The thread's errno (`__errno_location()`), for abi::Entry.
-    pub errno_loc: *mut c_int,
+    /// (pub(crate): abi::Entry reads it on every call.)
+    pub(crate) errno_loc: *mut c_int,
     /// A worker whose thread is the only one of a fork child (fork.rs, rule 4): it leaves the
     /// scheduler once the goroutines are done, and the process exits.
-    pub forked_worker: bool,
+    pub(super) forked_worker: bool,
 }
 
 /// The calling thread's M, or null if it never ran goroutines. Reads the initial-exec TLS word

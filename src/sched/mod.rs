@@ -69,7 +69,7 @@ pub use p::{ready_any, runqput, set_maxprocs, PLocal, MAX_PROCS, P, P_DEAD, P_ID
 use park::gogo;
 pub(crate) use park::{enter_m, mcall, park_handoff};
 pub use park::{park, ready, ready_with, whereami, yield_now, UnlockFn, Where};
-pub use schedule::{run, run_until, schedule, HANDOFF_SLICE_NS};
+pub use schedule::{end_slice, run, run_until, schedule, HANDOFF_SLICE_NS};
 pub use spawn::{exit_now, spawn, Attr};
 pub use timer::{sleep, timer_add, timer_del, TimerFn};
 

@@ -18,34 +18,34 @@ pub const MAX_PROCS: usize = 256;
 
 /// A processor: the right to run goroutines, with a local run queue and caches.
 pub struct P {
-    pub runq: LocalRunq,
+    pub(super) runq: LocalRunq,
     inner: UnsafeCell<PLocal>,
     /// Resumed goroutines (gs_stats.switches); written only by the M holding this P.
-    pub switches: AtomicU64,
+    pub(super) switches: AtomicU64,
     /// Goroutines spawned through this P (part of gs_stats.goroutines_total).
-    pub spawned: AtomicU64,
+    pub(super) spawned: AtomicU64,
     /// Goroutines spawned through this P minus goroutines that exited on it (negative when more
     /// exited here than started here); written only by the M holding this P. The sum over all Ps
     /// plus `SCHED.live` is the number of live goroutines ([`live_count`]): one shared counter
     /// written by every spawn and exit made two Ps spawning at once ~3x slower per goroutine.
-    pub live: AtomicI64,
+    pub(super) live: AtomicI64,
     /// P_IDLE, P_RUNNING or P_DEAD (beyond nprocs).
-    pub status: AtomicU32,
+    pub(super) status: AtomicU32,
     /// Index in SCHED.allp.
-    pub index: AtomicUsize,
+    pub(super) index: AtomicUsize,
 }
 
 /// State of a P touched only by the M holding it.
 pub struct PLocal {
-    pub m: *mut M,
+    pub(super) m: *mut M,
     /// Goroutine ids handed out by this P: [goid_next, goid_end) (Go's goidcache).
-    pub goid_next: i64,
-    pub goid_end: i64,
-    pub schedtick: u32,
+    pub(super) goid_next: i64,
+    pub(super) goid_end: i64,
+    pub(super) schedtick: u32,
     /// Goroutines taken from `runnext` in a row (see runq::LocalRunq::get_fair).
-    pub next_streak: u32,
-    pub gfree: Vec<*mut G>,
-    pub stacks: StackCache,
+    pub(super) next_streak: u32,
+    pub(super) gfree: Vec<*mut G>,
+    pub(super) stacks: StackCache,
 }
 
 // SAFETY: PLocal is only accessed by the M that holds the P (ownership passes under SCHED.lock);

@@ -341,6 +341,24 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
     }
 }
 
+/// Ends the [`run_until`] slice of the calling thread at its next switch, for the CPython
+/// adapter's stop (embed/cpython.rs `stop_run`); nothing on a worker or outside a slice. Returns
+/// false outside goroutines.
+pub fn end_slice() -> bool {
+    let m = getm();
+    // SAFETY: m is this thread's M; leave_at is written only by this thread (gs_py_run's entry
+    // and exit, and here, between them, on the goroutine this M runs).
+    unsafe {
+        if m.is_null() || (*m).curg.is_null() {
+            return false;
+        }
+        if !(*m).is_worker && (*m).leave_at != i64::MAX {
+            (*m).leave_at = 0;
+        }
+    }
+    true
+}
+
 /// gs_run / gs_main: the calling thread joins the scheduler. With `main`, spawns it first and
 /// returns once it has exited; otherwise returns once every goroutine has exited.
 pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {

@@ -190,3 +190,21 @@ pub fn sleep(ns: i64) -> c_int {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe fn nothing(_: usize, _: u64) {}
+
+    /// The heap pops the earliest deadline first, and timers with one deadline in arming order.
+    #[test]
+    fn heap_order() {
+        let mut h = std::collections::BinaryHeap::new();
+        for (when, id) in [(30, 1), (10, 2), (20, 3), (10, 4)] {
+            h.push(Timer { when, id, f: nothing, arg: 0, seq: 0 });
+        }
+        let order: Vec<(i64, u64)> = core::iter::from_fn(|| h.pop().map(|t| (t.when, t.id))).collect();
+        assert_eq!(order, vec![(10, 2), (10, 4), (20, 3), (30, 1)]);
+    }
+}
