@@ -145,6 +145,8 @@ pub fn getg() -> *mut G {
 
 pub use crate::base::futex::Note;
 
+/// Whether worker Ms may run shared goroutines (more than one P). On the hand-offs' path.
+#[inline]
 pub(super) fn workers_allowed() -> bool {
     SCHED.nprocs.load(Relaxed) > 1
 }

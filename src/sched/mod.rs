@@ -254,11 +254,13 @@ pub(crate) fn lock_sched() -> MutexGuard<'static, SchedLocked> {
     SCHED.lock.lock()
 }
 
+#[inline]
 pub(crate) fn global_put(s: &mut SchedLocked, g: *mut G) {
     s.runq.push(g);
     SCHED.runqsize.store(s.runq.len(), Relaxed);
 }
 
+#[inline]
 pub(crate) fn global_get(s: &mut SchedLocked) -> Option<*mut G> {
     let g = s.runq.pop();
     SCHED.runqsize.store(s.runq.len(), Relaxed);

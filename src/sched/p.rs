@@ -82,6 +82,7 @@ impl P {
     /// # Safety
     /// The caller's M must hold this P.
     #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
     pub unsafe fn local(&self) -> &mut PLocal {
         // SAFETY: per the contract, only the holder touches PLocal.
         unsafe { &mut *self.inner.get() }
