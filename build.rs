@@ -24,8 +24,13 @@ fn main() {
 
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src/abi");
+    println!("cargo:rerun-if-changed=src/base/types.rs");
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
-    match cbindgen::Builder::new().with_src(root.join("src/abi/mod.rs")).with_config(config).generate() {
+    // The C types and status codes live in the bottom layer (src/base/types.rs: every layer uses
+    // them); the exports in src/abi. The order of the sources is the order of the header.
+    let builder =
+        cbindgen::Builder::new().with_src(root.join("src/base/types.rs")).with_src(root.join("src/abi/mod.rs"));
+    match builder.with_config(config).generate() {
         Ok(bindings) => {
             bindings.write_to_file(root.join("include/gostack.h"));
         }

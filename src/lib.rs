@@ -1,19 +1,22 @@
 //! # gostack: Go-style goroutines for C, Python and embedding interpreters
 //!
 //! The layers, top to bottom; a module uses only the layers below it (checked by
-//! tests/layers.rs, with two exceptions listed there that issue #18 removes):
+//! tests/layers.rs, no exceptions). A lower layer that needs a decision from above asks through a
+//! callback the higher one registers at start-up (the fatal-error dump, the fault decision).
 //!
 //! ```text
 //!  C programs / Python (ctypes) / interpreters
-//!         |  include/gostack.h (cbindgen)
+//!         |  include/gostack.h (cbindgen: base/types.rs + abi/)
 //!  abi/          the exported gs_* functions: argument checks, error codes, panic boundary
 //!  sync/ embed/  channels, select, wait groups, mutexes, semaphores (on park/ready);
 //!                foreign runtimes' per-goroutine state (CPython), swapped by switch hooks
-//!  sched/        G, M, P, run queues, schedule(), park/ready, spawn/exit; when stacks grow,
-//!                move, shrink or give pages back (grow.rs)
-//!  signal/       per-M sigaltstack, SIGSEGV/SIGBUS handler (guard faults grow stacks), chaining
-//!  stack/        guarded reservations, windows, pools; copying a stack (copy.rs: no G, no M)
-//!  base/ fatal   the spin lock; Go-style fatal errors (the scheduler registers what they print)
+//!  sched/        everything that touches a G: G, M, P, run queues, schedule(), park/ready,
+//!                spawn/exit, timers, deadlock detection; when stacks grow, move, shrink or give
+//!                pages back (grow.rs); which faults are guard faults (fault.rs)
+//!  signal/       per-M sigaltstack, SIGSEGV/SIGBUS handler, chaining (asks sched's fault hook)
+//!  stack/        guarded reservations, windows, pools; copying a stack (no G, no M)
+//!  base/         status codes and C types, Go-style fatal errors (the scheduler registers what
+//!                they print), spin lock, futex mutex, clocks, fastrand
 //!  arch/         switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
 //! ```
 //!
@@ -29,7 +32,6 @@ pub mod abi;
 pub mod arch;
 mod base;
 mod embed;
-mod fatal;
 #[doc(hidden)]
 pub mod sched;
 mod signal;

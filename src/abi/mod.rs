@@ -5,7 +5,7 @@
 //! crosses into C or through assembly frames).
 
 pub mod python;
-pub mod types;
+pub use crate::base::types;
 
 use crate::arch;
 use crate::base::errno;
@@ -317,7 +317,7 @@ pub extern "C" fn gs_self() -> i64 {
             0
         } else {
             // SAFETY: the goroutine running on this thread.
-            unsafe { (*g).goid }
+            unsafe { (*g).goid() }
         }
     })
 }

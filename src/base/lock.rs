@@ -42,15 +42,10 @@ impl Lock {
 
     #[cold]
     fn lock_slow(&self) {
-        let mut spins = 0u32;
+        let mut wait = SpinWait::new(200);
         loop {
             while self.held.load(Relaxed) {
-                spins += 1;
-                if spins < 200 {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                wait.pause();
             }
             if !self.held.swap(true, Acquire) {
                 return;
@@ -65,7 +60,7 @@ impl Lock {
         self.held.store(false, Release);
     }
 
-    /// The lock's byte (1 = held): storing 0 releases it (see sched::proc::park_handoff).
+    /// The lock's byte (1 = held): storing 0 releases it (see sched::park::park_handoff).
     pub fn byte_ptr(&self) -> *mut u8 {
         self.held.as_ptr().cast()
     }
@@ -122,5 +117,29 @@ impl<T> Locked<T> {
 
     pub fn lock_ptr(&self) -> *const Lock {
         &self.lock
+    }
+}
+
+/// Waiting for another thread's short step (a lock holder's critical section, a timer callback's
+/// last access): spin `limit` times, then give the CPU away on each further look.
+pub struct SpinWait {
+    spins: u32,
+    limit: u32,
+}
+
+impl SpinWait {
+    pub const fn new(limit: u32) -> Self {
+        SpinWait { spins: 0, limit }
+    }
+
+    /// One wait between two looks.
+    #[inline]
+    pub fn pause(&mut self) {
+        self.spins += 1;
+        if self.spins < self.limit {
+            core::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The bottom layer, below the stacks: what every other layer may use and that uses none of them:
-//! the spin lock, the futex mutex and wake-up flag, the clocks. (Status codes, the fatal-error
-//! writer and the random numbers are still in `abi::types`, `fatal` and `sync`: issue #18 moves
-//! them here.)
+//! the C API's status codes and types (`types`, re-exported by `abi` and read by cbindgen), the
+//! fatal-error writer with its dump hook (`fatal`), the spin lock, the futex mutex and wake-up
+//! flag, the clocks.
 
 pub mod clock;
 pub mod errno;
+pub mod fatal;
 pub mod futex;
 pub mod lock;
+pub mod rand;
+pub mod types;

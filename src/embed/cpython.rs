@@ -49,8 +49,8 @@
 //! `PyGILState_Ensure` in the entry (binds to the OS thread's existing state, same crash); finding
 //! `_PyRuntime.gilstate.autoTSSkey` by offset (differs per version and build).
 
-use crate::abi::types::*;
-use crate::fatal::fatal;
+use crate::base::fatal::fatal;
+use crate::base::types::*;
 use crate::sched::{self, Attr, EmbedHooks, G};
 use core::ffi::{c_int, c_void};
 use core::ptr::null_mut;
@@ -270,7 +270,7 @@ static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out };
 unsafe fn switch_in(g: *mut G) {
     // SAFETY: per the contract; only this M touches the PyG while the goroutine is on it.
     unsafe {
-        let pg = &mut *((*g).embed_data as *mut PyG);
+        let pg = &mut *((*g).embed_data() as *mut PyG);
         if !pg.tstate.is_null() {
             pg.saved_slot = libc::pthread_getspecific(pg.key);
             libc::pthread_setspecific(pg.key, pg.tstate);
@@ -285,7 +285,7 @@ unsafe fn switch_out(g: *mut G) {
     // SAFETY: per the contract. At exit (`done`) nothing refers to the PyG any more: the
     // scheduler clears embed_data right after this hook.
     unsafe {
-        let pgp = (*g).embed_data as *mut PyG;
+        let pgp = (*g).embed_data() as *mut PyG;
         let pg = &mut *pgp;
         if pg.swapped {
             libc::pthread_setspecific(pg.key, pg.saved_slot);
@@ -403,7 +403,7 @@ pub fn run_slice(slice_ns: i64) -> c_int {
     if slice_ns <= 0 {
         return GS_EINVAL;
     }
-    if sched::proc::all_done() {
+    if sched::all_done() {
         return GS_OK;
     }
     let deadline = sched::nanotime().saturating_add(slice_ns);
@@ -411,7 +411,7 @@ pub fn run_slice(slice_ns: i64) -> c_int {
         GS_OK | GS_ETIMEDOUT => {}
         rc => return rc,
     }
-    if sched::proc::all_done() {
+    if sched::all_done() {
         0
     } else {
         1
@@ -425,22 +425,15 @@ pub fn run_slice(slice_ns: i64) -> c_int {
 /// to end: `run()` sees the stop at its next slice. Returns `GS_OK`, `GS_ENOTGOROUTINE` outside
 /// goroutines.
 pub fn stop_run() -> c_int {
-    let m = sched::getm();
-    // SAFETY: m is this thread's M; leave_at is written only by this thread (gs_py_run's entry
-    // and exit, and here, between them, on the goroutine this M runs).
-    unsafe {
-        if m.is_null() || (*m).curg.is_null() {
-            return GS_ENOTGOROUTINE;
-        }
-        if !(*m).is_worker && (*m).leave_at != i64::MAX {
-            (*m).leave_at = 0;
-        }
+    if sched::end_slice() {
+        GS_OK
+    } else {
+        GS_ENOTGOROUTINE
     }
-    GS_OK
 }
 
-/// gs_py_asleep: see [`sched::proc::asleep_but_for_outside_threads`]. The Python side adds its
+/// gs_py_asleep: see [`sched::asleep_but_for_outside_threads`]. The Python side adds its
 /// own rule for outside threads (only threads that used gostack and are not blocked in it).
 pub fn asleep() -> c_int {
-    sched::proc::asleep_but_for_outside_threads() as c_int
+    sched::asleep_but_for_outside_threads() as c_int
 }

@@ -83,12 +83,7 @@ pub fn after_fork_child() {
     let me = getm();
     // SAFETY: our own M, if any.
     let (keep, held) = if me.is_null() { (null_mut(), null_mut()) } else { unsafe { ((*me).curg, (*me).p) } };
-    {
-        let mut t = TIMERS.lock();
-        t.heap.clear();
-        t.armed.clear();
-        TIMER_NEXT.store(i64::MAX, Release);
-    }
+    super::timer::clear_after_fork();
     let mut s = lock_sched();
     // Goroutines (rule 1).
     for &g in &s.allg {
@@ -116,10 +111,10 @@ pub fn after_fork_child() {
         // SAFETY: nobody holds a P in the child but `me` (held).
         unsafe { p.local().m = null_mut() };
         if p.id() < n {
-            p.status.store(proc::P_IDLE, Relaxed);
+            p.status.store(P_IDLE, Relaxed);
             s.pidle.push(pp);
         } else {
-            p.status.store(proc::P_DEAD, Relaxed);
+            p.status.store(P_DEAD, Relaxed);
         }
     }
     s.pidle.reverse(); // pidleget pops: lowest index first, as init_once
@@ -131,7 +126,7 @@ pub fn after_fork_child() {
     // have been held by threads that no longer exist).
     s.allm.retain(|&m| m == me);
     s.mfree.clear();
-    s.proc = proc::ProcLocked::new();
+    s.proc = ProcLocked::new();
     let in_sched = !me.is_null() && {
         // SAFETY: our own M; no other thread exists.
         unsafe {
@@ -155,7 +150,7 @@ pub fn after_fork_child() {
     };
     drop(s);
     // Rule 3.
-    proc::reset_thread_counts(in_sched as i64);
+    reset_thread_counts(in_sched as i64);
     threads::reset_after_fork();
-    proc::reset_monitor_after_fork();
+    reset_monitor_after_fork();
 }

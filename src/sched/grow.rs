@@ -33,9 +33,9 @@
 //! contract in the header (`GS_STACK_GROWABLE`): nothing outside a stack that may move points into
 //! it across a point where it can move.
 
-use crate::abi::types::*;
 use crate::arch;
-use crate::fatal::FdWriter;
+use crate::base::fatal::FdWriter;
+use crate::base::types::*;
 use crate::sched::{self, Where, G, M, STACK_GUARD};
 pub use crate::stack::copy::REG_WINDOW_BELOW_GUARD;
 use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, pointer_guard, Mover, RED_ZONE};
@@ -134,7 +134,7 @@ pub fn forbidden_move(g: &G, sp: usize, need: usize) -> ! {
         g.stack.hi
     );
     drop(w);
-    crate::fatal::throw("stack would move past its window")
+    crate::base::fatal::throw("stack would move past its window")
 }
 
 /// Growth bookkeeping of a G (the last field of `G`).
@@ -147,12 +147,6 @@ pub struct GrowState {
     pub initial: usize,
     /// Consecutive safe points at which less than a quarter of the stack was in use.
     pub low_safe_points: u32,
-}
-
-impl GrowState {
-    pub fn reset(&mut self, initial: usize) {
-        *self = GrowState { initial, ..GrowState::default() };
-    }
 }
 
 /// Chains the dead stack `old` into `g`'s pending list (the link lives in its top 64 bytes, a
@@ -423,11 +417,11 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         let gr = &mut *g;
         let old = gr.stack;
         let Some(size) = grown_size_within(old.size(), (*m).grow_need, gr.max_stack) else {
-            crate::fatal::fatal!("newstack_m: request past the limit was not refused")
+            crate::base::fatal::fatal!("newstack_m: request past the limit was not refused")
         };
         let pl = (*(*m).p).local();
         let Some(new) = pl.stacks.alloc(size) else {
-            crate::fatal::fatal_as!("out of memory"; "cannot allocate a {size}-byte stack for goroutine {}", gr.goid)
+            crate::base::fatal::fatal_as!("out of memory"; "cannot allocate a {size}-byte stack for goroutine {}", gr.goid)
         };
         let sp = gr.sched.sp;
         let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
@@ -437,7 +431,7 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         gr.grows = gr.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
         log_move(gr, "grow", &old, &new, gr.sched.sp, frame_rbp(gr.sched.sp));
-        resume(m, g)
+        sched::gogo(m, g)
     }
 }
 
@@ -445,18 +439,6 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
 fn frame_rbp(sp: usize) -> usize {
     // SAFETY: a saved goroutine's sched.sp points at its switch frame, on its own stack.
     unsafe { (*(sp as *const arch::SwitchFrame)).rbp }
-}
-
-/// gogo back into `g`, still RUNNING on `m`.
-unsafe fn resume(m: *mut M, g: *mut G) -> ! {
-    // SAFETY: g is saved (sched.sp), its M is m, we are on m's g0.
-    unsafe {
-        arch::set_tls_stack_guard((*g).stackguard0);
-        sched::sanitizer::leave_g0(m, g);
-        let sp = (*g).sched.sp;
-        (*g).sched.sp = 0;
-        arch::gs_asm_gogo(sp, (*m).fpctl)
-    }
 }
 
 /// Every this many yields on an M, the yielding goroutine's stack is looked at for pages to give
@@ -650,7 +632,7 @@ pub fn jumped_guard(g: &G, sp: usize, fault: usize) -> ! {
         g.stack.hi
     );
     drop(w);
-    crate::fatal::throw("stack frame larger than the guard region")
+    crate::base::fatal::throw("stack frame larger than the guard region")
 }
 
 /// Go's message for a goroutine that ran out of stack, then abort. Async-signal-safe.
@@ -663,5 +645,5 @@ pub fn overflow(g: &G, sp: usize, fault: usize) -> ! {
         g.goid, limit, sp, fault, g.stack.lo, g.stack.hi
     );
     drop(w);
-    crate::fatal::throw("stack overflow")
+    crate::base::fatal::throw("stack overflow")
 }

@@ -10,7 +10,7 @@
 //! naming the goroutine, the thread and what to use instead.
 //!
 //! - Blocks asynchronous signals (they go to the program's threads).
-//! - Runs only while some thread is inside the scheduler (`proc::IN_SCHED > 0`); otherwise it
+//! - Runs only while some thread is inside the scheduler (`deadlock.rs: IN_SCHED > 0`); otherwise it
 //!   sleeps on its note until a thread enters (`wake_on_enter`). Started with the first such
 //!   thread; not registered as a runtime user (it never wakes a goroutine).
 //! - Every `SCAN_NS` it reads, for every M, the count of goroutines resumed on it (`M::ticks`)
@@ -33,7 +33,7 @@ pub const STALL_NS: i64 = 100_000_000;
 
 static STARTED: AtomicBool = AtomicBool::new(false);
 static REPORTED: AtomicBool = AtomicBool::new(false);
-static NOTE: proc::Note = proc::Note::new();
+static NOTE: Note = Note::new();
 /// The monitor sleeps on NOTE without deadline (nobody in the scheduler).
 static IDLE: AtomicBool = AtomicBool::new(false);
 
@@ -87,10 +87,10 @@ fn run() {
     }
     let mut seen: Vec<Seen> = Vec::new();
     loop {
-        if !proc::anyone_in_scheduler() {
+        if !anyone_in_scheduler() {
             IDLE.store(true, Release);
             // Re-check after publishing IDLE: an entry that missed it has bumped IN_SCHED.
-            if !proc::anyone_in_scheduler() {
+            if !anyone_in_scheduler() {
                 NOTE.sleep(i64::MAX);
             }
             IDLE.store(false, Release);

@@ -10,7 +10,7 @@
 //!    when it becomes an M (a worker, a thread entering `gs_run`/`gs_main`), until it exits: a
 //!    pthread key's destructor unregisters it. Only registered threads can hold handles to the
 //!    runtime's objects, so only they can wake anyone.
-//! 2. Every thread counted in `proc::IN_SCHED` (inside the scheduler) or `proc::BLOCKED` (blocked
+//! 2. Every thread counted in `deadlock.rs: IN_SCHED` (inside the scheduler) or `deadlock.rs: BLOCKED` (blocked
 //!    without deadline in a gostack call) is registered: both counts are entered through exports
 //!    that register first.
 //! 3. So `USERS - IN_SCHED - BLOCKED` threads are running outside the runtime and may still call in;
@@ -18,7 +18,7 @@
 //! 4. A registered thread that exits makes a deadlock possible that was not before: its destructor
 //!    wakes the threads sleeping in `gs_run`/`gs_main` so that they check again.
 //! 5. A thread the host created but that has not called in yet is not counted: the verdict waits
-//!    `proc::DEADLOCK_GRACE_NS` (50 ms) with no new registration, which covers "pthread_create,
+//!    `deadlock.rs: DEADLOCK_GRACE_NS` (50 ms) with no new registration, which covers "pthread_create,
 //!    then gs_run" where the thread's first call comes a moment later. A thread that calls in
 //!    later than that must call any gs_* function first (`gs_self()` is enough).
 //!
@@ -39,7 +39,7 @@ use super::*;
 
 /// Registered threads alive (invariant 1).
 static USERS: AtomicI64 = AtomicI64::new(0);
-/// Registrations ever (a deadlock suspicion is reset by any: proc::check_dead).
+/// Registrations ever (a deadlock suspicion is reset by any: deadlock.rs: check_dead).
 static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Registrations since the library loaded.
@@ -107,7 +107,7 @@ pub(crate) fn reset_after_fork() {
     USERS.store(me as i64, SeqCst);
 }
 
-/// Registered threads alive (for proc::check_dead and gs_stats).
+/// Registered threads alive (for deadlock.rs: check_dead and gs_stats).
 pub fn users() -> i64 {
     USERS.load(SeqCst)
 }
@@ -127,7 +127,7 @@ fn thread_exit(registered: bool) {
     if registered {
         USERS.fetch_sub(1, SeqCst);
         // Invariant 4: the threads in gs_run/gs_main look again.
-        proc::recheck_deadlock();
+        recheck_deadlock();
     }
 }
 
@@ -152,7 +152,7 @@ unsafe fn exited_in_scheduler(m: *mut M) -> ! {
         );
     }
     drop(w);
-    crate::fatal::throw("thread exited inside the scheduler")
+    crate::base::fatal::throw("thread exited inside the scheduler")
 }
 
 /// Gives the M's resources back and puts its record on the free list.
@@ -160,8 +160,13 @@ unsafe fn exited_in_scheduler(m: *mut M) -> ! {
 /// # Safety
 /// `m` is the calling thread's M, outside the scheduler.
 unsafe fn release_m(m: *mut M) {
-    // SAFETY: per the contract.
-    unsafe { crate::signal::on_m_exit(m) };
+    // SAFETY: per the contract: our own M, outside the scheduler; its sigaltstack is forgotten
+    // before it goes.
+    unsafe {
+        let mapped = core::mem::take(&mut (*m).altstack);
+        (*m).sigstack = (0, 0);
+        crate::signal::on_m_exit(mapped);
+    }
     let mut s = lock_sched();
     if let Some(i) = s.allm.iter().position(|&x| x == m) {
         s.allm.swap_remove(i);

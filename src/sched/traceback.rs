@@ -8,8 +8,8 @@
 //! the scheduler lock, read here as a snapshot) and writes through a fixed buffer (`FdWriter`).
 
 use super::{WaitReason, DEBUG_INFO, G, G_RUNNABLE, G_RUNNING, G_WAITING};
-use crate::abi::types::GS_STACK_FIXED;
-use crate::fatal::FdWriter;
+use crate::base::fatal::FdWriter;
+use crate::base::types::GS_STACK_FIXED;
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Acquire;
 

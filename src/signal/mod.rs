@@ -7,23 +7,16 @@
 //! - Handlers already installed without SA_ONSTACK get it added (Go's setsigstack): a signal
 //!   frame (~3 KiB here) must never land on a small goroutine stack. Checked again whenever a
 //!   thread becomes an M, since hosts may install handlers later.
-//! - A guard fault of a GROWABLE goroutine stack is a growth request: the handler moves the stack
-//!   (stack/grow.rs `grow_in_signal`: copy, adjust the saved registers and vector lanes) and
-//!   returns, and the faulting instruction retries on the new stack. Everything on that path is
-//!   async-signal-safe (no allocation, no lock): user code may have faulted inside malloc. Past the
-//!   goroutine's limit, and for FIXED stacks, it is fatal with Go's message. The kernel reports a
-//!   signal frame that could not be pushed as SI_KERNEL with si_addr 0: rsp within
-//!   `KERNEL_FRAME_ROOM` of the stack's low end identifies it (the signal that needed the frame is
-//!   lost; SA_ONSTACK on every handler is the real fix, see below).
+//! - Which faults are ours is the scheduler's decision, not this layer's (it knows nothing of
+//!   goroutines): the scheduler registers a [`FaultFn`] at start-up ([`set_fault_hook`]), which
+//!   handles a guard fault of the running goroutine's stack (growth, or Go's fatal message) and
+//!   answers false for every other fault, which is then chained (sched/fault.rs). Everything on
+//!   that path is async-signal-safe (no allocation, no lock): user code may have faulted inside
+//!   malloc.
 
-use crate::abi::types::GS_STACK_GROWABLE;
-use crate::fatal::FdWriter;
-use crate::sched::grow;
-use crate::sched::{getm, M};
 use crate::stack::PAGE;
-use core::fmt::Write;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Once;
 
 const NSIG: usize = 65;
@@ -37,12 +30,41 @@ static INSTALL: Once = Once::new();
 const SC_SIGSTKSZ: libc::c_int = 250;
 const MIN_ALTSTACK: usize = 64 * 1024;
 
-/// Called once per new M, on its thread.
-pub fn on_new_m(m: *mut M) {
+/// Decides a SIGSEGV/SIGBUS (`info`, and the interrupted context, a `ucontext_t`): returns true
+/// when it handled the fault (the faulting instruction is retried), false to chain it to the
+/// handler installed before ours. It may also not return (a fatal error).
+///
+/// # Safety
+/// Called from the signal handler, on the sigaltstack, with the kernel's arguments; must be
+/// async-signal-safe.
+pub type FaultFn = unsafe fn(info: *mut libc::siginfo_t, uc: *mut libc::ucontext_t) -> bool;
+
+/// The registered [`FaultFn`] as an address; 0: none (every fault is chained).
+static FAULT_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers what decides a fault (the scheduler, at start-up, before any thread becomes an M).
+pub fn set_fault_hook(f: FaultFn) {
+    FAULT_HOOK.store(f as usize, Release);
+}
+
+/// A thread's signal stack: the mapping the runtime made for it (base, length; (0, 0) if it uses
+/// one it found installed) and the stack in use, `[lo, hi)` ((0, 0) if none).
+#[derive(Clone, Copy, Default)]
+pub struct AltStack {
+    pub mapped: (usize, usize),
+    pub range: (usize, usize),
+}
+
+/// Called once per new M, on its thread: installs the handlers (once) and gives the thread a
+/// sigaltstack unless it has one large enough.
+pub fn on_new_m() -> AltStack {
     crate::stack::xsave::init();
     INSTALL.call_once(install_handlers);
     add_onstack_to_handlers();
-    ensure_altstack(m);
+    let alt = ensure_altstack();
+    // For in_handler, which reads it without the M.
+    crate::arch::set_tls_sigstack(alt.range.0, alt.range.1 - alt.range.0);
+    alt
 }
 
 fn install_handlers() {
@@ -84,27 +106,15 @@ fn add_onstack_to_handlers() {
     }
 }
 
-/// Records the calling thread's signal stack `[lo, hi)`: in its M (for debuggers) and in the
-/// thread's own words next to the M pointer, which [`in_handler`] reads without the M.
-///
-/// # Safety
-/// `m` is the calling thread's M.
-unsafe fn set_sigstack(m: *mut M, lo: usize, hi: usize) {
-    // SAFETY: per the contract.
-    unsafe { (*m).sigstack = (lo, hi) };
-    crate::arch::set_tls_sigstack(lo, hi - lo);
-}
-
 /// Gives the calling thread a sigaltstack unless it has a big enough one already.
-fn ensure_altstack(m: *mut M) {
+fn ensure_altstack() -> AltStack {
     // SAFETY: sigaltstack queries/sets the calling thread's signal stack; the mapping we install
-    // is owned by the M until the thread exits (on_m_exit).
+    // is owned by the thread's M until the thread exits (on_m_exit).
     unsafe {
         let mut cur: libc::stack_t = core::mem::zeroed();
         libc::sigaltstack(core::ptr::null(), &mut cur);
         if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALTSTACK {
-            set_sigstack(m, cur.ss_sp as usize, cur.ss_sp as usize + cur.ss_size);
-            return;
+            return AltStack { mapped: (0, 0), range: (cur.ss_sp as usize, cur.ss_sp as usize + cur.ss_size) };
         }
         let want = MIN_ALTSTACK.max(libc::sysconf(SC_SIGSTKSZ).max(0) as usize);
         let want = (want + PAGE - 1) & !(PAGE - 1);
@@ -118,31 +128,30 @@ fn ensure_altstack(m: *mut M) {
             0,
         );
         if p == libc::MAP_FAILED {
-            return;
+            return AltStack::default();
         }
         libc::mprotect(p, 4096, libc::PROT_NONE);
         let ss = libc::stack_t { ss_sp: (p as usize + 4096) as *mut _, ss_flags: 0, ss_size: want };
         if libc::sigaltstack(&ss, core::ptr::null_mut()) == 0 {
-            (*m).altstack = (p as usize, len);
-            set_sigstack(m, p as usize + 4096, p as usize + 4096 + want);
-        } else {
-            libc::munmap(p, len);
+            return AltStack { mapped: (p as usize, len), range: (p as usize + 4096, p as usize + 4096 + want) };
         }
+        libc::munmap(p, len);
+        AltStack::default()
     }
 }
 
 /// The calling thread, an M, is exiting (sched::threads): unmaps the sigaltstack the runtime
-/// mapped for it (2 mappings: the stack and its guard page), after disabling it if it is still the
-/// thread's signal stack.
+/// mapped for it (`mapped` of [`on_new_m`]'s answer: 2 mappings, the stack and its guard page),
+/// after disabling it if it is still the thread's signal stack.
 ///
 /// # Safety
-/// `m` is the calling thread's M, outside the scheduler and not in a signal handler.
-pub unsafe fn on_m_exit(m: *mut M) {
+/// `mapped` is what [`on_new_m`] mapped on the calling thread, which is outside the scheduler and
+/// not in a signal handler, and nothing uses it afterwards.
+pub unsafe fn on_m_exit(mapped: (usize, usize)) {
+    crate::arch::set_tls_sigstack(0, 0);
     // SAFETY: per the contract; the mapping was made by ensure_altstack for this thread.
     unsafe {
-        let (base, len) = (*m).altstack;
-        (*m).altstack = (0, 0);
-        set_sigstack(m, 0, 0);
+        let (base, len) = mapped;
         if base == 0 {
             return;
         }
@@ -159,13 +168,14 @@ pub unsafe fn on_m_exit(m: *mut M) {
     }
 }
 
-/// Is the calling thread (an M) running a signal handler? Cheap (no system call, no M: three
-/// loads and one compare), for the entry check of every export (abi::Entry): true when the stack pointer is
-/// on the thread's signal stack (ours, or the host's if it had one when the thread became an M):
-/// every handler the runtime saw installed got SA_ONSTACK, see above. Not detected: a handler
-/// without SA_ONSTACK (installed after the thread became an M), which runs on the interrupted
-/// stack, indistinguishable from the code it interrupted; a handler on a signal stack the host
-/// installs later; and threads that never became an M.
+/// Is the calling thread running a signal handler? Cheap (no system call, no M: three loads and
+/// one compare), for the entry check of every export (abi::Entry): true when the stack pointer is
+/// on the thread's signal stack (ours, or the host's if it had one when the thread became an M;
+/// [`on_new_m`] records it in two words of the thread's own, beside the M pointer): every handler
+/// the runtime saw installed got SA_ONSTACK, see above. Not detected: a handler without
+/// SA_ONSTACK (installed after the thread became an M), which runs on the interrupted stack,
+/// indistinguishable from the code it interrupted; a handler on a signal stack the host installs
+/// later; and threads that never became an M.
 ///
 /// (Until issue 18 it also refused a stack pointer outside the running goroutine's stack, for the
 /// second case. That cost four loads and two branches on every call, 10% of a channel round trip,
@@ -189,54 +199,18 @@ extern "C" fn handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
 }
 
 fn handle(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes valid info and ucontext pointers; the M pointer is an initial-exec TLS word and
-    // M/G records are never freed, so reading them here is sound.
-    unsafe {
-        let addr = (*info).si_addr() as usize;
-        let code = (*info).si_code;
-        let uc = ctx as *mut libc::ucontext_t;
-        let rsp = (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
-        let m = getm();
-        if !m.is_null() && !(*m).curg.is_null() && (*m).on_g0 == 0 {
-            let gp = (*m).curg;
-            let st = (*gp).stack;
-            // The thread runs on the goroutine's stack (rsp may already be inside the guard, or
-            // below it after a large `sub rsp`).
-            let on_stack = rsp >= st.guard_lo().saturating_sub(grow::REG_WINDOW_BELOW_GUARD) && rsp < st.hi;
-            let kernel_frame = code == libc::SI_KERNEL && rsp >= st.guard_lo() && rsp < st.lo + grow::KERNEL_FRAME_ROOM;
-            if st.lo != 0 && on_stack && (st.in_guard(addr) || kernel_frame) {
-                if (*gp).stack_kind == GS_STACK_GROWABLE {
-                    let fault = if kernel_frame { 0 } else { addr };
-                    match grow::grow_in_signal(m, gp, uc, fault) {
-                        Ok(()) => return,
-                        Err(grow::GrowError::Limit) => {}
-                        Err(grow::GrowError::NoMemory) => {
-                            let mut w = FdWriter::stderr();
-                            let _ = writeln!(w, "runtime: cannot allocate a larger stack for goroutine {}", (*gp).goid);
-                            drop(w);
-                            crate::fatal::throw("out of memory")
-                        }
-                    }
-                }
-                grow::overflow(&*gp, rsp, addr);
-            }
-            // A fault below the guard with the stack pointer there too: one frame (or alloca)
-            // larger than the guard jumped over it, in code built without
-            // -fstack-clash-protection (issue #20 item 4). Where that lands in mapped memory (a
-            // neighbouring stack) nothing faults and nothing can be said; here something can.
-            let below = st.guard_lo().saturating_sub(grow::REG_WINDOW_BELOW_GUARD);
-            if st.lo != 0
-                && code != libc::SI_KERNEL
-                && addr >= below
-                && addr < st.guard_lo()
-                && rsp >= below
-                && rsp < st.hi
-            {
-                grow::jumped_guard(&*gp, rsp, addr);
-            }
+    let hook = FAULT_HOOK.load(Acquire);
+    if hook != 0 {
+        // SAFETY: only set_fault_hook stores here, always a `FaultFn`; the kernel's info and
+        // context are what the hook's contract asks for.
+        let f = unsafe { core::mem::transmute::<usize, FaultFn>(hook) };
+        // SAFETY: as above.
+        if unsafe { f(info, ctx.cast()) } {
+            return;
         }
-        chain(sig, info, ctx);
     }
+    // SAFETY: our handler's own arguments, passed on unchanged.
+    unsafe { chain(sig, info, ctx) };
 }
 
 /// Passes a fault we do not own to the handler installed before ours.

@@ -22,7 +22,7 @@
 //! into the freed tail slot (so FIFO order holds).
 
 use super::waiter::{block, caller, wake, Caller, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
-use crate::abi::types::*;
+use crate::base::types::*;
 use crate::sched::WaitReason;
 use core::ffi::c_int;
 use core::ptr::copy_nonoverlapping;

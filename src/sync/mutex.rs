@@ -8,7 +8,7 @@
 //! directly to it (the mutex never becomes free), so no waiter can starve.
 
 use super::waiter::{block, caller, wake, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
-use crate::abi::types::*;
+use crate::base::types::*;
 use crate::sched::nanotime;
 use crate::sched::WaitReason;
 use core::ffi::c_int;

@@ -17,8 +17,9 @@
 //!    and pass 3 drops them after its last unlock, so a channel freed meanwhile is released here.
 
 use super::chan::{Chan, Outcome};
-use super::waiter::{block, caller, fastrandn, lock_all, unlock_all, wake, Caller, Lock, WaitCtx, Waiter, NO_DEADLINE};
-use crate::abi::types::*;
+use super::waiter::{block, caller, lock_all, unlock_all, wake, Caller, Lock, WaitCtx, Waiter, NO_DEADLINE};
+use crate::base::rand::fastrandn;
+use crate::base::types::*;
 use crate::sched::WaitReason;
 use core::ffi::c_int;
 

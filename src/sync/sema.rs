@@ -2,7 +2,7 @@
 //! so a waiter cannot be overtaken by later `acquire`s.
 
 use super::waiter::{caller, wait_in_queue, wake, Locked, WaitQueue};
-use crate::abi::types::*;
+use crate::base::types::*;
 use crate::sched::WaitReason;
 use core::ffi::c_int;
 

@@ -27,8 +27,9 @@
 //!    `timer_busy = 0` as its last access to it; an owner whose `timer_del` comes too late waits
 //!    for that before its frame goes away.
 
-use crate::abi::types::{GS_ESTATE, GS_OK};
+use crate::base::lock::SpinWait;
 pub use crate::base::lock::{Lock, Locked};
+use crate::base::types::{GS_ESTATE, GS_OK};
 use crate::sched::{self, WaitReason, Where, G};
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -58,7 +59,7 @@ pub struct WaitCtx {
     timer_busy: AtomicU32,
     timer_id: AtomicU64,
     /// Thread waiters: the thread stopped counting as a possible waker while blocked (see
-    /// sched::proc::ext_block); whoever ends the wait counts it again, before the wake-up, so the
+    /// sched::ext_block); whoever ends the wait counts it again, before the wake-up, so the
     /// deadlock detector never sees a woken thread as blocked.
     ext_blocked: AtomicBool,
 }
@@ -291,7 +292,7 @@ unsafe fn wake_thread(ctx: *const WaitCtx) {
         let c = &*ctx;
         let t = (*c.thread.get()).clone().expect("thread waiter without a thread");
         if c.ext_blocked.swap(false, AcqRel) {
-            sched::proc::ext_unblock_other();
+            sched::ext_unblock_other();
         }
         c.woken.store(1, Release);
         // ctx may be gone from here on.
@@ -458,7 +459,7 @@ pub unsafe fn block(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], de
         && deadline == NO_DEADLINE
         && locks.len() == 1
         // SAFETY: a goroutine (caller() secured its stack) holding the one lock of its queue.
-        && unsafe { sched::proc::park_handoff(reason, &ctx.g, (*locks[0]).byte_ptr()) }
+        && unsafe { sched::park_handoff(reason, &ctx.g, (*locks[0]).byte_ptr()) }
     {
         return;
     }
@@ -489,14 +490,9 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], d
         }
         if deadline != NO_DEADLINE && !sched::timer_del(ctx.timer_id.load(Acquire)) {
             // The timer fired (or is firing on another M): wait until it let go of ctx.
-            let mut spins = 0u32;
+            let mut wait = SpinWait::new(1000);
             while ctx.timer_busy.load(Acquire) != 0 {
-                spins += 1;
-                if spins < 1000 {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                wait.pause();
             }
         }
         return;
@@ -508,13 +504,13 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], d
         fn drop(&mut self) {
             // A timeout ends the wait without a waker: count ourselves again.
             if self.0.swap(false, AcqRel) {
-                sched::proc::ext_unblock_other();
+                sched::ext_unblock_other();
             }
         }
     }
     // Only an untimed wait makes the thread unable to wake anyone for good.
     if deadline == NO_DEADLINE {
-        ctx.ext_blocked.store(sched::proc::ext_block(), Release);
+        ctx.ext_blocked.store(sched::ext_block(), Release);
     }
     let _blocked = Blocked(&ctx.ext_blocked);
     // SAFETY: the caller holds the locks.
@@ -536,28 +532,6 @@ unsafe fn block_slow(ctx: &WaitCtx, reason: WaitReason, locks: &[*const Lock], d
         }
         std::thread::park_timeout(std::time::Duration::from_nanos((deadline - now) as u64));
     }
-}
-
-/// A fast thread-local random number (wyrand), for select's poll order.
-pub fn fastrand() -> u64 {
-    thread_local! {
-        static SEED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
-    }
-    SEED.with(|s| {
-        let mut x = s.get();
-        if x == 0 {
-            x = (sched::nanotime() as u64) ^ (s as *const _ as u64).rotate_left(32) | 1;
-        }
-        x = x.wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = (x as u128).wrapping_mul((x ^ 0xe703_7ed1_a0b4_28db) as u128);
-        ((t >> 64) ^ t) as u64
-    })
-}
-
-/// A uniform number in `[0, n)` (n > 0; Lemire's multiply-shift, bias < n / 2^64).
-pub fn fastrandn(n: usize) -> usize {
-    ((fastrand() as u128 * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]
@@ -652,14 +626,5 @@ mod tests {
             q.remove(&mut w);
             lock.unlock();
         }
-    }
-
-    #[test]
-    fn fastrandn_in_range() {
-        let mut seen = [0u32; 5];
-        for _ in 0..5000 {
-            seen[fastrandn(5)] += 1;
-        }
-        assert!(seen.iter().all(|&c| c > 700), "{seen:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! (`GS_EINVAL`, counter unchanged) where Go panics; the counter reaching zero wakes every waiter.
 
 use super::waiter::{caller, wait_in_queue, wake, Locked, WaitCtx, WaitQueue};
-use crate::abi::types::*;
+use crate::base::types::*;
 use crate::sched::WaitReason;
 use core::ffi::c_int;
 

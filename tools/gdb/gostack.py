@@ -11,8 +11,8 @@ Commands:
     info goroutines          every goroutine: id, state or wait reason, name, thread, where it is
     goroutine N bt           the C backtrace of goroutine N (parked or running)
 
-The runtime publishes what this needs in one record, `gostack::sched::DEBUG_INFO`
-(src/sched/mod.rs, `DebugInfo`): the array of every G it ever made and the offsets of the G
+The runtime publishes what this needs in one record, `gostack::sched::debug::DEBUG_INFO`
+(src/sched/debug.rs, `DebugInfo`): the array of every G it ever made and the offsets of the G
 fields shown here, read as raw words, so that no type information is needed (release builds
 carry line tables only). A parked goroutine's saved context is the switch frame at
 `G.sched.sp` (asm/offsets.h): fpctl, r15, r14, r13, r12, rbx, rbp, return address; its stack
@@ -42,18 +42,18 @@ DEBUG_FIELDS = ("allg", "nallg", "g_sched_sp", "g_stack_lo", "g_stack_hi", "g_go
 
 
 def _debug_info():
-    """The runtime's DebugInfo record: a dict of its words (see src/sched/mod.rs)."""
-    out = gdb.execute("info variables ^gostack::sched::DEBUG_INFO", to_string=True)
+    """The runtime's DebugInfo record: a dict of its words (see src/sched/debug.rs)."""
+    out = gdb.execute("info variables ^gostack::sched::debug::DEBUG_INFO", to_string=True)
     addr = None
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0].startswith("0x") and parts[1].startswith("gostack::sched::DEBUG_INFO"):
+        if len(parts) >= 2 and parts[0].startswith("0x") and parts[1].startswith("gostack::sched::debug::DEBUG_INFO"):
             addr = int(parts[0], 16)
     if addr is None:
-        raise gdb.GdbError("gostack::sched::DEBUG_INFO not found: is libgostack.so loaded (run the "
+        raise gdb.GdbError("gostack::sched::debug::DEBUG_INFO not found: is libgostack.so loaded (run the "
                            "program first), and not stripped of its symbol table?")
     if _read_bytes(addr, 8) != b"gostack1":
-        raise gdb.GdbError("gostack::sched::DEBUG_INFO has an unknown layout: this script is for "
+        raise gdb.GdbError("gostack::sched::debug::DEBUG_INFO has an unknown layout: this script is for "
                            "another version of gostack")
     return {name: _read_word(addr + 8 * (i + 1)) for i, name in enumerate(DEBUG_FIELDS)}
 

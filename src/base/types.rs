@@ -1,4 +1,6 @@
-//! Types and constants of the C API. cbindgen copies these (and their docs) into `include/gostack.h`.
+//! Types and constants of the C API. cbindgen copies these (and their docs) into `include/gostack.h`
+//! (build.rs reads this file before src/abi). They live in the bottom layer because every layer
+//! returns the status codes; `abi` re-exports them.
 
 use core::ffi::{c_char, c_int, c_void};
 

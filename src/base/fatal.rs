@@ -100,7 +100,7 @@ pub fn throw(msg: &str) -> ! {
 /// not start with `runtime:` (the macro writes it).
 macro_rules! fatal {
     ($($arg:tt)*) => {
-        $crate::fatal::fatal_as!("unexpected runtime state"; $($arg)*)
+        $crate::base::fatal::fatal_as!("unexpected runtime state"; $($arg)*)
     };
 }
 pub(crate) use fatal;
@@ -109,10 +109,10 @@ pub(crate) use fatal;
 /// `fatal error: <go message>` (e.g. `out of memory`) and abort.
 macro_rules! fatal_as {
     ($msg:expr; $($arg:tt)*) => {{
-        let mut w = $crate::fatal::FdWriter::stderr();
+        let mut w = $crate::base::fatal::FdWriter::stderr();
         let _ = core::fmt::Write::write_fmt(&mut w, format_args!("runtime: {}\n", format_args!($($arg)*)));
         drop(w);
-        $crate::fatal::throw($msg)
+        $crate::base::fatal::throw($msg)
     }};
 }
 pub(crate) use fatal_as;

@@ -1,0 +1,443 @@
+//! M:N scheduling: Ms (OS threads) acquire Ps and run goroutines; idle Ms sleep; work is
+//! balanced by stealing (Go's proc.go, reduced to what a C runtime needs).
+//!
+//! - **Ps.** `nprocs` of them (`GOSTACK_MAXPROCS`, default: online CPUs). An M must hold a P to
+//!   run goroutines. Idle Ps sit on `pidle`; a P released while some M waits for one (`pwait`:
+//!   threads entering gs_run, Ms with pinned work) is handed to that M directly.
+//! - **Where goroutines run.** With more than one P, worker Ms are started on demand (up to
+//!   nprocs), so goroutines spawned from any thread run in the background as in Go. A thread in
+//!   gs_run/gs_main is an M too; when it finds no idle P it queues on `pwait`, and the M holding a
+//!   P hands it over at its next switch once it has held it for `HANDOFF_SLICE_NS`. With one P
+//!   there are no worker threads: goroutines run in the threads inside gs_run/gs_main, one at a
+//!   time, deterministically (yields strictly FIFO).
+//! - **Pinning** (DESIGN.md, decided): C compilers cache TLS addresses such as errno's across
+//!   calls, so a goroutine resumed on another thread mid-function could read another thread's
+//!   errno. A goroutine may be stolen before its first run; from then on it is pinned to its M
+//!   (`G::lockedm`) unless spawned with GS_SPAWN_MIGRATABLE or GOSTACK_MIGRATE=1. Invariant: a
+//!   P's run queue holds only goroutines its holder may run; pinned goroutines readied by another
+//!   M go to their M's `lockedq`, and an M moves its pinned goroutines out of a P it gives away.
+//!   A thread that returns from gs_run/gs_main unpins the goroutines pinned to it (they would
+//!   otherwise wait for that thread to come back).
+//! - **Spinning.** `wakep` wakes (or starts) one M only when there is an idle P and no M is
+//!   already looking for work (Go's nmspinning rule), so a burst of spawns does not wake every
+//!   thread.
+//! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending, no queued
+//!   work, and every thread that used the runtime either inside the scheduler or blocked in a
+//!   gostack call (any other such thread could still wake someone; threads.rs), every thread in
+//!   gs_run/gs_main is told: gs_run returns GS_EDEADLOCK, gs_main prints Go's message. A thread
+//!   that used the runtime and exits makes them look again.
+
+use super::deadlock::{all_done_status, in_sched_enter, in_sched_leave, wake_if_all_done};
+use super::g::{MainWait, G};
+use super::grow;
+use super::m::{getm, getm_or_create, stop_m, wakep, workers_allowed, M};
+use super::p::{lockedq_put, pidleget, pidleput, release_p, runqput, take_p, P};
+use super::park::{execute, whereami, Where};
+use super::runq;
+use super::runq::GQueue;
+use super::spawn::{spawn_inner, Attr};
+use super::timer::{run_timers, timer_due};
+use super::{global_get, global_put, lock_sched, remove, SchedLocked, SCHED};
+use crate::arch;
+use crate::arch::RawFn;
+use crate::base::clock::nanotime;
+use crate::base::clock::nanotime_coarse;
+use crate::base::types::*;
+use core::ffi::c_int;
+use core::ffi::c_void;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, Ordering::*};
+
+/// Every this many schedules a P looks at the global run queue before its own (Go's 61: a prime,
+/// so that it does not fall into step with a periodic pattern of goroutines), so that goroutines
+/// queued globally are not starved by a busy local queue.
+pub(crate) const GLOBAL_QUEUE_EVERY: u32 = 61;
+
+/// How long an M keeps its P while another thread waits for one.
+pub const HANDOFF_SLICE_NS: i64 = 1_000_000;
+
+/// Finds a runnable G for m (which holds p).
+///
+/// # Safety
+/// On m's g0; m holds p.
+#[inline(always)]
+pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
+    // SAFETY: per the contract.
+    unsafe {
+        // Goroutines pinned to this M that were readied elsewhere come first (Go's runnext
+        // spirit: they were woken).
+        if (*m).lockedq_len.load(Acquire) != 0 {
+            let mut q = (*m).lockedq.lock();
+            let g = q.pop();
+            (*m).lockedq_len.store(q.len(), Release);
+            if g.is_some() {
+                return g;
+            }
+        }
+        let pl = p.local();
+        pl.schedtick = pl.schedtick.wrapping_add(1);
+        let nprocs = SCHED.nprocs.load(Relaxed);
+        // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
+        if nprocs > 1 && pl.schedtick.is_multiple_of(GLOBAL_QUEUE_EVERY) && SCHED.runqsize.load(Relaxed) != 0 {
+            let mut misplaced = GQueue::new();
+            let g = global_get_for(m, &mut lock_sched(), &mut misplaced);
+            redirect(p, misplaced);
+            if g.is_some() {
+                return g;
+            }
+        }
+        if let Some(g) = p.runq.get_fair(&mut pl.next_streak) {
+            return Some(g);
+        }
+        if SCHED.runqsize.load(Relaxed) != 0 {
+            let mut misplaced = GQueue::new();
+            let mut s = lock_sched();
+            let first = global_get_for(m, &mut s, &mut misplaced);
+            if first.is_some() {
+                // Refill the ring with a batch (Go's globrunqget), oldest first.
+                let n = (s.runq.len() / nprocs.max(1) + 1).min(runq::RUNQ_SIZE / 2);
+                for _ in 0..n {
+                    match global_get_for(m, &mut s, &mut misplaced) {
+                        Some(g) => {
+                            if let Err(g) = p.runq.put_tail(g) {
+                                global_put(&mut s, g);
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+            }
+            drop(s);
+            redirect(p, misplaced);
+            if first.is_some() {
+                return first;
+            }
+        }
+        if nprocs > 1 {
+            return steal(m, p, nprocs);
+        }
+        None
+    }
+}
+
+/// Takes the next goroutine of the global queue that `m` may run. One pinned to another M (with
+/// one P a pinned goroutine can be queued globally, and the P can pass to another thread) is set
+/// aside in `misplaced` for [`redirect`], after the scheduler lock is released (lock order:
+/// an M's lockedq lock is taken before the scheduler lock elsewhere).
+fn global_get_for(m: *mut M, s: &mut SchedLocked, misplaced: &mut GQueue) -> Option<*mut G> {
+    loop {
+        let g = global_get(s)?;
+        // SAFETY: a queued G's lockedm is stable while it is queued.
+        let lm = unsafe { (*g).lockedm };
+        if lm.is_null() || lm == m {
+            return Some(g);
+        }
+        misplaced.push(g);
+    }
+}
+
+/// Hands goroutines pinned to other Ms to those Ms (or, if their thread left the scheduler,
+/// unpins them and queues them on `p`, held by the caller).
+fn redirect(p: &P, mut misplaced: GQueue) {
+    while let Some(g) = misplaced.pop() {
+        // SAFETY: g is RUNNABLE, pinned, and ours to queue.
+        unsafe {
+            if !lockedq_put((*g).lockedm, g, false) {
+                (*g).lockedm = null_mut();
+                runqput(p, g, false);
+            }
+        }
+    }
+}
+
+/// Steals half of a random victim's queue (only goroutines that may still move).
+fn steal(m: *mut M, p: &P, nprocs: usize) -> Option<*mut G> {
+    let me = p.id();
+    // SAFETY: our M; its random state only its thread touches.
+    let start = crate::base::rand::nextn(unsafe { &mut (*m).rand }, nprocs);
+    for i in 0..nprocs {
+        let v = (start + i) % nprocs;
+        if v == me {
+            continue;
+        }
+        let victim = &SCHED.allp[v];
+        if victim.runq.is_empty() {
+            continue;
+        }
+        if let Some(g) = victim.runq.steal_half_into(&p.runq, m) {
+            return Some(g);
+        }
+    }
+    None
+}
+
+/// The scheduler loop, on g0. Never returns: runs a goroutine or leaves the scheduler.
+///
+/// # Safety
+/// On m's g0, entered through gs_asm_mstart or an mcall.
+pub unsafe fn schedule(m: *mut M) -> ! {
+    // SAFETY: per the contract.
+    unsafe {
+        loop {
+            if (*m).p.is_null() {
+                if let Some(st) = stop_m(m) {
+                    leave_scheduler(m, st);
+                }
+                continue;
+            }
+            let p = &*(*m).p;
+            let mw = (*m).main_wait;
+            if !mw.is_null() && (*mw).done.load(Acquire) {
+                leave_scheduler(m, GS_OK);
+            }
+            if slice_over(m) {
+                leave_scheduler(m, GS_ETIMEDOUT);
+            }
+            if p.id() >= SCHED.nprocs.load(Relaxed) {
+                release_p(m, true);
+                continue;
+            }
+            // With one P, a worker keeps a P only to run goroutines pinned to it.
+            if (*m).is_worker && !workers_allowed() && (*m).lockedq_len.load(Acquire) == 0 {
+                release_p(m, true);
+                continue;
+            }
+            if SCHED.npwait.load(Relaxed) != 0 && nanotime() - (*m).p_since > HANDOFF_SLICE_NS {
+                release_p(m, true);
+                continue;
+            }
+            run_timers();
+            if let Some(g) = find_runnable(m, p) {
+                if (*m).spinning {
+                    (*m).spinning = false;
+                    if SCHED.nmspinning.fetch_sub(1, AcqRel) == 1 {
+                        wakep();
+                    }
+                }
+                execute(m, p, g);
+            }
+            if !(*m).is_worker && wake_if_all_done((*m).p) {
+                leave_scheduler(m, all_done_status(m));
+            }
+            if let Some(st) = stop_m(m) {
+                leave_scheduler(m, st);
+            }
+        }
+    }
+}
+
+/// The checks both hand-offs share: everything `schedule()` and `find_runnable()` look at before
+/// they take from the P's queue, and what `enter_m` would have to do for the running goroutine.
+/// Returns this M, its running goroutine and its P when a hand-off may proceed. Under a sanitizer
+/// never: every switch then goes through g0, where the fiber hooks are (the hand-offs have none,
+/// which saves their flag tests on every switch; the flag is set once, before the first goroutine).
+///
+/// # Safety
+/// On a goroutine's own stack.
+#[inline(always)]
+pub(super) unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
+    // SAFETY: m is this thread's M; its fields are only written by this thread (or atomics).
+    unsafe {
+        let m = getm();
+        if m.is_null() {
+            return None;
+        }
+        let (g, p) = ((*m).curg, (*m).p);
+        if g.is_null() || p.is_null() || (*m).on_g0 != 0 {
+            return None;
+        }
+        let mw = (*m).main_wait;
+        if (*m).lockedq_len.load(Acquire) != 0
+            || (!mw.is_null() && (*mw).done.load(Acquire))
+            || slice_over(m)
+            || ((*m).is_worker && !workers_allowed())
+            || SCHED.npwait.load(Relaxed) != 0
+            || timer_due()
+            || grow::needs_settle(g)
+            || super::sanitizer::any()
+        {
+            return None;
+        }
+        let pr: &'static P = &*p;
+        let nprocs = SCHED.nprocs.load(Relaxed);
+        if pr.id() >= nprocs || (nprocs > 1 && pr.local().schedtick.wrapping_add(1).is_multiple_of(GLOBAL_QUEUE_EVERY))
+        {
+            return None;
+        }
+        Some((m, g, pr))
+    }
+}
+
+/// Whether this M's time slice (`leave_at`, gs_py_run) is over. A slice (20 ms for Python) may
+/// end a clock tick late: the coarse clock costs a quarter of the precise one, and every switch
+/// of a Python goroutine asks (`schedule()` and the hand-offs).
+///
+/// # Safety
+/// `m` is the calling thread's M.
+#[inline(always)]
+unsafe fn slice_over(m: *mut M) -> bool {
+    // SAFETY: per the contract.
+    let leave_at = unsafe { (*m).leave_at };
+    leave_at != i64::MAX && slice_over_at(leave_at)
+}
+
+#[cold]
+#[inline(never)]
+fn slice_over_at(leave_at: i64) -> bool {
+    nanotime_coarse() >= leave_at
+}
+
+/// Leaves the scheduler: releases the P (unpinning goroutines pinned to this thread, which may not
+/// come back) and resumes the thread inside gs_run/gs_main.
+///
+/// # Safety
+/// On m's g0; m is not a worker.
+pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
+    // SAFETY: per the contract.
+    unsafe {
+        {
+            let mut q = (*m).lockedq.lock();
+            (*m).departed.store(true, Release);
+            let mut s = lock_sched();
+            while let Some(g) = q.pop() {
+                (*g).lockedm = null_mut();
+                global_put(&mut s, g);
+            }
+            (*m).lockedq_len.store(0, Release);
+            // A thread that leaves may still be queued for a P (it entered gs_run with none idle
+            // and found every goroutine done before one came): a P handed to it later would be
+            // lost, and all the others would wait for it for ever (seen with threads that run
+            // gs_run and exit, c-tests/test_thread_exit at P=2). Leave every list; give back a P
+            // handed over meanwhile.
+            if let Some(i) = s.proc.pwait.iter().position(|&x| x == m) {
+                s.proc.pwait.remove(i);
+                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+            }
+            remove(&mut s.proc.waiting, m);
+            remove(&mut s.proc.midle, m);
+            let handed = core::mem::replace(&mut (*m).nextp, null_mut());
+            if !handed.is_null() {
+                if (*m).p.is_null() {
+                    take_p(m, handed);
+                } else {
+                    pidleput(&mut s, handed);
+                }
+            }
+        }
+        // Not spinning any more before the P goes: release_p's wakep for the work left on it
+        // does nothing while a spinner is counted, and this one is leaving (a goroutine stayed
+        // on an idle P's ring with every thread asleep: c-tests/test_thread_exit at P=1).
+        if (*m).spinning {
+            (*m).spinning = false;
+            SCHED.nmspinning.fetch_sub(1, AcqRel);
+        }
+        if !(*m).p.is_null() {
+            release_p(m, false);
+        }
+        (*m).exit_status = status;
+        arch::set_tls_stack_guard(0);
+        if SCHED.runqsize.load(Acquire) != 0 {
+            wakep();
+        }
+        arch::gs_asm_gogo((*m).resume_sp, (*m).fpctl)
+    }
+}
+
+/// Ends the [`run_until`] slice of the calling thread at its next switch, for the CPython
+/// adapter's stop (embed/cpython.rs `stop_run`); nothing on a worker or outside a slice. Returns
+/// false outside goroutines.
+pub fn end_slice() -> bool {
+    let m = getm();
+    // SAFETY: m is this thread's M; leave_at is written only by this thread (gs_py_run's entry
+    // and exit, and here, between them, on the goroutine this M runs).
+    unsafe {
+        if m.is_null() || (*m).curg.is_null() {
+            return false;
+        }
+        if !(*m).is_worker && (*m).leave_at != i64::MAX {
+            (*m).leave_at = 0;
+        }
+    }
+    true
+}
+
+/// gs_run / gs_main: the calling thread joins the scheduler. With `main`, spawns it first and
+/// returns once it has exited; otherwise returns once every goroutine has exited.
+pub fn run(main: Option<(RawFn, *mut c_void)>) -> c_int {
+    run_inner(main, i64::MAX)
+}
+
+/// Like `run(None)`, but leaves the scheduler with `GS_ETIMEDOUT` once `nanotime()` passes
+/// `deadline` (at the next switch, or when the thread would sleep). The deadline is not a timer:
+/// `GS_EDEADLOCK` is still returned when every goroutine is asleep for good (a goroutine that
+/// sleeps until the deadline, the previous way to bound a run, hid deadlocks). For gs_py_run,
+/// whose caller must get back to the interpreter now and then to run signal handlers.
+pub fn run_until(deadline: i64) -> c_int {
+    run_inner(None, deadline)
+}
+
+fn run_inner(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
+    let rc = run_body(main, leave_at);
+    // ThreadSanitizer: the goroutines that exited happened before this return.
+    super::sanitizer::exits_observed();
+    rc
+}
+
+fn run_body(main: Option<(RawFn, *mut c_void)>, leave_at: i64) -> c_int {
+    match whereami() {
+        Where::Outside => {}
+        _ => return GS_ESTATE,
+    }
+    let m = getm_or_create();
+    // SAFETY: m is this thread's M; the scheduler touches it only while we are inside.
+    unsafe {
+        if (*m).in_scheduler {
+            return GS_ESTATE;
+        }
+        let wait = MainWait { done: AtomicBool::new(false), goexit: AtomicBool::new(false), m };
+        if let Some((f, arg)) = main {
+            if let Err(e) = spawn_inner(Attr::default_attr(), f, arg, &wait) {
+                return e;
+            }
+            (*m).main_wait = &wait;
+        }
+        // Cancellation waits until the thread left the scheduler (threads.rs).
+        let cancel_state = super::threads::disable_cancel();
+        in_sched_enter();
+        {
+            let _q = (*m).lockedq.lock();
+            (*m).departed.store(false, Release);
+        }
+        (*m).in_scheduler = true;
+        (*m).is_worker = false;
+        (*m).leave_at = leave_at;
+        {
+            let mut s = lock_sched();
+            let p = pidleget(&mut s);
+            if !p.is_null() {
+                take_p(m, p);
+            } else {
+                s.proc.pwait.push_back(m);
+                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+            }
+        }
+        arch::gs_asm_mstart(&mut (*m).resume_sp, &mut (*m).g0_base, schedule_entry, m.cast());
+        (*m).in_scheduler = false;
+        (*m).leave_at = i64::MAX;
+        (*m).main_wait = core::ptr::null();
+        in_sched_leave();
+        super::threads::restore_cancel(cancel_state);
+        (*m).exit_status
+    }
+}
+
+pub(crate) unsafe extern "C" fn schedule_entry(mp: *mut c_void) {
+    // SAFETY: called by gs_asm_mstart on g0 with our M.
+    // The thread's FP control state is the one saved by gs_asm_mstart.
+    unsafe {
+        let m = mp as *mut M;
+        (*m).fpctl = arch::frame_fpctl((*m).resume_sp);
+        schedule(m)
+    }
+}
