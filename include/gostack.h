@@ -203,6 +203,67 @@ typedef struct gs_attr {
 typedef void (*gs_fn)(void *arg);
 
 /*
+ The calling goroutine's stack, filled by `gs_get_stack_info`.
+ */
+typedef struct gs_stack_info {
+  /*
+   Lowest usable address (the guard region lies below it). For a GROWABLE stack, valid until
+   it next grows or shrinks; note that a copy of this value kept on the stack is itself moved
+   by the next growth (it equals a stack address).
+   */
+  size_t lo;
+  /*
+   One past the highest usable address.
+   */
+  size_t hi;
+  /*
+   `hi - lo`.
+   */
+  size_t size;
+  /*
+   `hi -` the caller's stack pointer.
+   */
+  size_t used;
+  /*
+   `GS_STACK_GROWABLE` or `GS_STACK_FIXED`.
+   */
+  uint32_t kind;
+  /*
+   Times this goroutine's stack grew.
+   */
+  uint64_t grows;
+  /*
+   Times this goroutine's stack shrank.
+   */
+  uint64_t shrinks;
+} gs_stack_info;
+
+/*
+ One case of `gs_select` (Go's `case v := <-ch:` / `case ch <- v:`). The caller owns the
+ array and the `elem` buffers; they must stay valid until `gs_select` returns.
+ */
+typedef struct gs_case {
+  /*
+   The channel; NULL makes the case never ready (Go's nil channel).
+   */
+  struct gs_chan *chan;
+  /*
+   `GS_CASE_SEND` or `GS_CASE_RECV`; anything else is `GS_EINVAL`.
+   */
+  int32_t dir;
+  /*
+   SEND: the value to send (elem_size bytes; may be NULL only if elem_size is 0).
+   RECV: where the received value is written (NULL discards it).
+   */
+  void *elem;
+  /*
+   Out, written for the case that fired only: `GS_OK`, or `GS_ECLOSED` when the case is a
+   receive from a closed, drained channel or a send on a closed channel.
+   */
+  int32_t status;
+} gs_case;
+
+/*
  Runtime-wide counters, filled by `gs_get_stats`. A snapshot: counters are read without stopping
  the world, so they may be mutually inconsistent by a few units while goroutines run.
  */
@@ -275,67 +336,6 @@ typedef struct gs_stats {
   uint64_t goroutine_records;
 } gs_stats;
 
-/*
- The calling goroutine's stack, filled by `gs_get_stack_info`.
- */
-typedef struct gs_stack_info {
-  /*
-   Lowest usable address (the guard region lies below it). For a GROWABLE stack, valid until
-   it next grows or shrinks; note that a copy of this value kept on the stack is itself moved
-   by the next growth (it equals a stack address).
-   */
-  size_t lo;
-  /*
-   One past the highest usable address.
-   */
-  size_t hi;
-  /*
-   `hi - lo`.
-   */
-  size_t size;
-  /*
-   `hi -` the caller's stack pointer.
-   */
-  size_t used;
-  /*
-   `GS_STACK_GROWABLE` or `GS_STACK_FIXED`.
-   */
-  uint32_t kind;
-  /*
-   Times this goroutine's stack grew.
-   */
-  uint64_t grows;
-  /*
-   Times this goroutine's stack shrank.
-   */
-  uint64_t shrinks;
-} gs_stack_info;
-
-/*
- One case of `gs_select` (Go's `case v := <-ch:` / `case ch <- v:`). The caller owns the
- array and the `elem` buffers; they must stay valid until `gs_select` returns.
- */
-typedef struct gs_case {
-  /*
-   The channel; NULL makes the case never ready (Go's nil channel).
-   */
-  struct gs_chan *chan;
-  /*
-   `GS_CASE_SEND` or `GS_CASE_RECV`; anything else is `GS_EINVAL`.
-   */
-  int32_t dir;
-  /*
-   SEND: the value to send (elem_size bytes; may be NULL only if elem_size is 0).
-   RECV: where the received value is written (NULL discards it).
-   */
-  void *elem;
-  /*
-   Out, written for the case that fired only: `GS_OK`, or `GS_ECLOSED` when the case is a
-   receive from a closed, drained channel or a send on a closed channel.
-   */
-  int32_t status;
-} gs_case;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -386,17 +386,6 @@ int gs_yield(void);
 int gs_exit(void);
 
 /*
- Runs `func(arg)` on the calling thread's own stack (the M's g0 stack) and returns `GS_OK` when it
- returns. That is the stack of the thread running the goroutine: the thread in `gs_run`/`gs_main`,
- or a runtime worker thread, whose stacks are 8 MiB (glibc's default). For deep recursion or code that publishes stack addresses. Inside `func`, calls that
- would switch goroutines (`gs_yield`, blocking operations) return `GS_ESTATE`. Outside a
- goroutine, a direct call. `GS_EINVAL` if `func` is NULL.
- # Safety
- `func` must be safe to call with `arg`.
- */
-int gs_systemstack(gs_fn func, void *arg);
-
-/*
  The calling thread joins the scheduler and runs goroutines until every goroutine has exited;
  then returns `GS_OK`; returns `GS_EDEADLOCK` if the remaining goroutines are all parked with no
  timer pending and no live thread outside the scheduler that has used the runtime (and so might
@@ -444,13 +433,6 @@ int gs_set_maxprocs(int n);
 int gs_maxprocs(void);
 
 /*
- Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
- wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd` is not
- an open file descriptor or a write to it fails (closed pipe, full disk).
- */
-int gs_dump(int fd);
-
-/*
  The id of the calling goroutine (also inside its `gs_systemstack` functions), 0 outside one.
  Like every gs_* call outside a goroutine, registers the calling thread as one that may wake
  goroutines later (deadlock detection counts such threads; see `gs_run`).
@@ -458,16 +440,15 @@ int gs_dump(int fd);
 int64_t gs_self(void);
 
 /*
- A static, NUL-terminated description of a status code (never NULL).
- */
-const char *gs_strerror(int code);
-
-/*
- Fills `*out` with runtime-wide counters. `GS_EINVAL` if `out` is NULL.
+ Runs `func(arg)` on the calling thread's own stack (the M's g0 stack) and returns `GS_OK` when it
+ returns. That is the stack of the thread running the goroutine: the thread in `gs_run`/`gs_main`,
+ or a runtime worker thread, whose stacks are 8 MiB (glibc's default). For deep recursion or code that publishes stack addresses. Inside `func`, calls that
+ would switch goroutines (`gs_yield`, blocking operations) return `GS_ESTATE`. Outside a
+ goroutine, a direct call. `GS_EINVAL` if `func` is NULL.
  # Safety
- `out` is NULL or points to writable memory for a `gs_stats`.
+ `func` must be safe to call with `arg`.
  */
-int gs_get_stats(struct gs_stats *out);
+int gs_systemstack(gs_fn func, void *arg);
 
 /*
  Fills `*out` with the calling goroutine's stack. `GS_EINVAL` if `out` is NULL,
@@ -486,53 +467,6 @@ int gs_get_stack_info(struct gs_stack_info *out);
  GROWABLE one that would pass its `max_stack_size` (nothing is moved then).
  */
 int gs_stack_check(size_t bytes);
-
-/*
- The library's version, "MAJOR.MINOR.PATCH" (static string).
- */
-const char *gs_version(void);
-
-/*
- For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
- object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
- `stack_size` bytes (0 = 8 MiB, committed only as touched). Takes a new reference to `callable`
- (the caller keeps its own) and drops it when the call returns. An exception escaping the call is
- passed to `sys.unraisablehook`. Returns the goroutine's id (> 0), `GS_EINVAL` (NULL callable,
- stack size out of range), `GS_ESTATE` (the process does not run CPython, or the GIL-state slot
- could not be located), `GS_ENOMEM`.
-
- # Safety
- The calling thread holds the GIL and `callable` points to a live Python object.
- */
-int64_t gs_py_spawn(void *callable, size_t stack_size);
-
-/*
- For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
- most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
- Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs
- its signal handlers, so Ctrl-C is seen within a slice), `GS_EDEADLOCK` if every goroutine left
- is blocked for good (as `gs_run`: no timer pending, every thread of the process in the
- scheduler or blocked in a gostack call), `GS_EINVAL` if `slice_ns <= 0`,
- `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
- */
-int gs_py_run(int64_t slice_ns);
-
-/*
- For Python (through `ctypes.PyDLL`), from inside a goroutine: ends the calling thread's
- `gs_py_run` slice at the goroutine's next switch, so that no other goroutine runs before
- `gs_py_run` returns (`SystemExit` in a goroutine stops `run()` at once; the goroutines not
- started yet keep their ids and order). No effect on a worker thread. Returns `GS_OK`,
- `GS_ENOTGOROUTINE` outside goroutines.
- */
-int gs_py_stop(void);
-
-/*
- For Python: 1 if goroutines are left and every one is asleep as far as the scheduler can tell
- (every P idle, nothing queued, no timer pending), not counting whether a thread outside the
- scheduler could still wake one (the Python side decides that with its own rule: only threads
- that used gostack count); 0 otherwise.
- */
-int gs_py_asleep(void);
 
 /*
  Makes a channel of `capacity` elements of `elem_size` bytes each. `capacity` 0 makes an
@@ -786,6 +720,72 @@ int gs_sema_release(struct gs_sema *s);
  `s` is NULL or a live handle from `gs_sema_new`.
  */
 int gs_sema_free(struct gs_sema *s);
+
+/*
+ A static, NUL-terminated description of a status code (never NULL).
+ */
+const char *gs_strerror(int code);
+
+/*
+ The library's version, "MAJOR.MINOR.PATCH" (static string).
+ */
+const char *gs_version(void);
+
+/*
+ Fills `*out` with runtime-wide counters. `GS_EINVAL` if `out` is NULL.
+ # Safety
+ `out` is NULL or points to writable memory for a `gs_stats`.
+ */
+int gs_get_stats(struct gs_stats *out);
+
+/*
+ Writes a Go-style dump of every goroutine to file descriptor `fd`: `goroutine N [state or
+ wait reason]:` followed by its stack bounds, kind, name and thread. `GS_EINVAL` if `fd` is not
+ an open file descriptor or a write to it fails (closed pipe, full disk).
+ */
+int gs_dump(int fd);
+
+/*
+ For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
+ object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
+ `stack_size` bytes (0 = 8 MiB, committed only as touched). Takes a new reference to `callable`
+ (the caller keeps its own) and drops it when the call returns. An exception escaping the call is
+ passed to `sys.unraisablehook`. Returns the goroutine's id (> 0), `GS_EINVAL` (NULL callable,
+ stack size out of range), `GS_ESTATE` (the process does not run CPython, or the GIL-state slot
+ could not be located), `GS_ENOMEM`.
+
+ # Safety
+ The calling thread holds the GIL and `callable` points to a live Python object.
+ */
+int64_t gs_py_spawn(void *callable, size_t stack_size);
+
+/*
+ For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
+ most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
+ Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs
+ its signal handlers, so Ctrl-C is seen within a slice), `GS_EDEADLOCK` if every goroutine left
+ is blocked for good (as `gs_run`: no timer pending, every thread of the process in the
+ scheduler or blocked in a gostack call), `GS_EINVAL` if `slice_ns <= 0`,
+ `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
+ */
+int gs_py_run(int64_t slice_ns);
+
+/*
+ For Python (through `ctypes.PyDLL`), from inside a goroutine: ends the calling thread's
+ `gs_py_run` slice at the goroutine's next switch, so that no other goroutine runs before
+ `gs_py_run` returns (`SystemExit` in a goroutine stops `run()` at once; the goroutines not
+ started yet keep their ids and order). No effect on a worker thread. Returns `GS_OK`,
+ `GS_ENOTGOROUTINE` outside goroutines.
+ */
+int gs_py_stop(void);
+
+/*
+ For Python: 1 if goroutines are left and every one is asleep as far as the scheduler can tell
+ (every P idle, nothing queued, no timer pending), not counting whether a thread outside the
+ scheduler could still wake one (the Python side decides that with its own rule: only threads
+ that used gostack count); 0 otherwise.
+ */
+int gs_py_asleep(void);
 
 #ifdef __cplusplus
 }  // extern "C"

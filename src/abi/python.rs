@@ -1,10 +1,9 @@
 //! Exports for the CPython adapter (`import gostack`; see src/embed/cpython.rs). C programs need
 //! none of these; they do nothing useful outside a process that runs CPython.
 
-use super::types::*;
+use super::*;
 use crate::embed::cpython;
 use core::ffi::{c_int, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
 /// object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
@@ -18,13 +17,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// The calling thread holds the GIL and `callable` points to a live Python object.
 #[no_mangle]
 pub unsafe extern "C" fn gs_py_spawn(callable: *mut c_void, stack_size: usize) -> i64 {
-    match catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: per this function's contract.
-        unsafe { cpython::spawn(callable, stack_size) }
-    })) {
-        Ok(v) => v,
-        Err(_) => GS_EPANIC as i64,
-    }
+    // SAFETY: per this function's contract.
+    export!(unchecked, { unsafe { cpython::spawn(callable, stack_size) } })
 }
 
 /// For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
@@ -36,7 +30,7 @@ pub unsafe extern "C" fn gs_py_spawn(callable: *mut c_void, stack_size: usize) -
 /// `GS_ESTATE` from inside a goroutine or when re-entered. Blocks the calling thread.
 #[no_mangle]
 pub extern "C" fn gs_py_run(slice_ns: i64) -> c_int {
-    catch_unwind(|| cpython::run_slice(slice_ns)).unwrap_or(GS_EPANIC)
+    export!(unchecked, { cpython::run_slice(slice_ns) })
 }
 
 /// For Python (through `ctypes.PyDLL`), from inside a goroutine: ends the calling thread's
@@ -46,7 +40,7 @@ pub extern "C" fn gs_py_run(slice_ns: i64) -> c_int {
 /// `GS_ENOTGOROUTINE` outside goroutines.
 #[no_mangle]
 pub extern "C" fn gs_py_stop() -> c_int {
-    catch_unwind(cpython::stop_run).unwrap_or(GS_EPANIC)
+    export!(unchecked, { cpython::stop_run() })
 }
 
 /// For Python: 1 if goroutines are left and every one is asleep as far as the scheduler can tell
@@ -55,5 +49,5 @@ pub extern "C" fn gs_py_stop() -> c_int {
 /// that used gostack count); 0 otherwise.
 #[no_mangle]
 pub extern "C" fn gs_py_asleep() -> c_int {
-    catch_unwind(cpython::asleep).unwrap_or(GS_EPANIC)
+    export!(unchecked, { cpython::asleep() })
 }

@@ -1,242 +1,17 @@
-//! Exports of the synchronisation API (channels, select, wait groups, mutexes, semaphores).
+//! Exports of Go's sync package: wait groups, mutexes, semaphores.
 //!
 //! Every blocking function here parks the calling goroutine (other goroutines keep running on
 //! the thread); called from a thread that is not running a goroutine, it blocks that thread
 //! until a goroutine or another thread completes it; called inside a `gs_systemstack` function
 //! it returns `GS_ESTATE` without blocking.
 
-use super::types::*;
-use crate::sync::chan::{Chan, Wait};
+use super::handle::{self, acquired, tsan_release};
+use super::*;
 use crate::sync::mutex::Mutex;
 use crate::sync::sema::Sema;
 use crate::sync::waitgroup::WaitGroup;
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 use core::ptr::null_mut;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-/// The channel behind a handle, or None for NULL.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`.
-unsafe fn chan<'a>(ch: *mut gs_chan) -> Option<&'a Chan> {
-    // SAFETY: per the contract, a gs_chan handle is a Box<Chan> turned into a raw pointer.
-    unsafe { (ch as *const Chan).as_ref() }
-}
-
-/// Makes a channel of `capacity` elements of `elem_size` bytes each. `capacity` 0 makes an
-/// unbuffered channel: a send waits for a receiver and the value is copied directly from the
-/// sender's buffer into the receiver's (a rendezvous). `elem_size` 0 is allowed (Go's
-/// `chan struct{}`: only the synchronisation counts). Returns NULL if the buffer
-/// (`elem_size * capacity` bytes) cannot be allocated or its size overflows, or if `capacity`
-/// exceeds `INT64_MAX` (what `gs_chan_cap` can return).
-///
-/// The caller owns the channel and frees it with `gs_chan_free`. Callable from any thread.
-#[no_mangle]
-pub extern "C" fn gs_chan_new(elem_size: usize, capacity: usize) -> *mut gs_chan {
-    api!(null_mut(), {
-        match Chan::new(elem_size, capacity) {
-            Some(c) => Box::into_raw(c).cast(),
-            None => null_mut(),
-        }
-    })
-}
-
-/// Frees a channel. `GS_EBUSY` (and nothing is freed) while goroutines or threads are blocked
-/// on it (in a send, receive or select); `GS_EINVAL` for NULL. Values still buffered are
-/// dropped. The caller must make sure no other goroutine or thread uses or is about to use the
-/// channel; the handle is invalid afterwards. Freeing right after the send or close that woke a
-/// `gs_select` (or a timed receive) is fine: the woken call still holds the memory and releases it
-/// when it returns.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_free(ch: *mut gs_chan) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
-        if c.busy() {
-            return GS_EBUSY;
-        }
-        // SAFETY: made by Box::into_raw in gs_chan_new; nobody waits on it; the owner's
-        // reference goes (a select woken by the last operation may still hold one).
-        unsafe { Chan::release(ch as *const Chan) };
-        GS_OK
-    })
-}
-
-/// Sends the `elem_size` bytes at `elem` (copied; the caller keeps its buffer). Blocks until a
-/// receiver takes the value (unbuffered) or there is room in the buffer. `GS_ECLOSED` if the
-/// channel is closed, also when it is closed while the sender is blocked (Go panics there).
-/// `GS_EINVAL` for a NULL channel, or a NULL `elem` with `elem_size > 0`. Blocks the calling
-/// goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_send(ch: *mut gs_chan, elem: *const c_void) -> c_int {
-    // SAFETY: argument checks in send_common; the caller's buffer is valid for the call.
-    api!(GS_EPANIC, { unsafe { send_common(ch, elem, Wait::Forever) } })
-}
-
-/// Like `gs_chan_send`, but never blocks: `GS_EAGAIN` when no receiver waits and the buffer is
-/// full. Callable from any thread and inside `gs_systemstack`.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_try_send(ch: *mut gs_chan, elem: *const c_void) -> c_int {
-    // SAFETY: as gs_chan_send.
-    api!(GS_EPANIC, { unsafe { send_common(ch, elem, Wait::No) } })
-}
-
-/// # Safety
-/// `ch` is NULL or a live handle; `elem` is NULL or readable for the channel's element size.
-#[inline(always)]
-unsafe fn send_common(ch: *mut gs_chan, elem: *const c_void, wait: Wait) -> c_int {
-    // SAFETY: the caller passes a live handle or NULL.
-    let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
-    if elem.is_null() && c.elem_size() != 0 {
-        return GS_EINVAL;
-    }
-    tsan_release(ch);
-    // SAFETY: elem is readable for elem_size bytes per the API contract.
-    unsafe { c.send(elem.cast(), wait) }
-}
-
-/// Receives one value into `out` (`elem_size` bytes; `out` may be NULL to discard it). Blocks
-/// until a value is available. Buffered values are still received after `gs_chan_close`; once
-/// the channel is closed and drained, returns `GS_ECLOSED` at once (`out` is not written), also
-/// to receivers blocked when it is closed. `GS_EINVAL` for a NULL channel. Blocks the calling
-/// goroutine, or the calling thread outside goroutines; `GS_ESTATE` inside `gs_systemstack`.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_recv(ch: *mut gs_chan, out: *mut c_void) -> c_int {
-    // SAFETY: argument checks in recv_common; the caller's buffer is valid for the call.
-    api!(GS_EPANIC, { unsafe { recv_common(ch, out, Wait::Forever) } })
-}
-
-/// Like `gs_chan_recv`, but never blocks: `GS_EAGAIN` when no value is available (and the
-/// channel is not closed). Callable from any thread and inside `gs_systemstack`.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_try_recv(ch: *mut gs_chan, out: *mut c_void) -> c_int {
-    // SAFETY: as gs_chan_recv.
-    api!(GS_EPANIC, { unsafe { recv_common(ch, out, Wait::No) } })
-}
-
-/// Like `gs_chan_recv`, but gives up after `timeout_ns` nanoseconds with `GS_ETIMEDOUT` (`out`
-/// not written). `timeout_ns == 0` only takes a value that is ready now (else `GS_ETIMEDOUT`);
-/// negative is `GS_EINVAL`. Blocks like `gs_chan_recv`.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_recv_timeout(ch: *mut gs_chan, out: *mut c_void, timeout_ns: i64) -> c_int {
-    if timeout_ns < 0 {
-        return GS_EINVAL;
-    }
-    let deadline = crate::sched::nanotime().saturating_add(timeout_ns);
-    // SAFETY: as gs_chan_recv.
-    api!(GS_EPANIC, { unsafe { recv_common(ch, out, Wait::Until(deadline)) } })
-}
-
-/// # Safety
-/// `ch` is NULL or a live handle; `out` is NULL or writable for the channel's element size.
-#[inline(always)]
-unsafe fn recv_common(ch: *mut gs_chan, out: *mut c_void, wait: Wait) -> c_int {
-    // SAFETY: the caller passes a live handle or NULL.
-    let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
-    // SAFETY: out is NULL or writable for elem_size bytes per the API contract.
-    let rc = unsafe { c.recv(out.cast(), wait) };
-    if rc == GS_OK || rc == GS_ECLOSED {
-        tsan_acquire(ch);
-    }
-    rc
-}
-
-/// Closes the channel: no more values may be sent; blocked receivers wake with `GS_ECLOSED`
-/// once the buffer is drained, blocked senders with `GS_ECLOSED`. Closing twice returns
-/// `GS_ECLOSED`. Never blocks; callable from any thread. The channel is still freed with
-/// `gs_chan_free`.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_close(ch: *mut gs_chan) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL };
-        tsan_release(ch);
-        c.close()
-    })
-}
-
-/// Number of values buffered now (Go's `len(ch)`; 0 for unbuffered channels), or `GS_EINVAL`
-/// for NULL. A snapshot: other goroutines may change it at once.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_len(ch: *mut gs_chan) -> i64 {
-    api!(GS_EPANIC as i64, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL as i64 };
-        c.len() as i64
-    })
-}
-
-/// The channel's capacity (Go's `cap(ch)`), or `GS_EINVAL` for NULL.
-///
-/// # Safety
-/// `ch` is NULL or a live handle from `gs_chan_new`; the buffers are as described above.
-#[no_mangle]
-pub unsafe extern "C" fn gs_chan_cap(ch: *mut gs_chan) -> i64 {
-    api!(GS_EPANIC as i64, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(c) = (unsafe { chan(ch) }) else { return GS_EINVAL as i64 };
-        c.cap() as i64
-    })
-}
-
-/// Go's `select` over `n` cases (any mix of sends and receives, see `gs_case`). Returns the
-/// index of the case that fired and sets that case's `status` (`GS_OK`, or `GS_ECLOSED` for a
-/// receive from a closed, drained channel or a send on a closed channel); other cases are not
-/// written. When several cases are ready, one is picked uniformly at random.
-///
-/// `timeout_ns`: 0 = Go's `default` (`GS_EAGAIN` when no case is ready; never blocks, callable
-/// anywhere); -1 = block until a case fires; > 0 = `GS_ETIMEDOUT` after that long. Cases with a
-/// NULL channel are ignored (Go's nil channel): with no usable case, `timeout_ns == -1` returns
-/// `GS_EDEADLOCK` (it could never return), > 0 sleeps then returns `GS_ETIMEDOUT`.
-/// `GS_EINVAL`: `cases` NULL with `n > 0`, a bad `dir` (also in a case with a NULL channel), a send case with NULL `elem` on a channel
-/// with `elem_size > 0`, `timeout_ns < -1`. Blocks like `gs_chan_recv`; the caller owns `cases`
-/// and the `elem` buffers, which must stay valid until this returns.
-///
-/// # Safety
-/// `cases` points to `n` cases whose channels are NULL or live and whose `elem` buffers are valid.
-#[no_mangle]
-pub unsafe extern "C" fn gs_select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
-    // SAFETY: per the API contract (cases and their buffers valid for the call).
-    api!(GS_EPANIC, {
-        // SAFETY: per the API contract, `cases` holds n cases (read only here, for their channels).
-        let all = || if cases.is_null() { &[][..] } else { unsafe { core::slice::from_raw_parts(cases, n) } };
-        if crate::sched::sanitizer::tsan() {
-            for c in all().iter().filter(|c| c.dir == GS_CASE_SEND) {
-                tsan_release(c.chan);
-            }
-        }
-        // SAFETY: per the API contract (cases and their buffers valid for the call).
-        let rc = unsafe { crate::sync::select::select(cases, n, timeout_ns) };
-        if rc >= 0 && (rc as usize) < n {
-            tsan_acquire(all()[rc as usize].chan);
-        }
-        rc
-    })
-}
 
 // ---- wait groups ----------------------------------------------------------------------------
 
@@ -244,14 +19,7 @@ pub unsafe extern "C" fn gs_select(cases: *mut gs_case, n: usize, timeout_ns: i6
 /// with `gs_waitgroup_free`. Callable from any thread.
 #[no_mangle]
 pub extern "C" fn gs_waitgroup_new() -> *mut gs_waitgroup {
-    api!(null_mut(), { Box::into_raw(Box::new(WaitGroup::new())).cast() })
-}
-
-/// # Safety
-/// `wg` is NULL or a live handle.
-unsafe fn wg<'a>(wg: *mut gs_waitgroup) -> Option<&'a WaitGroup> {
-    // SAFETY: per the contract, a handle is a Box<WaitGroup> turned into a raw pointer.
-    unsafe { (wg as *const WaitGroup).as_ref() }
+    export!({ handle::new::<gs_waitgroup>(Box::new(WaitGroup::new())) })
 }
 
 /// Adds `delta` (may be negative) to the counter; when it reaches 0 every waiter wakes. A
@@ -264,7 +32,7 @@ unsafe fn wg<'a>(wg: *mut gs_waitgroup) -> Option<&'a WaitGroup> {
 pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> c_int {
     tsan_release(wg);
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(delta)) })
+    export!({ unsafe { handle::get(wg) }.map_or(GS_EINVAL, |w| w.add(delta)) })
 }
 
 /// `gs_waitgroup_add(wg, -1)`.
@@ -275,7 +43,7 @@ pub unsafe extern "C" fn gs_waitgroup_add(wg: *mut gs_waitgroup, delta: i64) -> 
 pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
     tsan_release(wg);
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.add(-1)) })
+    export!({ unsafe { handle::get(wg) }.map_or(GS_EINVAL, |w| w.add(-1)) })
 }
 
 /// Blocks until the counter is 0 (returns at once if it is). Blocks the calling goroutine, or
@@ -287,7 +55,7 @@ pub unsafe extern "C" fn gs_waitgroup_done(wg: *mut gs_waitgroup) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    acquired(wg, api!(GS_EPANIC, { unsafe { self::wg(wg) }.map_or(GS_EINVAL, |w| w.wait()) }))
+    acquired(wg, export!({ unsafe { handle::get(wg) }.map_or(GS_EINVAL, |w| w.wait()) }))
 }
 
 /// Frees a wait group: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
@@ -297,16 +65,8 @@ pub unsafe extern "C" fn gs_waitgroup_wait(wg: *mut gs_waitgroup) -> c_int {
 /// `wg` is NULL or a live handle from `gs_waitgroup_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_waitgroup_free(wg: *mut gs_waitgroup) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(w) = (unsafe { self::wg(wg) }) else { return GS_EINVAL };
-        if w.busy() {
-            return GS_EBUSY;
-        }
-        // SAFETY: made by Box::into_raw; nobody waits on it.
-        drop(unsafe { Box::from_raw(wg as *mut WaitGroup) });
-        GS_OK
-    })
+    // SAFETY: the caller passes a live handle or NULL.
+    export!({ unsafe { handle::free(wg) } })
 }
 
 // ---- mutexes --------------------------------------------------------------------------------
@@ -315,14 +75,7 @@ pub unsafe extern "C" fn gs_waitgroup_free(wg: *mut gs_waitgroup) -> c_int {
 /// `gs_mutex_free`. Callable from any thread.
 #[no_mangle]
 pub extern "C" fn gs_mutex_new() -> *mut gs_mutex {
-    api!(null_mut(), { Box::into_raw(Box::new(Mutex::new())).cast() })
-}
-
-/// # Safety
-/// `m` is NULL or a live handle.
-unsafe fn mx<'a>(m: *mut gs_mutex) -> Option<&'a Mutex> {
-    // SAFETY: per the contract, a handle is a Box<Mutex> turned into a raw pointer.
-    unsafe { (m as *const Mutex).as_ref() }
+    export!({ handle::new::<gs_mutex>(Box::new(Mutex::new())) })
 }
 
 /// Locks the mutex, blocking while another holder has it. Not recursive (locking it twice from
@@ -336,7 +89,7 @@ unsafe fn mx<'a>(m: *mut gs_mutex) -> Option<&'a Mutex> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    acquired(m, api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.lock()) }))
+    acquired(m, export!({ unsafe { handle::get(m) }.map_or(GS_EINVAL, |m| m.lock()) }))
 }
 
 /// Locks the mutex if it is free (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
@@ -346,7 +99,7 @@ pub unsafe extern "C" fn gs_mutex_lock(m: *mut gs_mutex) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    acquired(m, api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.trylock()) }))
+    acquired(m, export!({ unsafe { handle::get(m) }.map_or(GS_EINVAL, |m| m.trylock()) }))
 }
 
 /// Unlocks the mutex (any goroutine or thread may unlock it, as in Go). `GS_ESTATE` if it is
@@ -358,7 +111,7 @@ pub unsafe extern "C" fn gs_mutex_trylock(m: *mut gs_mutex) -> c_int {
 pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
     tsan_release(m);
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { mx(m) }.map_or(GS_EINVAL, |m| m.unlock()) })
+    export!({ unsafe { handle::get(m) }.map_or(GS_EINVAL, |m| m.unlock()) })
 }
 
 /// Frees a mutex: `GS_EBUSY` (nothing freed) while it is locked or someone waits for it,
@@ -368,16 +121,8 @@ pub unsafe extern "C" fn gs_mutex_unlock(m: *mut gs_mutex) -> c_int {
 /// `m` is NULL or a live handle from `gs_mutex_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_mutex_free(m: *mut gs_mutex) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(x) = (unsafe { mx(m) }) else { return GS_EINVAL };
-        if x.busy() {
-            return GS_EBUSY;
-        }
-        // SAFETY: made by Box::into_raw; unlocked and nobody waits on it.
-        drop(unsafe { Box::from_raw(m as *mut Mutex) });
-        GS_OK
-    })
+    // SAFETY: the caller passes a live handle or NULL.
+    export!({ unsafe { handle::free(m) } })
 }
 
 // ---- semaphores -----------------------------------------------------------------------------
@@ -389,14 +134,7 @@ pub extern "C" fn gs_sema_new(initial: i64) -> *mut gs_sema {
     if initial < 0 {
         return null_mut();
     }
-    api!(null_mut(), { Box::into_raw(Box::new(Sema::new(initial))).cast() })
-}
-
-/// # Safety
-/// `s` is NULL or a live handle.
-unsafe fn sem<'a>(s: *mut gs_sema) -> Option<&'a Sema> {
-    // SAFETY: per the contract, a handle is a Box<Sema> turned into a raw pointer.
-    unsafe { (s as *const Sema).as_ref() }
+    export!({ handle::new::<gs_sema>(Box::new(Sema::new(initial))) })
 }
 
 /// Takes one unit, blocking while there is none. Waiters are served first come, first served.
@@ -408,7 +146,7 @@ unsafe fn sem<'a>(s: *mut gs_sema) -> Option<&'a Sema> {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    acquired(s, api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.acquire()) }))
+    acquired(s, export!({ unsafe { handle::get(s) }.map_or(GS_EINVAL, |s| s.acquire()) }))
 }
 
 /// Takes one unit if there is one (`GS_OK`), else `GS_EAGAIN`. Never blocks; callable anywhere.
@@ -418,7 +156,7 @@ pub unsafe extern "C" fn gs_sema_acquire(s: *mut gs_sema) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
     // SAFETY: the caller passes a live handle or NULL.
-    acquired(s, api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.try_acquire()) }))
+    acquired(s, export!({ unsafe { handle::get(s) }.map_or(GS_EINVAL, |s| s.try_acquire()) }))
 }
 
 /// Gives back one unit, handing it to the first waiter if any. Never blocks; callable from any
@@ -430,7 +168,7 @@ pub unsafe extern "C" fn gs_sema_try_acquire(s: *mut gs_sema) -> c_int {
 pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
     tsan_release(s);
     // SAFETY: the caller passes a live handle or NULL.
-    api!(GS_EPANIC, { unsafe { sem(s) }.map_or(GS_EINVAL, |s| s.release()) })
+    export!({ unsafe { handle::get(s) }.map_or(GS_EINVAL, |s| s.release()) })
 }
 
 /// Frees a semaphore: `GS_EBUSY` (nothing freed) while someone waits on it, `GS_EINVAL` for
@@ -440,37 +178,6 @@ pub unsafe extern "C" fn gs_sema_release(s: *mut gs_sema) -> c_int {
 /// `s` is NULL or a live handle from `gs_sema_new`.
 #[no_mangle]
 pub unsafe extern "C" fn gs_sema_free(s: *mut gs_sema) -> c_int {
-    api!(GS_EPANIC, {
-        // SAFETY: the caller passes a live handle or NULL.
-        let Some(x) = (unsafe { sem(s) }) else { return GS_EINVAL };
-        if x.busy() {
-            return GS_EBUSY;
-        }
-        // SAFETY: made by Box::into_raw; nobody waits on it.
-        drop(unsafe { Box::from_raw(s as *mut Sema) });
-        GS_OK
-    })
-}
-
-// ---- ThreadSanitizer's happens-before edges (sched/sanitizer.rs) ------------------------------
-
-/// Starts a happens-before edge on a handle (a send, close, unlock, done, release).
-#[inline(always)]
-fn tsan_release<T>(h: *mut T) {
-    crate::sched::sanitizer::release(h as *const c_void);
-}
-
-/// Ends the edges on a handle (a receive, lock, wait, acquire that succeeded).
-#[inline(always)]
-fn tsan_acquire<T>(h: *mut T) {
-    crate::sched::sanitizer::acquire(h as *const c_void);
-}
-
-/// `rc`, after acquiring `h`'s edges when the operation succeeded.
-#[inline(always)]
-fn acquired<T>(h: *mut T, rc: c_int) -> c_int {
-    if rc == GS_OK {
-        tsan_acquire(h);
-    }
-    rc
+    // SAFETY: the caller passes a live handle or NULL.
+    export!({ unsafe { handle::free(s) } })
 }
