@@ -28,6 +28,11 @@ const INLINE: usize = 8;
 
 /// Runs a select over `cases`. See `gs_select` for the contract.
 ///
+/// Go's selectgo in four steps: check the cases ([`validate`]), choose the poll order (random) and
+/// the lock order (by channel address, each once: [`orders`]), pass 1 (a case ready now,
+/// [`try_ready`]), and passes 2 and 3 (queue a waiter on every channel, park, unlink:
+/// [`park_on_all`]).
+///
 /// # Safety
 /// `cases` points to `n` valid `gs_case`s whose `elem` buffers are valid for their channel's
 /// element size until this returns.
@@ -41,22 +46,10 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
         // SAFETY: per the contract.
         unsafe { core::slice::from_raw_parts_mut(cases, n) }
     };
-    let mut nvalid = 0;
-    for c in cs.iter() {
-        // A bad direction is a bug in the caller even on a NULL (never ready) case.
-        if c.dir != GS_CASE_SEND && c.dir != GS_CASE_RECV {
-            return GS_EINVAL;
-        }
-        if c.chan.is_null() {
-            continue;
-        }
-        // SAFETY: non-NULL channels are live channels per the API contract.
-        let ch = unsafe { &*(c.chan as *const Chan) };
-        if c.dir == GS_CASE_SEND && c.elem.is_null() && ch.elem_size() != 0 {
-            return GS_EINVAL;
-        }
-        nvalid += 1;
-    }
+    let nvalid = match validate(cs) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
     let me = if timeout_ns != 0 {
         match caller() {
             Ok(g) => g,
@@ -77,23 +70,85 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     }
     let deadline = if timeout_ns > 0 { crate::sched::nanotime().saturating_add(timeout_ns) } else { NO_DEADLINE };
 
-    let mut poll_in = [0u32; INLINE];
-    let mut lock_in = [0u32; INLINE];
-    let mut locks_in = [core::ptr::null::<Lock>(); INLINE];
-    let mut waiters_in = [Waiter::EMPTY; INLINE];
-    let (mut poll_h, mut lock_h, mut locks_h, mut waiters_h);
-    let (poll, order, locks, waiters): (&mut [u32], &mut [u32], &mut [*const Lock], &mut [Waiter]) = if nvalid <= INLINE
-    {
-        (&mut poll_in[..nvalid], &mut lock_in[..nvalid], &mut locks_in[..nvalid], &mut waiters_in[..nvalid])
-    } else {
-        poll_h = vec![0u32; nvalid];
-        lock_h = vec![0u32; nvalid];
-        locks_h = vec![core::ptr::null::<Lock>(); nvalid];
-        waiters_h = vec![Waiter::EMPTY; nvalid];
-        (&mut poll_h[..], &mut lock_h[..], &mut locks_h[..], &mut waiters_h[..])
-    };
+    let mut scratch = Scratch::new(nvalid);
+    let (poll, order, locks, waiters) = scratch.slices(nvalid);
+    let nlocks = orders(cs, poll, order, locks);
+    let locks = &locks[..nlocks];
+    // SAFETY: the lock slice is in lock order without duplicates; the channels are valid.
+    if let Some(i) = unsafe { try_ready(cs, poll, locks) } {
+        return i;
+    }
+    if timeout_ns == 0 {
+        // SAFETY: try_ready returned with the locks held.
+        unsafe { unlock_all(locks) };
+        return GS_EAGAIN;
+    }
+    // SAFETY: the locks are held (try_ready); waiters live in this frame until it returns.
+    unsafe { park_on_all(cs, order, locks, waiters, me, deadline) }
+}
 
-    // Poll order: an inside-out Fisher-Yates shuffle of the valid indices.
+/// Checks the cases: every direction valid, a send's buffer present when the element has a size.
+/// Returns the number of cases with a channel (NULL channels are never ready).
+fn validate(cs: &[gs_case]) -> Result<usize, c_int> {
+    let mut nvalid = 0;
+    for c in cs.iter() {
+        // A bad direction is a bug in the caller even on a NULL (never ready) case.
+        if c.dir != GS_CASE_SEND && c.dir != GS_CASE_RECV {
+            return Err(GS_EINVAL);
+        }
+        if c.chan.is_null() {
+            continue;
+        }
+        // SAFETY: non-NULL channels are live channels per the API contract.
+        let ch = unsafe { &*(c.chan as *const Chan) };
+        if c.dir == GS_CASE_SEND && c.elem.is_null() && ch.elem_size() != 0 {
+            return Err(GS_EINVAL);
+        }
+        nvalid += 1;
+    }
+    Ok(nvalid)
+}
+
+/// The per-case arrays of one select: on the stack up to [`INLINE`] valid cases, else on the heap.
+struct Scratch {
+    poll: [u32; INLINE],
+    order: [u32; INLINE],
+    locks: [*const Lock; INLINE],
+    waiters: [Waiter; INLINE],
+    heap: Option<HeapScratch>,
+}
+
+/// [`Scratch`]'s arrays for more than [`INLINE`] valid cases.
+type HeapScratch = (Vec<u32>, Vec<u32>, Vec<*const Lock>, Vec<Waiter>);
+
+/// The poll order, the lock order, the locks and the waiters of [`Scratch::slices`].
+type Slices<'a> = (&'a mut [u32], &'a mut [u32], &'a mut [*const Lock], &'a mut [Waiter]);
+
+impl Scratch {
+    fn new(n: usize) -> Scratch {
+        let heap = (n > INLINE)
+            .then(|| (vec![0u32; n], vec![0u32; n], vec![core::ptr::null::<Lock>(); n], vec![Waiter::EMPTY; n]));
+        Scratch {
+            poll: [0; INLINE],
+            order: [0; INLINE],
+            locks: [core::ptr::null(); INLINE],
+            waiters: [Waiter::EMPTY; INLINE],
+            heap,
+        }
+    }
+
+    fn slices(&mut self, n: usize) -> Slices<'_> {
+        match &mut self.heap {
+            Some((p, o, l, w)) => (&mut p[..], &mut o[..], &mut l[..], &mut w[..]),
+            None => (&mut self.poll[..n], &mut self.order[..n], &mut self.locks[..n], &mut self.waiters[..n]),
+        }
+    }
+}
+
+/// Fills the poll order (an inside-out Fisher-Yates shuffle of the valid cases), the lock order
+/// (the valid cases by channel address) and the lock list (each channel's lock once, in lock
+/// order). Returns the number of locks.
+fn orders(cs: &[gs_case], poll: &mut [u32], order: &mut [u32], locks: &mut [*const Lock]) -> usize {
     let mut k = 0;
     for (i, c) in cs.iter().enumerate() {
         if c.chan.is_null() {
@@ -105,12 +160,11 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
         order[k] = i as u32;
         k += 1;
     }
-    // Lock order: by channel address, each channel once.
     order.sort_unstable_by_key(|&i| cs[i as usize].chan as usize);
     let mut nlocks = 0;
     let mut prev = core::ptr::null::<Lock>();
     for &i in order.iter() {
-        // SAFETY: valid channel (checked above).
+        // SAFETY: valid channel (validate).
         let l = unsafe { (*(cs[i as usize].chan as *const Chan)).lock_ptr() };
         if l != prev {
             locks[nlocks] = l;
@@ -118,20 +172,33 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
             prev = l;
         }
     }
-    let locks = &locks[..nlocks];
-    let chan = |i: u32| -> &Chan {
-        // SAFETY: valid channel (checked above).
-        unsafe { &*(cs[i as usize].chan as *const Chan) }
-    };
+    nlocks
+}
 
-    // Pass 1.
-    // SAFETY: the lock slice is in lock order without duplicates.
+/// The channel of case `i`.
+///
+/// # Safety
+/// Case `i` has a valid channel (validate).
+unsafe fn case_chan(cs: &[gs_case], i: u32) -> &Chan {
+    // SAFETY: per the contract.
+    unsafe { &*(cs[i as usize].chan as *const Chan) }
+}
+
+/// Pass 1: locks every channel and completes the first case, in poll order, that can proceed
+/// now. Returns its index (its status set, the locks released, a claimed partner woken), or None
+/// with every lock still held.
+///
+/// # Safety
+/// `locks` are the cases' locks in lock order without duplicates; the cases' channels are valid
+/// and their buffers as the API describes.
+unsafe fn try_ready(cs: &mut [gs_case], poll: &[u32], locks: &[*const Lock]) -> Option<c_int> {
+    // SAFETY: per the contract.
     unsafe { lock_all(locks) };
     for &i in poll.iter() {
         let c = &cs[i as usize];
         // SAFETY: we hold every lock; elem per the contract.
         let out = unsafe {
-            let st = chan(i).locked();
+            let st = case_chan(cs, i).locked();
             if c.dir == GS_CASE_RECV {
                 st.recv_locked(c.elem.cast())
             } else {
@@ -151,24 +218,34 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
             }
         }
         cs[i as usize].status = status.0;
-        return i as c_int;
+        return Some(i as c_int);
     }
-    if timeout_ns == 0 {
-        // SAFETY: we hold the locks.
-        unsafe { unlock_all(locks) };
-        return GS_EAGAIN;
-    }
+    None
+}
 
-    // Pass 2: queue a waiter on every channel and park.
+/// Passes 2 and 3: queues a waiter on every channel, parks until one fires or the deadline
+/// passes, then unlinks the waiters still queued. Returns the index of the case that fired (its
+/// status set), or `GS_ETIMEDOUT`.
+///
+/// # Safety
+/// The locks are held (as [`try_ready`] leaves them); `waiters` live until this returns.
+unsafe fn park_on_all(
+    cs: &mut [gs_case],
+    order: &[u32],
+    locks: &[*const Lock],
+    waiters: &mut [Waiter],
+    me: Caller,
+    deadline: i64,
+) -> c_int {
     let ctx = WaitCtx::new(me, false);
     for (k, &i) in order.iter().enumerate() {
         let c = &cs[i as usize];
         waiters[k] = Waiter::new(&ctx, c.elem.cast(), i);
         let w: *mut Waiter = &mut waiters[k];
-        // SAFETY: we hold the lock; the waiters live in this frame (or our heap block) until
-        // pass 3 has unlinked them.
+        // SAFETY: we hold the lock; the waiters live in the caller's frame (or its heap block)
+        // until pass 3 has unlinked them.
         unsafe {
-            let st = chan(i).locked();
+            let st = case_chan(cs, i).locked();
             if c.dir == GS_CASE_RECV {
                 st.recvq.push_back(w);
             } else {
@@ -190,7 +267,7 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
             if !w.queued {
                 continue;
             }
-            let st = chan(w.index).locked();
+            let st = case_chan(cs, w.index).locked();
             if cs[w.index as usize].dir == GS_CASE_RECV {
                 st.recvq.remove(w);
             } else {
@@ -204,7 +281,7 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
     if fired.is_null() {
         return GS_ETIMEDOUT;
     }
-    // SAFETY: fired points into `waiters`, which we own.
+    // SAFETY: fired points into `waiters`, which the caller owns.
     let (i, ok) = unsafe { ((*fired).index, (*fired).success) };
     cs[i as usize].status = if ok { GS_OK } else { GS_ECLOSED };
     i as c_int
