@@ -801,7 +801,8 @@ int gs_py_asleep(void);
  * Evaluates to GS_OK (0) on the fast path, else to gs_stack_check(bytes): GS_OK once there is
  * room, GS_ENOMEM for a FIXED stack without room or past max_stack_size (nothing moved).
  * The fast path compares the stack pointer with the running goroutine's stack guard, which the
- * scheduler keeps in the thread's %fs:0x70 slot (glibc's split-stack limit, 0 outside goroutines).
+ * scheduler keeps in the thread's %fs:0x70 slot (glibc's split-stack limit, 0 outside goroutines)
+ * on x86_64; elsewhere (aarch64: glibc has no such slot) the macro is a call to gs_stack_check.
  * Use it before frames or alloca/VLAs larger than the guard region (64 KiB on small stacks), and
  * at the top of deeply recursive functions: growth by an explicit check skips the signal round
  * trip of a guard fault (~3 us here). Any `bytes` is fine: a request larger than the stack

@@ -17,7 +17,8 @@
 //!  stack/        guarded reservations, windows, pools; copying a stack (no G, no M)
 //!  base/         status codes and C types, Go-style fatal errors (the scheduler registers what
 //!                they print), spin lock, futex mutex, clocks, fastrand
-//!  arch/         switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S)
+//!  arch/         switch-frame layout and the assembly core's entry points (asm/x86_64_sysv_elf.S,
+//!                asm/aarch64_aapcs_elf.S)
 //! ```
 //!
 //! Vocabulary is Go's on purpose: a **G** is a goroutine, an **M** an OS thread running goroutines

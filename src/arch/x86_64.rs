@@ -60,6 +60,10 @@ const _: () = assert!(MXCSR_CONTROL_MASK | MXCSR_STATUS_MASK == 0xffff);
 /// Bytes at the top of a new goroutine stack taken by the entry frame (pad, return slot, frame).
 pub const ENTRY_FRAME_BYTES: usize = 16 + FRAME_SIZE + 8;
 
+/// The FP control state a goroutine starts with (its spawner's): MXCSR control bits, x87 control
+/// word.
+pub type FpControl = (u32, u16);
+
 pub type RawFn = unsafe extern "C" fn(*mut c_void);
 
 extern "C" {
@@ -97,9 +101,19 @@ pub unsafe fn frame_fpctl(sp: usize) -> u64 {
     f.mxcsr as u64 | (f.fcw as u64) << 32
 }
 
+/// The frame pointer (rbp) saved in the switch frame at `sp`.
+///
+/// # Safety
+/// `sp` points at a switch frame.
+#[inline]
+pub unsafe fn frame_fp(sp: usize) -> usize {
+    // SAFETY: per the contract.
+    unsafe { (*(sp as *const SwitchFrame)).rbp }
+}
+
 /// Reads the FP control state (MXCSR, x87 control word) of the calling thread.
 #[inline]
-pub fn fp_control() -> (u32, u16) {
+pub fn fp_control() -> FpControl {
     let mut mxcsr: u32 = 0;
     let mut fcw: u16 = 0;
     // SAFETY: stmxcsr/fnstcw only store into the two locals.
@@ -128,7 +142,7 @@ pub unsafe fn init_frame(
     arg: *mut c_void,
     exit: unsafe extern "C" fn(*mut c_void) -> !,
     g: *mut c_void,
-    fp: (u32, u16),
+    fp: FpControl,
 ) -> usize {
     debug_assert!(hi.is_multiple_of(16));
     let ret_slot = hi - 16 - 8; // ≡ 8 (mod 16): rsp at fn's entry, as after a call
@@ -268,4 +282,221 @@ pub fn set_tls_sigstack(lo: usize, size: usize) {
             options(nostack, preserves_flags)
         )
     };
+}
+
+/// The calling thread's M, or null: the initial-exec TLS word `gs_tls_m` defined in the assembly,
+/// reached in two instructions (no call; async-signal-safe).
+#[inline(always)]
+pub fn tls_m() -> *mut c_void {
+    let m: *mut c_void;
+    // SAFETY: gs_tls_m is a .tbss block of this library whose first word is the M; the GOT entry
+    // holds its offset from the thread pointer.
+    unsafe {
+        core::arch::asm!(
+            "mov {m}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
+            "mov {m}, qword ptr fs:[{m}]",
+            m = out(reg) m,
+            options(nostack, preserves_flags, readonly, pure)
+        )
+    };
+    m
+}
+
+/// Sets the calling thread's M (`gs_tls_m`).
+#[inline(always)]
+pub fn set_tls_m(m: *mut c_void) {
+    // SAFETY: as tls_m; the slot is this thread's own.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
+            "mov qword ptr fs:[{t}], {m}",
+            t = out(reg) _,
+            m = in(reg) m,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Bytes below the stack pointer that a leaf function may use without moving it (SysV red zone).
+pub const RED_ZONE: usize = 128;
+
+/// glibc's `PTR_MANGLE` rotates left by this many bits (x86_64: `rol $0x11`) after the xor.
+pub const MANGLE_ROTATE: u32 = 0x11;
+/// User-space addresses lie below `1 << USER_ADDR_BITS` (47-bit virtual addresses), so the top 17
+/// bits of a user pointer are clear, and after the xor and the rotation the low 17 bits of a
+/// mangled user pointer equal the guard's top 17 bits.
+pub const USER_ADDR_BITS: u32 = 47;
+
+/// glibc's pointer guard (`%fs:0x30`, `tcbhead_t.pointer_guard`): `PTR_MANGLE(p)` is
+/// `rol64(p ^ guard, 0x11)`.
+#[inline]
+pub fn pointer_guard() -> usize {
+    let g: usize;
+    // SAFETY: reads the thread's TCB slot at %fs:0x30 (glibc x86_64 layout).
+    unsafe { core::arch::asm!("mov {}, qword ptr fs:[0x30]", out(reg) g, options(nostack, preserves_flags, readonly)) };
+    g
+}
+
+/// `PTR_MANGLE(p)` with the pointer guard `guard` (tests build mangled words with it).
+#[allow(dead_code)]
+pub fn mangle(p: usize, guard: usize) -> usize {
+    (p ^ guard).rotate_left(MANGLE_ROTATE)
+}
+
+/// An SI_KERNEL fault (the kernel could not push a signal frame, si_addr 0) counts as a growth
+/// request when rsp is this close to the stack's low end; a frame needs ~3.4 KiB (more with
+/// AVX-512).
+pub const KERNEL_FRAME_ROOM: usize = 8 * 1024;
+
+/// Signal-path state to set up before the handler can run: nothing here (the XSAVE layout is
+/// read by stack::xsave::init).
+pub fn signal_init() {}
+
+/// The interrupted stack pointer of a signal's context.
+///
+/// # Safety
+/// `uc` is the ucontext the kernel passed to a handler.
+#[inline]
+pub unsafe fn uc_sp(uc: *const libc::ucontext_t) -> usize {
+    // SAFETY: per the contract.
+    unsafe { (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize }
+}
+
+/// The interrupted program counter of a signal's context.
+///
+/// # Safety
+/// As [`uc_sp`].
+#[inline]
+pub unsafe fn uc_pc(uc: *const libc::ucontext_t) -> usize {
+    // SAFETY: per the contract.
+    unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize }
+}
+
+/// The interrupted frame pointer (rbp) of a signal's context.
+///
+/// # Safety
+/// As [`uc_sp`].
+#[inline]
+pub unsafe fn uc_fp(uc: *const libc::ucontext_t) -> usize {
+    // SAFETY: per the contract.
+    unsafe { (*uc).uc_mcontext.gregs[libc::REG_RBP as usize] as usize }
+}
+
+/// Calls `f` on every saved general register of a signal's context but the program counter and
+/// stores what it returns. (The vector registers: stack::xsave.)
+///
+/// # Safety
+/// As [`uc_sp`], and the handler owns `uc` (it may change what the thread resumes with).
+pub unsafe fn for_each_saved_register(uc: *mut libc::ucontext_t, mut f: impl FnMut(usize) -> usize) {
+    // SAFETY: per the contract.
+    let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
+    // gregs[0..16] are r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp; 16 is rip (not moved).
+    for r in gregs.iter_mut().take(libc::REG_RIP as usize) {
+        *r = f(*r as usize) as i64;
+    }
+}
+
+/// Sets the saved general register `idx` (a gregs index, as [`probe_loop_end`] names it).
+///
+/// # Safety
+/// As [`for_each_saved_register`]; `idx` came from [`probe_loop_end`].
+pub unsafe fn set_saved_register(uc: *mut libc::ucontext_t, idx: usize, v: usize) {
+    // SAFETY: per the contract.
+    unsafe { (*uc).uc_mcontext.gregs[idx] = v as i64 };
+}
+
+/// gcc's `-fstack-clash-protection` probe loop for a frame of a fixed size:
+///
+/// ```text
+///   lea  -SIZE(%rsp), %r11        end of the frame, in a register
+/// 1: sub  $0x1000, %rsp
+///   orq  $0x0, (%rsp)             <- faults on the guard: rip here
+///   cmp  %r11, %rsp               (or cmp %rsp, %r11)
+///   jne  1b
+/// ```
+///
+/// When the fault is that probe (`48 83 0c 24 00` at rip, at `rsp`) followed by a 64-bit register
+/// compare with rsp, returns the gregs index of the other register and its value (the frame's
+/// end). The window of registers the move adjusts reaches 1 MiB below the guard; a bigger frame's
+/// end lies below it, stayed stale, and the loop then probed on through every later growth to
+/// the stack limit (issue #20 item 3: an 8 MB frame ended in "stack overflow" at 1 GiB).
+///
+/// # Safety
+/// As [`uc_sp`]; rip points into mapped code.
+pub unsafe fn probe_loop_end(uc: *const libc::ucontext_t, rsp: usize, fault: usize) -> Option<(usize, usize)> {
+    const PROBE: [u8; 5] = [0x48, 0x83, 0x0c, 0x24, 0x00];
+    // gregs index of each hardware register number (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15).
+    const GREG: [i32; 16] = [
+        libc::REG_RAX,
+        libc::REG_RCX,
+        libc::REG_RDX,
+        libc::REG_RBX,
+        libc::REG_RSP,
+        libc::REG_RBP,
+        libc::REG_RSI,
+        libc::REG_RDI,
+        libc::REG_R8,
+        libc::REG_R9,
+        libc::REG_R10,
+        libc::REG_R11,
+        libc::REG_R12,
+        libc::REG_R13,
+        libc::REG_R14,
+        libc::REG_R15,
+    ];
+    if fault != rsp {
+        return None;
+    }
+    // SAFETY: per the contract.
+    let gregs = unsafe { &(*uc).uc_mcontext.gregs };
+    let rip = gregs[libc::REG_RIP as usize] as usize as *const u8;
+    // SAFETY: rip points at the faulting instruction in mapped code; the probe and the compare
+    // that follows it are 8 bytes, read only after the first 5 matched.
+    let code: [u8; 8] = unsafe {
+        if core::slice::from_raw_parts(rip, 5) != PROBE {
+            return None;
+        }
+        core::ptr::read_unaligned(rip as *const [u8; 8])
+    };
+    let (rex, op, modrm) = (code[5], code[6], code[7]);
+    if rex & 0xf8 != 0x48 || op != 0x39 || modrm >> 6 != 3 {
+        return None;
+    }
+    let reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+    let rm = (modrm & 7) | ((rex & 1) << 3);
+    let other = match (reg, rm) {
+        (4, r) | (r, 4) if r != 4 => r,
+        _ => return None,
+    };
+    let idx = GREG[other as usize] as usize;
+    let end = gregs[idx] as usize;
+    // gcc probes every 4 KiB on x86_64 (its stack-clash-protection-probe-interval, not the page
+    // size): the loop's end lies a whole number of probe steps below rsp.
+    const PROBE_INTERVAL: usize = 4096;
+    (end < rsp && (rsp - end).is_multiple_of(PROBE_INTERVAL)).then_some((idx, end))
+}
+
+/// One valgrind client request (valgrind.h's amd64 sequence: four rotates of rdi that leave it as
+/// it was, then `xchg rbx, rbx`): `args[0]` is the request code, `args[1..]` its arguments;
+/// returns valgrind's answer, or `default` on a real CPU.
+#[inline(never)]
+pub fn valgrind_client_request(default: usize, args: &[usize; 6]) -> usize {
+    let mut result = default;
+    // SAFETY: the rotates leave rdi as it was (3 + 13 + 61 + 51 = 128 bits; declared clobbered
+    // anyway, and the flags they set are not preserved) and `xchg rbx, rbx` changes nothing; rax
+    // points at six readable words, which valgrind reads when it runs the program.
+    unsafe {
+        core::arch::asm!(
+            "rol rdi, 3",
+            "rol rdi, 13",
+            "rol rdi, 61",
+            "rol rdi, 51",
+            "xchg rbx, rbx",
+            in("rax") args.as_ptr(),
+            inout("rdx") result,
+            out("rdi") _,
+            options(nostack),
+        );
+    }
+    result
 }

@@ -29,7 +29,7 @@ pub(super) unsafe fn on_fault(info: *mut libc::siginfo_t, uc: *mut libc::ucontex
     unsafe {
         let addr = (*info).si_addr() as usize;
         let code = (*info).si_code;
-        let rsp = (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+        let rsp = crate::arch::uc_sp(uc);
         let m = getm();
         if !m.is_null() && !(*m).curg.is_null() && (*m).on_g0 == 0 {
             let gp = (*m).curg;

@@ -91,7 +91,7 @@ pub struct G {
     pub(super) grows: u32,
     pub(super) shrinks: u32,
     /// FP control state (MXCSR, x87 control word) of the spawner, for the first run.
-    pub(super) start_fp: (u32, u16),
+    pub(super) start_fp: crate::arch::FpControl,
     pub(super) max_stack: usize,
     /// The M running it (while RUNNING); the M it is pinned to once it ran, unless migratable.
     pub(super) m: *mut M,
@@ -158,7 +158,7 @@ impl G {
             growth: Default::default(),
             start_fn: None,
             start_arg: null_mut(),
-            start_fp: (0, 0),
+            start_fp: Default::default(),
             vg_stack: 0,
             asan_fake: null_mut(),
             tsan_fiber: null_mut(),

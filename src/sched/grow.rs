@@ -39,7 +39,7 @@ use crate::base::types::*;
 use crate::sched::{self, Where, G, M, STACK_GUARD};
 pub use crate::stack::copy::REG_WINDOW_BELOW_GUARD;
 use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, pointer_guard, Mover, RED_ZONE};
-use crate::stack::{self, Stack, StackCache, PAGE};
+use crate::stack::{self, page, Stack, StackCache};
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -48,8 +48,9 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 /// frame, formatting a fatal message).
 pub const RUNTIME_ENTRY_STACK: usize = 4096;
 /// An SI_KERNEL fault (the kernel could not push a signal frame, si_addr 0) counts as a growth
-/// request when rsp is this close to the stack's low end; a frame needs ~3.4 KiB (more with AVX-512).
-pub const KERNEL_FRAME_ROOM: usize = 8 * 1024;
+/// request when the stack pointer is this close to the stack's low end (per architecture: the
+/// size of a signal frame, with room to spare).
+pub const KERNEL_FRAME_ROOM: usize = arch::KERNEL_FRAME_ROOM;
 
 /// Copy-moves to a larger reservation (every trigger).
 pub static GROWS: AtomicU64 = AtomicU64::new(0);
@@ -248,14 +249,14 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
     unsafe {
         let g = &mut *g;
         let old = g.stack;
-        let gregs = &mut (*uc).uc_mcontext.gregs;
-        let rsp = gregs[libc::REG_RSP as usize] as usize;
+        let rsp = arch::uc_sp(uc);
         let low = if fault == 0 { rsp.saturating_sub(2 * KERNEL_FRAME_ROOM) } else { fault.min(rsp) };
         // A stack-clash probe loop keeps its end in a register that may lie farther below than
         // the register window: grow to hold the whole frame at once and move that register too.
-        let probe_end = probe_loop_end(gregs, rsp, fault).filter(|&(_, end)| end < low && old.hi - end <= g.max_stack);
+        let probe_end =
+            arch::probe_loop_end(uc, rsp, fault).filter(|&(_, end)| end < low && old.hi - end <= g.max_stack);
         let low = probe_end.map_or(low, |(_, end)| end);
-        let need = old.hi - low.min(old.hi) + STACK_GUARD + PAGE;
+        let need = old.hi - low.min(old.hi) + STACK_GUARD + page();
         let Some(size) = grown_size_within(old.size(), need, g.max_stack) else { return Err(GrowError::Limit) };
         if !may_move(g) {
             forbidden_move(g, rsp, need);
@@ -266,89 +267,23 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         let pg = pointer_guard();
         let delta = copy_and_adjust(&old, &new, rsp, pg);
         let regs = Mover::new(old.guard_lo().saturating_sub(REG_WINDOW_BELOW_GUARD), old.hi, delta, pg);
-        // gregs[0..16] are r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp; 16 is rip (not moved).
-        for r in gregs.iter_mut().take(libc::REG_RIP as usize) {
-            *r = regs.plain(*r as usize) as i64;
-        }
+        arch::for_each_saved_register(uc, |r| regs.plain(r));
         if let Some((reg, end)) = probe_end {
             if !regs.inside(end) {
-                gregs[reg] = end.wrapping_add(delta) as i64;
+                arch::set_saved_register(uc, reg, end.wrapping_add(delta));
             }
         }
+        #[cfg(target_arch = "x86_64")]
         stack::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
+        #[cfg(target_arch = "aarch64")]
+        arch::for_each_vector_lane(uc, |v| regs.plain(v as usize) as u64);
         install(g, new, true);
         push_pending(g, old);
         g.grows = g.grows.wrapping_add(1);
         GROWS.fetch_add(1, Relaxed);
-        log_move(g, "grow", &old, &new, gregs[libc::REG_RSP as usize] as usize, gregs[libc::REG_RBP as usize] as usize);
+        log_move(g, "grow", &old, &new, arch::uc_sp(uc), arch::uc_fp(uc));
         Ok(())
     }
-}
-
-/// gcc's `-fstack-clash-protection` probe loop for a frame of a fixed size:
-///
-/// ```text
-///   lea  -SIZE(%rsp), %r11        end of the frame, in a register
-/// 1: sub  $0x1000, %rsp
-///   orq  $0x0, (%rsp)             <- faults on the guard: rip here
-///   cmp  %r11, %rsp               (or cmp %rsp, %r11)
-///   jne  1b
-/// ```
-///
-/// When the fault is that probe (`48 83 0c 24 00` at rip, at `rsp`) followed by a 64-bit register
-/// compare with rsp, returns the gregs index of the other register and its value (the frame's
-/// end). The window of registers the move adjusts reaches 1 MiB below the guard; a bigger frame's
-/// end lies below it, stayed stale, and the loop then probed on through every later growth to
-/// the stack limit (issue #20 item 3: an 8 MB frame ended in "stack overflow" at 1 GiB).
-///
-/// # Safety
-/// `gregs` is the faulting thread's context; rip points into mapped code.
-unsafe fn probe_loop_end(gregs: &[i64; 23], rsp: usize, fault: usize) -> Option<(usize, usize)> {
-    const PROBE: [u8; 5] = [0x48, 0x83, 0x0c, 0x24, 0x00];
-    // gregs index of each hardware register number (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15).
-    const GREG: [i32; 16] = [
-        libc::REG_RAX,
-        libc::REG_RCX,
-        libc::REG_RDX,
-        libc::REG_RBX,
-        libc::REG_RSP,
-        libc::REG_RBP,
-        libc::REG_RSI,
-        libc::REG_RDI,
-        libc::REG_R8,
-        libc::REG_R9,
-        libc::REG_R10,
-        libc::REG_R11,
-        libc::REG_R12,
-        libc::REG_R13,
-        libc::REG_R14,
-        libc::REG_R15,
-    ];
-    if fault != rsp {
-        return None;
-    }
-    let rip = gregs[libc::REG_RIP as usize] as usize as *const u8;
-    // SAFETY: rip points at the faulting instruction in mapped code; the probe and the compare
-    // that follows it are 8 bytes, read only after the first 5 matched.
-    let code: [u8; 8] = unsafe {
-        if core::slice::from_raw_parts(rip, 5) != PROBE {
-            return None;
-        }
-        core::ptr::read_unaligned(rip as *const [u8; 8])
-    };
-    let (rex, op, modrm) = (code[5], code[6], code[7]);
-    if rex & 0xf8 != 0x48 || op != 0x39 || modrm >> 6 != 3 {
-        return None;
-    }
-    let reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
-    let rm = (modrm & 7) | ((rex & 1) << 3);
-    let other = match (reg, rm) {
-        (4, r) | (r, 4) if r != 4 => r,
-        _ => return None,
-    };
-    let idx = GREG[other as usize] as usize;
-    let end = gregs[idx] as usize;
-    (end < rsp && (rsp - end).is_multiple_of(PAGE)).then_some((idx, end))
 }
 
 /// Secures `bytes` bytes of stack below the caller's stack pointer before runtime code runs on a
@@ -379,6 +314,14 @@ fn secure_stack_slow(bytes: usize) {
 /// Outside goroutines: `GS_OK`.
 pub fn morestack(sp: usize, bytes: usize, fatal_past_limit: bool) -> c_int {
     let Where::Goroutine(m, g) = sched::whereami() else { return GS_OK };
+    // A signal handler on the sigaltstack, interrupting a goroutine: its stack pointer is not on
+    // the goroutine's stack, and lies below the guard whenever the sigaltstack was mapped below
+    // the goroutine's stack (always under qemu-user, which maps bottom-up). Growing the
+    // goroutine's stack from there moved it under its interrupted frames (test_signal_handler,
+    // aarch64 under qemu). The entry point's own check refuses the call (GS_ESTATE).
+    if crate::signal::in_handler() {
+        return GS_ESTATE;
+    }
     // SAFETY: g runs on this thread (on its own stack) and m is ours.
     unsafe {
         let gr = &mut *g;
@@ -435,10 +378,10 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
     }
 }
 
-/// The rbp saved in the switch frame at `sp` (a saved goroutine's `sched.sp`).
+/// The frame pointer saved in the switch frame at `sp` (a saved goroutine's `sched.sp`).
 fn frame_rbp(sp: usize) -> usize {
     // SAFETY: a saved goroutine's sched.sp points at its switch frame, on its own stack.
-    unsafe { (*(sp as *const arch::SwitchFrame)).rbp }
+    unsafe { arch::frame_fp(sp) }
 }
 
 /// Every this many yields on an M, the yielding goroutine's stack is looked at for pages to give
@@ -450,7 +393,7 @@ fn frame_rbp(sp: usize) -> usize {
 pub const RELEASE_EVERY: u32 = 1021;
 /// Bytes below the stack pointer (past the red zone) that a release keeps committed, so that a
 /// goroutine that dips a little deeper after the safe point does not fault the pages in again.
-pub const RELEASE_SLACK: usize = 4 * PAGE;
+pub const RELEASE_SLACK: usize = 16 * 1024;
 
 /// At a safe point (`gs_yield`, on g0, `g` saved and RUNNABLE-to-be), gives memory back without
 /// moving anything: when less than a quarter of the stack is in use and the goroutine went
@@ -601,13 +544,14 @@ unsafe fn release_slow(g: *mut G) {
             // (Under valgrind the probe would read below a stack pointer: memcheck says invalid.)
             return;
         }
-        let page = (st.hi - quarter - PAGE) & !(PAGE - 1);
-        let step = PAGE / RELEASE_PROBES;
+        let page_size = page();
+        let page = (st.hi - quarter - page_size) & !(page_size - 1);
+        let step = page_size / RELEASE_PROBES;
         let touched = (0..RELEASE_PROBES).any(|i| ((page + i * step + step - 8) as *const u64).read_volatile() != 0);
         if !touched {
             return;
         }
-        let keep = sp.saturating_sub(RED_ZONE + RELEASE_SLACK) & !(PAGE - 1);
+        let keep = sp.saturating_sub(RED_ZONE + RELEASE_SLACK) & !(page_size - 1);
         if keep <= st.lo {
             return;
         }

@@ -100,32 +100,12 @@ pub struct M {
 /// `gs_tls_m` defined in the assembly (no call; async-signal-safe).
 #[inline(always)]
 pub fn getm() -> *mut M {
-    let m: *mut M;
-    // SAFETY: gs_tls_m is an 8-byte .tbss object of this library; the GOT entry holds its offset
-    // from the thread pointer.
-    unsafe {
-        core::arch::asm!(
-            "mov {m}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
-            "mov {m}, qword ptr fs:[{m}]",
-            m = out(reg) m,
-            options(nostack, preserves_flags, readonly, pure)
-        )
-    };
-    m
+    arch::tls_m().cast()
 }
 
 /// Sets the calling thread's M (once, when the thread becomes an M).
 pub(super) fn setm(m: *mut M) {
-    // SAFETY: as getm; the slot is this thread's own.
-    unsafe {
-        core::arch::asm!(
-            "mov {t}, qword ptr [rip + gs_tls_m@GOTTPOFF]",
-            "mov qword ptr fs:[{t}], {m}",
-            t = out(reg) _,
-            m = in(reg) m,
-            options(nostack, preserves_flags)
-        )
-    };
+    arch::set_tls_m(m.cast())
 }
 
 /// The goroutine running on this thread (also while its gs_systemstack fn runs), or null.

@@ -41,7 +41,7 @@ extern "C" fn on_sigquit(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut libc:
     let _ = writeln!(w, "SIGQUIT: quit");
     if !ctx.is_null() {
         // SAFETY: the kernel passes the interrupted context of this thread.
-        let rip = unsafe { (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] };
+        let rip = unsafe { crate::arch::uc_pc(ctx as *const libc::ucontext_t) };
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::syscall(libc::SYS_gettid) };
         let _ = writeln!(w, "PC={rip:#x} thread={tid}");

@@ -14,7 +14,7 @@
 //!   that path is async-signal-safe (no allocation, no lock): user code may have faulted inside
 //!   malloc.
 
-use crate::stack::PAGE;
+use crate::stack::page;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Once;
@@ -58,7 +58,9 @@ pub struct AltStack {
 /// Called once per new M, on its thread: installs the handlers (once) and gives the thread a
 /// sigaltstack unless it has one large enough.
 pub fn on_new_m() -> AltStack {
+    #[cfg(target_arch = "x86_64")]
     crate::stack::xsave::init();
+    crate::arch::signal_init();
     INSTALL.call_once(install_handlers);
     add_onstack_to_handlers();
     let alt = ensure_altstack();
@@ -116,9 +118,12 @@ fn ensure_altstack() -> AltStack {
         if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALTSTACK {
             return AltStack { mapped: (0, 0), range: (cur.ss_sp as usize, cur.ss_sp as usize + cur.ss_size) };
         }
+        // aarch64: SIGSTKSZ is 16 KiB and a signal frame ~4.6 KiB (more with SVE state); 64 KiB
+        // covers both architectures with room for the handler's own frames.
         let want = MIN_ALTSTACK.max(libc::sysconf(SC_SIGSTKSZ).max(0) as usize);
-        let want = (want + PAGE - 1) & !(PAGE - 1);
-        let len = want + 4096; // a guard page below
+        let page = page();
+        let want = (want + page - 1) & !(page - 1);
+        let len = want + page; // a guard page below
         let p = libc::mmap(
             core::ptr::null_mut(),
             len,
@@ -130,10 +135,10 @@ fn ensure_altstack() -> AltStack {
         if p == libc::MAP_FAILED {
             return AltStack::default();
         }
-        libc::mprotect(p, 4096, libc::PROT_NONE);
-        let ss = libc::stack_t { ss_sp: (p as usize + 4096) as *mut _, ss_flags: 0, ss_size: want };
+        libc::mprotect(p, page, libc::PROT_NONE);
+        let ss = libc::stack_t { ss_sp: (p as usize + page) as *mut _, ss_flags: 0, ss_size: want };
         if libc::sigaltstack(&ss, core::ptr::null_mut()) == 0 {
-            return AltStack { mapped: (p as usize, len), range: (p as usize + 4096, p as usize + 4096 + want) };
+            return AltStack { mapped: (p as usize, len), range: (p as usize + page, p as usize + page + want) };
         }
         libc::munmap(p, len);
         AltStack::default()
@@ -157,7 +162,7 @@ pub unsafe fn on_m_exit(mapped: (usize, usize)) {
         }
         let mut cur: libc::stack_t = core::mem::zeroed();
         libc::sigaltstack(core::ptr::null(), &mut cur);
-        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_sp as usize == base + 4096 {
+        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_sp as usize == base + page() {
             let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
             if libc::sigaltstack(&off, core::ptr::null_mut()) != 0 {
                 return; // still in use (cannot happen outside a handler): keep the mapping

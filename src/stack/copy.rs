@@ -18,34 +18,32 @@
 //! Conservative: C has no pointer maps, so an integer that equals a live stack address is moved
 //! too, and so is a word the program only partly wrote whose stale bytes make it look like one
 //! (issue #12: why the default stack is a window that never moves, docs/DESIGN.md).
+//!
+//! Per architecture (crate::arch): the red zone (128 bytes on x86_64, none on aarch64) and
+//! glibc's pointer mangling (x86_64: `rol64(p ^ guard, 17)`; aarch64: `p ^ guard`); the
+//! vectorised copy loops exist on x86_64 only (aarch64 runs the portable one).
 
 #[cfg(test)]
 use super::StackCache;
-use super::{Stack, PAGE};
+use super::{page, Stack};
 
-/// Bytes below the stack pointer that a leaf function may use without moving it (SysV red zone).
-pub const RED_ZONE: usize = 128;
+/// Bytes below the stack pointer that a leaf function may use without moving it (the ABI's red
+/// zone: 128 on x86_64, 0 on aarch64).
+pub const RED_ZONE: usize = crate::arch::RED_ZONE;
 /// Saved registers are adjusted if they point this far below the guard region (stack-clash probe
 /// loops keep their end address there, notes/growth.md).
 pub const REG_WINDOW_BELOW_GUARD: usize = 1 << 20;
 
-/// glibc's `PTR_MANGLE` rotates left by this many bits (x86_64: `rol $0x11`).
-pub const MANGLE_ROTATE: u32 = 0x11;
-/// The low bits of a mangled pointer that come from the pointer guard's high bits: a user-space
-/// address has its top [`MANGLE_ROTATE`] bits clear, so after the xor and the rotation the low
-/// `MANGLE_ROTATE` bits of a mangled user pointer equal the guard's top bits. Every candidate
-/// must pass this cheap filter before it is demangled.
-pub const MANGLE_LOW_MASK: usize = (1 << MANGLE_ROTATE) - 1;
+/// glibc's pointer guard (x86_64: `%fs:0x30`; aarch64: read back from a `setjmp`).
+pub use crate::arch::pointer_guard;
+/// glibc's `PTR_MANGLE` is `rol64(p ^ guard, MANGLE_ROTATE)` (x86_64: 0x11; aarch64: 0).
+pub use crate::arch::MANGLE_ROTATE;
 
-/// glibc's pointer guard (`%fs:0x30`, `tcbhead_t.pointer_guard`): `PTR_MANGLE(p)` is
-/// `rol64(p ^ guard, 0x11)`.
-#[inline]
-pub fn pointer_guard() -> usize {
-    let g: usize;
-    // SAFETY: reads the thread's TCB slot at %fs:0x30 (glibc x86_64 layout).
-    unsafe { core::arch::asm!("mov {}, qword ptr fs:[0x30]", out(reg) g, options(nostack, preserves_flags, readonly)) };
-    g
-}
+/// The bits of a mangled pointer that come from the pointer guard alone: a user-space address
+/// has its bits from `USER_ADDR_BITS` up clear, so after the xor (and the rotation) those bits
+/// of a mangled user pointer equal the guard's. On x86_64 they are the low 17 bits, on aarch64
+/// the top 16. Every candidate must pass this cheap filter before it is demangled.
+pub const MANGLE_CAND_MASK: usize = (!0usize << crate::arch::USER_ADDR_BITS).rotate_left(MANGLE_ROTATE);
 
 /// Moves values that point into `[lo, hi)` by `delta`.
 #[derive(Clone, Copy, Debug)]
@@ -54,15 +52,16 @@ pub struct Mover {
     span: usize,
     delta: usize,
     guard: usize,
-    /// A mangled user pointer's low 17 bits equal the guard's top 17 bits (user addresses have
-    /// their top 17 bits clear): the cheap filter that makes the mangled test nearly free.
-    guard_top: usize,
+    /// A mangled user pointer's [`MANGLE_CAND_MASK`] bits equal these (the guard's, rotated):
+    /// the cheap filter that makes the mangled test nearly free.
+    guard_cand: usize,
 }
 
 impl Mover {
     /// `delta` is `new - old` (wrapping); `pointer_guard` as from [`pointer_guard`].
     pub fn new(lo: usize, hi: usize, delta: usize, pointer_guard: usize) -> Self {
-        Mover { lo, span: hi - lo, delta, guard: pointer_guard, guard_top: pointer_guard >> (64 - MANGLE_ROTATE) }
+        let guard_cand = pointer_guard.rotate_left(MANGLE_ROTATE) & MANGLE_CAND_MASK;
+        Mover { lo, span: hi - lo, delta, guard: pointer_guard, guard_cand }
     }
 
     /// Whether `v` lies in the range this mover moves.
@@ -87,7 +86,7 @@ impl Mover {
         if self.inside(v) {
             return v.wrapping_add(self.delta);
         }
-        if v & MANGLE_LOW_MASK == self.guard_top {
+        if v & MANGLE_CAND_MASK == self.guard_cand {
             let p = v.rotate_right(MANGLE_ROTATE) ^ self.guard;
             if self.inside(p) {
                 return (p.wrapping_add(self.delta) ^ self.guard).rotate_left(MANGLE_ROTATE);
@@ -132,6 +131,7 @@ pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard
     let (src, dst) = (src_lo as *const usize, dst_lo as *mut usize);
     // SAFETY: [src_lo, old.hi) and [dst_lo, new.hi) lie in the two stacks (per the contract and
     // the assert), which do not overlap; AVX2 is used only where the CPU has it.
+    #[cfg(target_arch = "x86_64")]
     unsafe {
         if std::arch::is_x86_feature_detected!("avx512f") {
             copy_words_avx512(&mv, src, dst, n)
@@ -141,12 +141,17 @@ pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard
             copy_words(&mv, src, dst, n)
         }
     }
+    // SAFETY: as above.
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe {
+        copy_words(&mv, src, dst, n)
+    }
     delta
 }
 
 /// The portable copy loop: branch-free for plain words (one compare and one masked add per
-/// word), with the rare glibc-mangled candidates (low 17 bits == the pointer guard's top 17 bits,
-/// ~1 in 131,072 random words) redone one by one.
+/// word), with the rare glibc-mangled candidates (x86_64: low 17 bits == the pointer guard's top
+/// 17 bits, ~1 in 131,072 random words; aarch64: top 16 bits == the guard's) redone one by one.
 ///
 /// # Safety
 /// `src[0..n]` readable, `dst[0..n]` writable, not overlapping.
@@ -160,7 +165,7 @@ unsafe fn copy_words_impl(mv: &Mover, src: *const usize, dst: *mut usize, n: usi
             // SAFETY: j < n (per the contract).
             let w = unsafe { src.add(j).read() };
             let inside = w.wrapping_sub(mv.lo) < mv.span;
-            mangled |= w & MANGLE_LOW_MASK == mv.guard_top;
+            mangled |= w & MANGLE_CAND_MASK == mv.guard_cand;
             // SAFETY: as above.
             unsafe { dst.add(j).write(w.wrapping_add(mv.delta & (inside as usize).wrapping_neg())) };
         }
@@ -192,6 +197,7 @@ unsafe fn copy_words(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
 ///
 /// # Safety
 /// As [`copy_words_impl`], and the CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn copy_words_avx2(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
     use core::arch::x86_64::*;
@@ -201,8 +207,8 @@ unsafe fn copy_words_avx2(mv: &Mover, src: *const usize, dst: *mut usize, n: usi
     let v_span = _mm256_set1_epi64x((mv.span as i64) ^ min);
     let v_min = _mm256_set1_epi64x(min);
     let v_delta = _mm256_set1_epi64x(mv.delta as i64);
-    let v_low17 = _mm256_set1_epi64x(MANGLE_LOW_MASK as i64);
-    let v_gtop = _mm256_set1_epi64x(mv.guard_top as i64);
+    let v_low17 = _mm256_set1_epi64x(MANGLE_CAND_MASK as i64);
+    let v_gtop = _mm256_set1_epi64x(mv.guard_cand as i64);
     let mut i = 0;
     while i + BLOCK <= n {
         let mut cand = _mm256_setzero_si256();
@@ -241,6 +247,7 @@ unsafe fn copy_words_avx2(mv: &Mover, src: *const usize, dst: *mut usize, n: usi
 ///
 /// # Safety
 /// As [`copy_words_impl`], and the CPU supports AVX-512F.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn copy_words_avx512(mv: &Mover, src: *const usize, dst: *mut usize, n: usize) {
     use core::arch::x86_64::*;
@@ -248,8 +255,8 @@ unsafe fn copy_words_avx512(mv: &Mover, src: *const usize, dst: *mut usize, n: u
     let v_lo = _mm512_set1_epi64(mv.lo as i64);
     let v_span = _mm512_set1_epi64(mv.span as i64);
     let v_delta = _mm512_set1_epi64(mv.delta as i64);
-    let v_low17 = _mm512_set1_epi64(MANGLE_LOW_MASK as i64);
-    let v_gtop = _mm512_set1_epi64(mv.guard_top as i64);
+    let v_low17 = _mm512_set1_epi64(MANGLE_CAND_MASK as i64);
+    let v_gtop = _mm512_set1_epi64(mv.guard_cand as i64);
     let mut i = 0;
     while i + BLOCK <= n {
         let mut cand: __mmask8 = 0;
@@ -296,16 +303,14 @@ pub fn grown_size_within(old: usize, need: usize, max: usize) -> Option<usize> {
     if n <= max {
         return Some(n);
     }
-    let capped = max & !(PAGE - 1);
+    let capped = max & !(page() - 1);
     (capped > old && need <= capped).then_some(capped)
 }
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn mangle(p: usize, guard: usize) -> usize {
-        (p ^ guard).rotate_left(0x11)
-    }
+    use crate::arch::mangle;
 
     #[test]
     fn mover_plain_and_mangled() {
@@ -349,18 +354,24 @@ mod tests {
                 *w(a + 8) = a; // self pointer
                 *w(a + 16) = 12345; // not an address
                 *w(a + 24) = old.lo - 100; // into the guard region: below the live part
-                *w(a + 32) = (a ^ pg).rotate_left(0x11); // mangled, as PTR_MANGLE does
+                *w(a + 32) = mangle(a, pg); // mangled, as PTR_MANGLE does
                 *w(a + 40) = old.hi; // one past the end: not inside
                 *w(a + 48) = sp - RED_ZONE - 8; // a dead frame (stale bytes): not moved
                 *w(a + 56) = sp - RED_ZONE; // the live part's lowest word: moved
                 prev = a;
                 a += 64;
             }
-            *w(sp - 64) = sp + 8; // red zone
+            // The red zone (x86_64's 128 bytes; aarch64 has none) is live and copied too.
+            let red_zone = RED_ZONE >= 64;
+            if red_zone {
+                *w(sp - 64) = sp + 8;
+            }
             let delta = copy_and_adjust(&old, &new, sp, pg);
             assert_eq!(delta, new.hi.wrapping_sub(old.hi));
             let mv = |v: usize| v.wrapping_add(delta);
-            assert_eq!(*w(mv(sp - 64)), mv(sp + 8), "red zone copied and adjusted");
+            if red_zone {
+                assert_eq!(*w(mv(sp - 64)), mv(sp + 8), "red zone copied and adjusted");
+            }
             let mut a = sp;
             let mut prev = 0usize;
             while a < old.hi - 64 {
@@ -369,7 +380,7 @@ mod tests {
                 assert_eq!(*w(b + 8), b);
                 assert_eq!(*w(b + 16), 12345);
                 assert_eq!(*w(b + 24), old.lo - 100, "below the live part: left alone");
-                assert_eq!((*w(b + 32)).rotate_right(0x11) ^ pg, b, "mangled word re-mangled");
+                assert_eq!((*w(b + 32)).rotate_right(MANGLE_ROTATE) ^ pg, b, "mangled word re-mangled");
                 assert_eq!(*w(b + 40), old.hi);
                 assert_eq!(*w(b + 48), sp - RED_ZONE - 8, "a dead frame's address: left alone");
                 assert_eq!(*w(b + 56), mv(sp - RED_ZONE));
@@ -421,34 +432,40 @@ mod tests {
                 x ^= x << 17;
                 match i % 5 {
                     0 => lo + (x % (hi - lo)),
-                    1 => ((lo + (x % (hi - lo))) ^ pg).rotate_left(0x11),
+                    1 => mangle(lo + (x % (hi - lo)), pg),
                     2 => hi + (x % 4096),
                     _ => x,
                 }
             })
             .collect();
         let mut a = vec![0usize; src.len()];
-        let mut b = vec![0usize; src.len()];
-        // SAFETY: the vectors have src.len() elements.
-        unsafe {
-            copy_words(&mv, src.as_ptr(), a.as_mut_ptr(), src.len());
-            if std::arch::is_x86_feature_detected!("avx2") {
-                copy_words_avx2(&mv, src.as_ptr(), b.as_mut_ptr(), src.len());
-            } else {
-                copy_words(&mv, src.as_ptr(), b.as_mut_ptr(), src.len());
-            }
-        }
-        let mut c = vec![0usize; src.len()];
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: as above; the CPU has AVX-512F.
-            unsafe { copy_words_avx512(&mv, src.as_ptr(), c.as_mut_ptr(), src.len()) };
-        } else {
-            c.copy_from_slice(&a);
-        }
+        // SAFETY: the vector has src.len() elements.
+        unsafe { copy_words(&mv, src.as_ptr(), a.as_mut_ptr(), src.len()) };
         for i in 0..src.len() {
             assert_eq!(a[i], mv.word(src[i]), "word {i}");
-            assert_eq!(b[i], a[i], "word {i}");
-            assert_eq!(c[i], a[i], "word {i}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut b = vec![0usize; src.len()];
+            // SAFETY: the vectors have src.len() elements.
+            unsafe {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    copy_words_avx2(&mv, src.as_ptr(), b.as_mut_ptr(), src.len());
+                } else {
+                    copy_words(&mv, src.as_ptr(), b.as_mut_ptr(), src.len());
+                }
+            }
+            let mut c = vec![0usize; src.len()];
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: as above; the CPU has AVX-512F.
+                unsafe { copy_words_avx512(&mv, src.as_ptr(), c.as_mut_ptr(), src.len()) };
+            } else {
+                c.copy_from_slice(&a);
+            }
+            for i in 0..src.len() {
+                assert_eq!(b[i], a[i], "word {i}");
+                assert_eq!(c[i], a[i], "word {i}");
+            }
         }
     }
 

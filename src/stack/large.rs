@@ -2,9 +2,9 @@
 //! from shared arenas up to [`CARVE_MAX`], mapped on their own beyond; kept warm in [`SPARES`]
 //! (lock-free, for the handler) and the bounded large pool.
 
-use super::pool::{install_guard, map, StackCache};
+use super::pool::{install_guard, map, unmap, StackCache};
 use super::{
-    class_of, guard_for, Global, Stack, DIRECT, GLOBAL, GUARD_BY_MADVISE, LARGE, MAX_CLASS_SIZE, PAGE, RESERVED,
+    class_of, guard_for, page, Global, Stack, DIRECT, GLOBAL, GUARD_BY_MADVISE, LARGE, MAX_CLASS_SIZE, RESERVED,
 };
 use crate::base::lock::Locked;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
@@ -87,7 +87,7 @@ fn map_direct(size: usize) -> Option<Stack> {
     let base = map(len)?;
     if !install_guard(base, guard) {
         // SAFETY: unmapping what we just mapped.
-        unsafe { libc::munmap(base as *mut _, len) };
+        unsafe { unmap(base, len) };
         return None;
     }
     let lo = base + guard;
@@ -215,16 +215,16 @@ impl Spares {
 ///
 /// ```text
 ///   LARGE_POOL: [(size, [stack, stack, ...]), ...]     LIFO per size
-///   stack in the pool:  [lo ........ untouched/given back ........ | hi - LARGE_KEEP_TOP, hi)
+///   stack in the pool:  [lo ........ untouched/given back ........ | hi - large_keep_top(), hi)
 ///                                                                    └ stays committed ┘
 /// ```
 ///
 /// Invariants: the first [`LARGE_POOL_WARM`] stacks of a size are kept as they were freed (warm:
 /// a goroutine that reuses one takes no page fault); every one beyond that has had everything
-/// but its top [`LARGE_KEEP_TOP`] bytes given back (`MADV_DONTNEED`, ~2 µs on an 8 MiB stack)
+/// but its top [`large_keep_top`] bytes given back (`MADV_DONTNEED`, ~2 µs on an 8 MiB stack)
 /// and carries canary words right below them, or was trimmed so before and its last goroutine
 /// left that canary intact (stayed in the top: [`went_below_top`]), so the pool's resident memory
-/// is bounded by `LARGE_POOL_WARM` stacks per size plus ~`LARGE_KEEP_TOP` + a page + one
+/// is bounded by `LARGE_POOL_WARM` stacks per size plus ~`large_keep_top()` + a page + one
 /// page-table page per pooled stack. At most [`LARGE_POOL_MAX`] stacks
 /// are pooled in all (reservations only: MAP_NORESERVE address space); the rest are unmapped.
 /// Pooled stacks stay in `Global::large`, so `committed_bytes` counts what they keep.
@@ -254,7 +254,9 @@ pub const LARGE_POOL_WARM: usize = 16;
 pub const LARGE_POOL_WARM_BYTES: usize = 128 << 20;
 /// Bytes at the top of a trimmed pooled stack that stay committed: an empty Python goroutine
 /// touches 1.7 KiB, a typical one 4-6 KiB (notes/cpython.md).
-pub const LARGE_KEEP_TOP: usize = 2 * PAGE;
+pub fn large_keep_top() -> usize {
+    2 * page()
+}
 
 /// The pattern that fills the probe region of a trimmed pooled stack (see [`went_below_top`]).
 const PROBE_CANARY: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -264,11 +266,11 @@ const PROBE_BYTES: usize = 1024;
 
 /// The probe region of a pooled stack: the `PROBE_BYTES` right below its kept top.
 fn probe_region(s: &Stack) -> *mut u64 {
-    (s.hi - LARGE_KEEP_TOP - PROBE_BYTES) as *mut u64
+    (s.hi - large_keep_top() - PROBE_BYTES) as *mut u64
 }
 
 /// Whether the goroutine that used a stack about to be pooled went below its top
-/// `LARGE_KEEP_TOP` bytes, without a system call: a trimmed pooled stack carries
+/// `large_keep_top()` bytes, without a system call: a trimmed pooled stack carries
 /// [`PROBE_CANARY`] words in the `PROBE_BYTES` right below that top (filled by
 /// [`trim_for_pool`]), and a goroutine that went deeper wrote into them on the way (the return
 /// address of a call made by a frame that ends there, saved registers, locals). The words are
@@ -290,7 +292,7 @@ pub(super) fn went_below_top(s: &Stack) -> bool {
 pub(super) fn trim_for_pool(s: &Stack) {
     // SAFETY: the stack is ours (no goroutine uses it); its contents are dead.
     unsafe {
-        libc::madvise(s.lo as *mut _, s.size() - LARGE_KEEP_TOP, libc::MADV_DONTNEED);
+        libc::madvise(s.lo as *mut _, s.size() - large_keep_top(), libc::MADV_DONTNEED);
         let p = probe_region(s);
         for i in 0..PROBE_BYTES / 8 {
             p.add(i).write_volatile(PROBE_CANARY);
@@ -410,6 +412,7 @@ fn unmap_large(s: Stack) {
         }
     }
     RESERVED.fetch_sub(s.size() as u64, Relaxed);
-    // SAFETY: the stack and its guard were one mapping of ours; nothing runs on it any more.
-    unsafe { libc::munmap(s.guard_lo() as *mut _, s.size() + s.guard as usize) };
+    // SAFETY: the stack and its guard were one mapping of ours (map_direct); nothing runs on it
+    // any more.
+    unsafe { unmap(s.guard_lo(), s.size() + s.guard as usize) };
 }

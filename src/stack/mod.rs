@@ -28,7 +28,7 @@
 //! - Large stacks (> 2 MiB) freed by growth stay warm in [`SPARES`] up to [`SPARE_BYTES_MAX`]: a
 //!   relocation into cold pages is 4-5x slower than into warm ones (notes/growth.md).
 //! - Large stacks that do not fit there go to [`LARGE_POOL`] (per size, up to
-//!   [`LARGE_POOL_MAX`], trimmed to their top [`LARGE_KEEP_TOP`] bytes beyond a few warm ones):
+//!   [`LARGE_POOL_MAX`], trimmed to their top [`large_keep_top`] bytes beyond a few warm ones):
 //!   a Python goroutine's 8 MiB FIXED stack is reused instead of mapped and unmapped per
 //!   goroutine. Only when the pool is full is a large stack unmapped.
 //!
@@ -45,10 +45,11 @@ pub mod copy;
 mod large;
 mod pool;
 pub mod valgrind;
+#[cfg(target_arch = "x86_64")]
 pub mod xsave;
 
 pub use large::{
-    alloc_in_signal, free_cold, register_direct, Spares, CARVE_MAX, LARGE_KEEP_TOP, LARGE_POOL_MAX, LARGE_POOL_WARM,
+    alloc_in_signal, free_cold, large_keep_top, register_direct, Spares, CARVE_MAX, LARGE_POOL_MAX, LARGE_POOL_WARM,
     LARGE_POOL_WARM_BYTES, SPARES, SPARE_BYTES_MAX,
 };
 pub use pool::{alloc_global, free_global, StackCache, GLOBAL_WARM_BYTES, GLOBAL_WARM_MAX};
@@ -57,7 +58,24 @@ use crate::base::futex::Mutex;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::collections::BTreeMap;
 
-pub const PAGE: usize = 4096;
+/// The page size (`sysconf(_SC_PAGESIZE)`, read once): 4 KiB on x86_64; aarch64 Linux kernels
+/// are built with 4, 16 or 64 KiB pages. Guards, stack sizes (at least one page: see
+/// [`round_size`]), page releases and the sigaltstack's guard page are aligned to it.
+#[inline]
+pub fn page() -> usize {
+    static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE_SIZE.load(Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let p = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 && (n as usize).is_power_of_two() => n as usize,
+        _ => 4096,
+    };
+    PAGE_SIZE.store(p, Relaxed);
+    p
+}
 /// Guard region below every stack larger than [`SMALL_STACK_MAX`]. Virtual only; sized so that
 /// ordinary C frames cannot jump over it (see docs/DESIGN.md: a 256 KiB guard caught 100 KiB
 /// frames; costs ~550 B of page tables per stack).
@@ -126,13 +144,15 @@ impl Stack {
 }
 
 /// Rounds a requested size to the stack size actually reserved: a power of two for pooled
-/// classes, a page multiple above them.
+/// classes, a page multiple above them; never less than a page (with 16 or 64 KiB pages the
+/// smaller classes are not used: guards and slots must be page-aligned).
 pub fn round_size(bytes: usize) -> usize {
-    let b = bytes.max(MIN_CLASS_SIZE);
+    let page = page();
+    let b = bytes.max(MIN_CLASS_SIZE).max(page);
     if b <= MAX_CLASS_SIZE {
         b.next_power_of_two()
     } else {
-        (b + PAGE - 1) & !(PAGE - 1)
+        (b + page - 1) & !(page - 1)
     }
 }
 
@@ -206,13 +226,13 @@ pub fn committed_bytes() -> u64 {
     let mut total = 0u64;
     let mut vec: Vec<u8> = Vec::new();
     let mut count = |lo: usize, len: usize| {
-        let pages = len / PAGE;
+        let pages = len / page();
         vec.clear();
         vec.resize(pages, 0);
         // SAFETY: [lo, lo+len) is a page-aligned range of one of our mappings; vec has one byte
         // per page.
         if unsafe { libc::mincore(lo as *mut _, len, vec.as_mut_ptr()) } == 0 {
-            total += vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * PAGE as u64;
+            total += vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * page() as u64;
         }
     };
     for a in &g.arenas {
@@ -250,7 +270,7 @@ mod tests {
         assert_eq!(round_size(0), 8192);
         assert_eq!(round_size(8193), 16384);
         assert_eq!(round_size(2 << 20), 2 << 20);
-        assert_eq!(round_size((2 << 20) + 1), (2 << 20) + PAGE);
+        assert_eq!(round_size((2 << 20) + 1), (2 << 20) + page());
         assert_eq!(class_of(8192), Some(0));
         assert_eq!(class_of(2 << 20), Some(8));
         assert_eq!(class_of(3 << 20), None);
@@ -261,7 +281,7 @@ mod tests {
         let mut cache = StackCache::new();
         let s = cache.alloc(16384).unwrap();
         assert_eq!(s.size(), 16384);
-        assert_eq!(s.lo % PAGE, 0);
+        assert_eq!(s.lo % page(), 0);
         // SAFETY: the stack is ours.
         unsafe {
             core::ptr::write_bytes(s.lo as *mut u8, 0xab, s.size());
@@ -279,27 +299,27 @@ mod tests {
     fn resident(addr: usize) -> bool {
         let mut v = 0u8;
         // SAFETY: one page of a mapping of ours; v receives one byte.
-        unsafe { libc::mincore(addr as *mut _, PAGE, &mut v) == 0 && v & 1 != 0 }
+        unsafe { libc::mincore(addr as *mut _, page(), &mut v) == 0 && v & 1 != 0 }
     }
 
     #[test]
     fn probe_tells_shallow_from_deep() {
-        let size = round_size((6 << 20) + 5 * PAGE);
+        let size = round_size((6 << 20) + 5 * page());
         let s = alloc_global(size).unwrap();
         // SAFETY: the stack is ours; every address written lies inside it.
         unsafe {
             *((s.hi - 8) as *mut u64) = 1;
             assert!(went_below_top(&s), "a fresh stack has no canary: it counts as used");
-            *((s.lo + PAGE) as *mut u64) = 1;
+            *((s.lo + page()) as *mut u64) = 1;
             trim_for_pool(&s);
-            assert!(!resident(s.lo + PAGE), "trimmed below the kept top");
-            assert!(resident(s.hi - PAGE), "the kept top stays");
+            assert!(!resident(s.lo + page()), "trimmed below the kept top");
+            assert!(resident(s.hi - page()), "the kept top stays");
             assert!(!went_below_top(&s), "canary intact after the trim");
             // A goroutine that stayed in the kept top leaves the canary alone: no trim needed.
-            core::ptr::write_bytes((s.hi - LARGE_KEEP_TOP) as *mut u8, 0xcd, LARGE_KEEP_TOP);
+            core::ptr::write_bytes((s.hi - large_keep_top()) as *mut u8, 0xcd, large_keep_top());
             assert!(!went_below_top(&s));
             // One that went deeper wrote frames into the probe region on the way.
-            *((s.hi - LARGE_KEEP_TOP - 200) as *mut u64) = 0x4242;
+            *((s.hi - large_keep_top() - 200) as *mut u64) = 0x4242;
             assert!(went_below_top(&s));
         }
         free_global(s);
@@ -308,7 +328,7 @@ mod tests {
     #[test]
     fn large_stacks_are_pooled_and_trimmed() {
         // A size no other test uses: SPARES and the pool are process-wide.
-        let size = round_size((5 << 20) + 3 * PAGE);
+        let size = round_size((5 << 20) + 3 * page());
         let n = NSPARES + LARGE_POOL_WARM + 8;
         let stacks: Vec<Stack> = (0..n).map(|_| alloc_global(size).unwrap()).collect();
         for s in &stacks {
@@ -325,7 +345,7 @@ mod tests {
         // Nothing was unmapped: pooled stacks keep their reservation ...
         assert!(reserved_bytes() >= reserved);
         // ... every one kept its top warm, and the ones beyond the warm tiers gave back the rest.
-        assert!(stacks.iter().all(|s| resident(s.hi - PAGE)));
+        assert!(stacks.iter().all(|s| resident(s.hi - page())));
         let trimmed = stacks.iter().filter(|s| !resident(s.lo)).count();
         assert!(trimmed >= n - NSPARES - LARGE_POOL_WARM, "{trimmed} trimmed");
         // Spawning again reuses them all: no new mapping.

@@ -7,14 +7,41 @@ use super::{
     class_of, class_size, guard_for, Arena, Global, Stack, DIRECT, GLOBAL, GUARD_BY_MADVISE, LARGE, MADV_GUARD_INSTALL,
     MPROTECT_GUARDS, MPROTECT_GUARDS_WARN, NCLASSES, P_CACHE_MAX, RESERVED,
 };
-use core::sync::atomic::Ordering::*;
+use core::sync::atomic::{AtomicBool, Ordering::*};
+
+/// Whether a guard installed by `MADV_GUARD_INSTALL` was seen to work (see [`guard_works`]).
+static GUARD_BY_MADVISE_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the freshly installed guard at `addr` is really inaccessible: the kernel must refuse
+/// to read it (`write` from it into a pipe fails with EFAULT). An emulator may accept advice it
+/// does not implement: qemu-user (7.2 to 10.0 at least) answers 0 to every `madvise` it does not
+/// know, so without this check goroutine stacks there had no guards at all and ran into each
+/// other. Async-signal-safe (the growth handler may install the first guard).
+fn guard_works(addr: usize) -> bool {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: plain system calls on descriptors made here; the write only reads [addr, addr + 1).
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return true; // cannot tell: trust the kernel's answer
+        }
+        let n = libc::write(fds[1], addr as *const libc::c_void, 1);
+        let efault = n < 0 && *libc::__errno_location() == libc::EFAULT;
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+        efault
+    }
+}
 
 /// Installs the guard region `[addr, addr + len)`.
 pub(super) fn install_guard(addr: usize, len: usize) -> bool {
     if GUARD_BY_MADVISE.load(Relaxed) {
         // SAFETY: the range lies inside a mapping we own.
         if unsafe { libc::madvise(addr as *mut _, len, MADV_GUARD_INSTALL) } == 0 {
-            return true;
+            if GUARD_BY_MADVISE_CHECKED.load(Relaxed) || guard_works(addr) {
+                GUARD_BY_MADVISE_CHECKED.store(true, Relaxed);
+                return true;
+            }
+            // Accepted but not done (an emulator): mprotect from now on.
         }
         // Kernels before 6.13 answer EINVAL: fall back for good.
         GUARD_BY_MADVISE.store(false, Relaxed);
@@ -36,12 +63,25 @@ pub(super) fn install_guard(addr: usize, len: usize) -> bool {
     ok
 }
 
+/// Address space kept below every mapping of stacks, a guard region itself (a guard marker, so
+/// no mapping of its own where MADV_GUARD_INSTALL works; never committed): the growth handler
+/// moves saved registers that point up to `REG_WINDOW_BELOW_GUARD` (1 MiB) below a stack's guard
+/// (stack-clash probe loops keep their end there), so nothing but stacks of ours may lie there.
+/// Without it, a register pointing at whatever the process mapped just below an arena (libc's
+/// data, a malloc'd block) was "moved" by the delta: seen under qemu-user, which hands out
+/// mappings bottom-up, so the first arena sat right above ld.so's and libc's data
+/// (test_stack_grow_libc, one run in two). Inaccessible, so that a frame that jumps a lowest
+/// stack's guard still faults there and is reported (test_stack_bigframe).
+const SHADOW_BELOW: usize = super::copy::REG_WINDOW_BELOW_GUARD;
+
+/// Maps `len` bytes for stacks (with [`SHADOW_BELOW`] bytes of guarded address space below them,
+/// which [`unmap`] gives back with them).
 pub(super) fn map(len: usize) -> Option<usize> {
     // SAFETY: anonymous private mapping; no existing memory is affected.
     let p = unsafe {
         libc::mmap(
             core::ptr::null_mut(),
-            len,
+            SHADOW_BELOW + len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
             -1,
@@ -49,10 +89,21 @@ pub(super) fn map(len: usize) -> Option<usize> {
         )
     };
     if p == libc::MAP_FAILED {
-        None
-    } else {
-        Some(p as usize)
+        return None;
     }
+    // Best effort: where even mprotect fails the shadow stays readable address space of ours,
+    // which still keeps others' data out of the register window.
+    let _ = install_guard(p as usize, SHADOW_BELOW);
+    Some(p as usize + SHADOW_BELOW)
+}
+
+/// Unmaps `[base, base + len)`, which [`map`] returned, and the shadow below it.
+///
+/// # Safety
+/// Nothing uses the memory any more.
+pub(super) unsafe fn unmap(base: usize, len: usize) {
+    // SAFETY: per the contract; the shadow was mapped with it.
+    unsafe { libc::munmap((base - SHADOW_BELOW) as *mut _, SHADOW_BELOW + len) };
 }
 
 /// Carves a new arena for class `c` and pushes its stacks on `free`.
@@ -72,7 +123,7 @@ fn grow_class(g: &mut Global, c: usize) -> bool {
         let guard_lo = base + i * slot;
         if !install_guard(guard_lo, guard) {
             // SAFETY: unmapping the arena we just mapped and handed out nothing of.
-            unsafe { libc::munmap(base as *mut _, len) };
+            unsafe { unmap(base, len) };
             return false;
         }
         let lo = guard_lo + guard;

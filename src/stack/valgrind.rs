@@ -1,6 +1,7 @@
 //! Telling valgrind about goroutine stacks (issue #14), with its client requests: the magic
-//! instruction sequence of `valgrind.h`, a no-op on a real CPU (four rotates of rdi by 128 bits
-//! in all, and `xchg rbx, rbx`), which valgrind's JIT recognises. Without them memcheck sees every
+//! instruction sequence of `valgrind.h`, a no-op on a real CPU (on x86_64 four rotates of rdi by
+//! 128 bits in all, and `xchg rbx, rbx`; arch::valgrind_client_request), which valgrind's JIT
+//! recognises. Without them memcheck sees every
 //! switch to a goroutine stack as a multi-megabyte stack frame ("client switching stacks?") and
 //! reports reads of the other stacks as invalid.
 //!
@@ -24,27 +25,10 @@ const MAKE_MEM_DEFINED: usize = 0x4d43_0002;
 static ACTIVE: AtomicU8 = AtomicU8::new(0);
 
 /// One client request: `args[0]` is the request code, `args[1..]` its arguments; returns
-/// valgrind's answer, or `default` on a real CPU.
-#[inline(never)]
+/// valgrind's answer, or `default` on a real CPU (the instruction sequence: arch).
+#[inline(always)]
 fn request(default: usize, args: &[usize; 6]) -> usize {
-    let mut result = default;
-    // SAFETY: the rotates leave rdi as it was (3 + 13 + 61 + 51 = 128 bits; declared clobbered
-    // anyway, and the flags they set are not preserved) and `xchg rbx, rbx` changes nothing; rax
-    // points at six readable words, which valgrind reads when it runs the program.
-    unsafe {
-        core::arch::asm!(
-            "rol rdi, 3",
-            "rol rdi, 13",
-            "rol rdi, 61",
-            "rol rdi, 51",
-            "xchg rbx, rbx",
-            in("rax") args.as_ptr(),
-            inout("rdx") result,
-            out("rdi") _,
-            options(nostack),
-        );
-    }
-    result
+    crate::arch::valgrind_client_request(default, args)
 }
 
 /// Whether the program runs under valgrind (asked once).
