@@ -8,18 +8,39 @@
  *    FTZ/DAZ + 24-bit x87 precision, B runs FE_DOWNWARD, both check themselves after every yield,
  *    by reading the registers and by computing (1/3 in double and long double, DBL_MIN/4);
  *  - main's state after gs_run is what it was before.
+ * On aarch64 the control state is FPCR: rounding mode, flush-to-zero (FZ), default NaN (DN); the
+ * "mxcsr" field holds FPCR there, "x87" stays 0, and long double is IEEE quad (in software, which
+ * follows FPCR's rounding mode).
  */
 #include "gs_test.h"
 
 #include <fenv.h>
 #include <float.h>
-#include <xmmintrin.h>
 
+#define ROUNDS 8
+
+#if defined(__x86_64__)
+#include <xmmintrin.h>
 #define MXCSR_CTRL 0xFFC0u /* DAZ, exception masks, rounding, FTZ; not the sticky flags */
 #define MXCSR_DAZ 0x0040u
 #define MXCSR_FTZ 0x8000u
 #define X87_PC_MASK 0x0300u /* precision control: 00 = 24-bit */
-#define ROUNDS 8
+#define CTL_DEFAULT 0x1F80u
+#define CTL_FTZ MXCSR_FTZ
+#define CTL_A_EXTRA MXCSR_DAZ
+static unsigned ctl_get(void) { return _mm_getcsr() & MXCSR_CTRL; }
+static void ctl_set(unsigned v) { _mm_setcsr((_mm_getcsr() & ~MXCSR_CTRL) | (v & MXCSR_CTRL)); }
+#elif defined(__aarch64__)
+#define CTL_DEFAULT 0u
+#define CTL_FTZ (1u << 24)    /* FPCR.FZ */
+#define CTL_A_EXTRA (1u << 25) /* FPCR.DN */
+static unsigned ctl_get(void) {
+    uint64_t v;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(v));
+    return (unsigned)v;
+}
+static void ctl_set(unsigned v) { __asm__ volatile("msr fpcr, %0" : : "r"((uint64_t)v)); }
+#endif
 
 typedef struct {
     int round;              /* fegetround() */
@@ -34,19 +55,27 @@ static volatile double one = 1.0, three = 3.0, dmin = DBL_MIN, four = 4.0;
 static volatile long double one_ld = 1.0L, three_ld = 3.0L;
 
 static unsigned x87_cw(void) {
+#if defined(__x86_64__)
     uint16_t cw;
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     return cw;
+#else
+    return 0;
+#endif
 }
 
 static void x87_set_cw(unsigned cw) {
+#if defined(__x86_64__)
     uint16_t v = (uint16_t)cw;
     __asm__ volatile("fldcw %0" : : "m"(v));
+#else
+    (void)cw;
+#endif
 }
 
 static GS_TEST_NOINLINE void fp_read(fp_state *s) {
     s->round = fegetround();
-    s->mxcsr = _mm_getcsr() & MXCSR_CTRL;
+    s->mxcsr = ctl_get();
     s->x87 = x87_cw();
     s->third = one / three;
     s->tiny = dmin / four;
@@ -80,20 +109,22 @@ static fp_state st_default, st_a, st_b, st_spawned;
 
 static void set_a(void) {
     CHECK(fesetround(FE_UPWARD) == 0);
-    _mm_setcsr(_mm_getcsr() | MXCSR_FTZ | MXCSR_DAZ);
+    ctl_set(ctl_get() | CTL_FTZ | CTL_A_EXTRA);
+#if defined(__x86_64__)
     x87_set_cw(x87_cw() & ~X87_PC_MASK);
+#endif
 }
 
 static void set_b(void) { CHECK(fesetround(FE_DOWNWARD) == 0); }
 
 static void set_spawned(void) {
     CHECK(fesetround(FE_TOWARDZERO) == 0);
-    _mm_setcsr(_mm_getcsr() | MXCSR_FTZ);
+    ctl_set(ctl_get() | CTL_FTZ);
 }
 
 static void restore_default(void) {
     CHECK(fesetround(FE_TONEAREST) == 0);
-    _mm_setcsr((_mm_getcsr() & ~MXCSR_CTRL) | st_default.mxcsr);
+    ctl_set(st_default.mxcsr);
     x87_set_cw(st_default.x87);
 }
 
@@ -147,11 +178,13 @@ static void goroutine_c(void *p) {
 int main(void) {
     gs_test_begin(100);
 
-    /* A fresh process runs the x86-64 SysV defaults. */
+    /* A fresh process runs the ABI's defaults. */
     fp_read(&st_default);
     CHECK(st_default.round == FE_TONEAREST);
-    CHECK_EQ(st_default.mxcsr, 0x1F80);
+    CHECK_EQ(st_default.mxcsr, CTL_DEFAULT);
+#if defined(__x86_64__)
     CHECK_EQ(st_default.x87, 0x037F);
+#endif
     set_a();
     fp_read(&st_a);
     restore_default();
@@ -167,7 +200,9 @@ int main(void) {
     CHECK(st_a.third != st_default.third && st_b.third != st_a.third);
     CHECK(st_a.tiny == 0.0 && st_default.tiny != 0.0);
     CHECK(st_a.third_ld != st_default.third_ld);
+#if defined(__x86_64__)
     CHECK(st_a.x87 != st_default.x87 && st_b.x87 != st_default.x87);
+#endif
     CHECK(st_a.mxcsr != st_default.mxcsr && st_spawned.mxcsr != st_a.mxcsr);
 
     CHECK_ID(gs_spawn(goroutine_a, NULL));
@@ -183,6 +218,10 @@ int main(void) {
     CHECK_EQ(steps_b, ROUNDS);
     CHECK_EQ(steps_c, ROUNDS);
     CHECK_EQ(steps_d, 1);
+    #if defined(__x86_64__)
     printf("ok: rounding mode, MXCSR and x87 control word are per goroutine\n");
+#else
+    printf("ok: rounding mode and FPCR (FZ, DN) are per goroutine\n");
+#endif
     return 0;
 }
