@@ -10,7 +10,8 @@
 # libc6-dev-arm64-cross) and qemu-user, installed here when missing (apt-get, as root).
 # What qemu-user cannot run, and why, is listed in tests/c_tests.rs (NOT_UNDER_EMULATOR).
 # Timing-based figures under qemu mean nothing (docs/PERFORMANCE.md).
-# Part of .ci/run; ~7 min on 2 cores (most of it the C suite under qemu).
+# Part of .ci/run; 6-7 min on 2 shared cores with the build cached (the C suite under qemu is
+# ~4-6 min of it), 1-2 min more for a fresh build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
@@ -55,8 +56,9 @@ echo "built $(basename "$whl")"
 [ "$(basename "$whl")" = "gostack-$version-py3-none-linux_aarch64.whl" ] ||
   { echo "wrong wheel name/tag: $(basename "$whl")" >&2; exit 1; }
 (cd "$tmp" && "$OLDPWD/$venv/bin/python" -m zipfile -e "$whl" unpacked)
-file "$tmp/unpacked/gostack/libgostack.so" | tee /dev/stderr | grep -q "ARM aarch64" ||
-  { echo "the wheel's libgostack.so is not aarch64" >&2; exit 1; }
+info=$(file "$tmp/unpacked/gostack/libgostack.so")
+echo "$info"
+grep -q "ARM aarch64" <<<"$info" || { echo "the wheel's libgostack.so is not aarch64" >&2; exit 1; }
 grep -q "^Tag: py3-none-linux_aarch64$" "$tmp"/unpacked/gostack-*.dist-info/WHEEL ||
   { cat "$tmp"/unpacked/gostack-*.dist-info/WHEEL; echo "WHEEL has the wrong tag" >&2; exit 1; }
 echo "aarch64: tests under qemu ${t_tests} s, wheel $((SECONDS - t)) s, total $((SECONDS - t0)) s"
