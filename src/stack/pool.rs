@@ -36,12 +36,12 @@ fn guard_works(addr: usize) -> bool {
 pub(super) fn install_guard(addr: usize, len: usize) -> bool {
     if GUARD_BY_MADVISE.load(Relaxed) {
         // SAFETY: the range lies inside a mapping we own.
-        if unsafe { libc::madvise(addr as *mut _, len, MADV_GUARD_INSTALL) } == 0 {
-            if GUARD_BY_MADVISE_CHECKED.load(Relaxed) || guard_works(addr) {
-                GUARD_BY_MADVISE_CHECKED.store(true, Relaxed);
-                return true;
-            }
-            // Accepted but not done (an emulator): mprotect from now on.
+        // (A guard accepted but not done, by an emulator, falls back to mprotect too.)
+        if unsafe { libc::madvise(addr as *mut _, len, MADV_GUARD_INSTALL) } == 0
+            && (GUARD_BY_MADVISE_CHECKED.load(Relaxed) || guard_works(addr))
+        {
+            GUARD_BY_MADVISE_CHECKED.store(true, Relaxed);
+            return true;
         }
         // Kernels before 6.13 answer EINVAL: fall back for good.
         GUARD_BY_MADVISE.store(false, Relaxed);
