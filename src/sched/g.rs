@@ -182,6 +182,7 @@ impl G {
     /// Release), `schedlink` (the queue the G is on owns it; it is on none) and `tsan_fiber`
     /// (sanitizer.rs owns it; null since the last goroutine on this record exited). Written as a
     /// destructuring so that a new field cannot be forgotten.
+    #[inline(always)] // one caller on the spawn path (callgrind: 45 instructions more per spawn out of line)
     pub(super) fn reset(&mut self, fresh: G) {
         let G {
             sched,
