@@ -36,9 +36,9 @@
 use crate::arch;
 use crate::base::fatal::FdWriter;
 use crate::base::types::*;
-use crate::sched::{self, Where, G, M, STACK_GUARD};
+use crate::sched::{self, sanitizer, Where, G, M, STACK_GUARD};
 pub use crate::stack::copy::REG_WINDOW_BELOW_GUARD;
-use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, pointer_guard, Mover, RED_ZONE};
+use crate::stack::copy::{copy_and_adjust, grown_size_within, live_lo, memory_mover, pointer_guard, Mover, RED_ZONE};
 use crate::stack::{self, page, Stack, StackCache};
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
@@ -165,10 +165,37 @@ unsafe fn push_pending(g: &mut G, old: Stack) {
 fn install(g: &mut G, new: Stack, running: bool) {
     g.stack = new;
     stack::valgrind::change(g.vg_stack, new.lo, new.hi);
-    sched::sanitizer::unpoison(new.lo, new.hi);
+    sanitizer::unpoison(new.lo, new.hi);
     g.stackguard0 = new.lo + STACK_GUARD;
     if running {
         arch::set_tls_stack_guard(g.stackguard0);
+    }
+}
+
+/// After `copy_and_adjust(old, new, sp, ..)` returned `delta`: AddressSanitizer's fake frames
+/// that the moved stack's live words or `regs` point into get the same adjustment
+/// (sched/sanitizer.rs, item 1). Nothing when not under ASan (`fake` null). Async-signal-safe.
+///
+/// # Safety
+/// `fake` is the fake stack of the stopped goroutine whose stack moved from `old` to `new`.
+unsafe fn move_fake_frames(
+    fake: *mut c_void,
+    old: &Stack,
+    new: &Stack,
+    sp: usize,
+    delta: usize,
+    regs: impl Iterator<Item = usize>,
+) {
+    if fake.is_null() {
+        return;
+    }
+    let mv = memory_mover(old, sp, delta, pointer_guard());
+    let (lo, hi) = (live_lo(old, sp).wrapping_add(delta), new.hi);
+    // SAFETY: [lo, hi) is the live part of the new stack, just written by the copy; per the
+    // contract for the rest.
+    unsafe {
+        let words = (lo..hi).step_by(8).map(|a| (a as *const usize).read());
+        sanitizer::move_fake_frames(fake, words.chain(regs), &mv)
     }
 }
 
@@ -265,6 +292,7 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         let cache: Option<&mut StackCache> = if p.is_null() { None } else { Some(&mut (*p).local().stacks) };
         let Some(new) = stack::alloc_in_signal(cache, size) else { return Err(GrowError::NoMemory) };
         let pg = pointer_guard();
+        let fake = sanitizer::fake_stack_in_signal(m, &raw mut *g);
         let delta = copy_and_adjust(&old, &new, rsp, pg);
         let regs = Mover::new(old.guard_lo().saturating_sub(REG_WINDOW_BELOW_GUARD), old.hi, delta, pg);
         arch::for_each_saved_register(uc, |r| regs.plain(r));
@@ -277,6 +305,18 @@ pub unsafe fn grow_in_signal(m: *mut M, g: *mut G, uc: *mut libc::ucontext_t, fa
         stack::xsave::for_each_lane((*uc).uc_mcontext.fpregs.cast(), |v| regs.plain(v as usize) as u64);
         #[cfg(target_arch = "aarch64")]
         arch::for_each_vector_lane(uc, |v| regs.plain(v as usize) as u64);
+        if !fake.is_null() {
+            let (mut saved, mut n) = ([0usize; 40], 0);
+            arch::for_each_saved_register(uc, |r| {
+                if n < saved.len() {
+                    saved[n] = r;
+                    n += 1;
+                }
+                r
+            });
+            move_fake_frames(fake, &old, &new, rsp, delta, saved[..n].iter().copied());
+        }
+        sanitizer::stack_moved_in_signal(m, new.lo, new.hi);
         install(g, new, true);
         push_pending(g, old);
         g.grows = g.grows.wrapping_add(1);
@@ -368,6 +408,7 @@ unsafe extern "C" fn newstack_m(gp: *mut c_void) {
         };
         let sp = gr.sched.sp;
         let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
+        move_fake_frames(gr.asan_fake, &old, &new, sp, delta, core::iter::empty());
         gr.sched.sp = sp.wrapping_add(delta);
         install(gr, new, false);
         pl.stacks.free(old);
@@ -504,6 +545,7 @@ unsafe fn shrink_slow(m: *mut M, g: *mut G) {
         let pl = (*(*m).p).local();
         let Some(new) = pl.stacks.alloc(size) else { return };
         let delta = copy_and_adjust(&old, &new, sp, pointer_guard());
+        move_fake_frames(gr.asan_fake, &old, &new, sp, delta, core::iter::empty());
         gr.sched.sp = sp.wrapping_add(delta);
         install(gr, new, false);
         stack::free_cold(&mut pl.stacks, old);

@@ -87,6 +87,9 @@ pub struct M {
     pub(super) asan_g0_fake: *mut c_void,
     pub(super) asan_g0_lo: usize,
     pub(super) asan_g0_size: usize,
+    /// Between ASan's start and finish of a switch on this thread (sched/sanitizer.rs): a stack
+    /// move in the signal handler then leaves ASan's stack bounds alone.
+    pub(super) asan_switching: bool,
     /// ThreadSanitizer: the thread's own fiber (g0's), noted before its first goroutine runs.
     pub(super) tsan_g0: *mut c_void,
     /// Goroutines resumed on this M (written by its thread, read by the stall monitor).
@@ -353,6 +356,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         asan_g0_fake: null_mut(),
         asan_g0_lo: 0,
         asan_g0_size: 0,
+        asan_switching: false,
         tsan_g0: null_mut(),
         ticks: AtomicU64::new(0),
         forked_worker: false,
@@ -417,6 +421,7 @@ impl M {
             asan_g0_fake,
             asan_g0_lo,
             asan_g0_size,
+            asan_switching,
             tsan_g0,
         } = fresh;
         debug_assert!(self.lockedq.lock().is_empty());
@@ -429,8 +434,8 @@ impl M {
         (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) =
             (p_since, nextp, rand, leave_at, grow_need, ticks);
         (self.forked_worker, self.safe_points, self.release_pending) = (forked_worker, safe_points, release_pending);
-        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size, self.tsan_g0) =
-            (asan_g0_fake, asan_g0_lo, asan_g0_size, tsan_g0);
+        (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size, self.asan_switching, self.tsan_g0) =
+            (asan_g0_fake, asan_g0_lo, asan_g0_size, asan_switching, tsan_g0);
     }
 }
 

@@ -21,6 +21,25 @@
 //! A stack a goroutine takes (first run, a move's destination) is unpoisoned first: a goroutine
 //! that ended by `gs_exit` or longjmp leaves its frames' redzones poisoned in ASan's shadow.
 //!
+//! **Moving a stack under `detect_stack_use_after_return`.** ASan then keeps every local whose
+//! address is taken in a *fake frame* of the goroutine's fake stack (its own mapping), not on the
+//! stack itself. A stack move (src/sched/grow.rs) must therefore also:
+//! 1. move the pointers into the old stack that live in fake frames ([`move_fake_frames`]): a
+//!    `jmp_buf` is such a local, and its saved (mangled) stack and frame pointers point into the
+//!    real stack. A live fake frame is found through the pointers to it that the moved stack (and,
+//!    in the signal handler, the saved registers) holds: its function keeps its frame's address
+//!    until it returns (`__asan_addr_is_in_fake_stack` gives the frame's bounds). (A saved
+//!    register that points into the fake stack is left alone, as it must be: only stacks of ours
+//!    lie in the register window below a guard, stack/pool.rs `SHADOW_BELOW`.)
+//! 2. tell ASan the goroutine's new stack bounds when the move happens in the signal handler
+//!    ([`stack_moved_in_signal`]: a switch from the goroutine to itself), or a `longjmp` before
+//!    the next switch makes ASan unpoison from the new stack pointer up to the old stack's top
+//!    (a range of unrelated memory, or, when the new stack lies above, "ASan is ignoring requested
+//!    __asan_handle_no_return" and false reports after it). Not while ASan is itself in the
+//!    middle of a switch on this thread (`M.asan_switching`: the fault hit the switch code; a
+//!    nested start aborts with "starting fiber switch while in fiber switch"): the switch under
+//!    way names the goroutine's stack again when the goroutine is next resumed, from `G.stack`.
+//!
 //! **ThreadSanitizer** likewise: each goroutine is a TSan fiber (`__tsan_create_fiber` at its first
 //! run, destroyed when it exits), every M's g0 is the thread's own fiber, and each switch is a
 //! `__tsan_switch_to_fiber` (synchronizing: goroutines that take turns on one thread are ordered,
@@ -32,6 +51,7 @@
 //! goroutine's fiber.
 
 use super::{G, M};
+use crate::stack::copy::Mover;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
@@ -52,6 +72,8 @@ static TSAN_RELEASE: AtomicUsize = AtomicUsize::new(0);
 static EXIT_TOKEN: u8 = 0;
 static FINISH: AtomicUsize = AtomicUsize::new(0);
 static UNPOISON: AtomicUsize = AtomicUsize::new(0);
+static FAKE_CURRENT: AtomicUsize = AtomicUsize::new(0);
+static FAKE_FRAME: AtomicUsize = AtomicUsize::new(0);
 
 fn lookup(name: &core::ffi::CStr) -> usize {
     // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches the loaded objects.
@@ -60,12 +82,16 @@ fn lookup(name: &core::ffi::CStr) -> usize {
 
 /// Looks the sanitizer up (once, at load).
 pub fn init() {
-    let (s, f, u) = (
+    let (s, f, u, fc, ff) = (
         lookup(c"__sanitizer_start_switch_fiber"),
         lookup(c"__sanitizer_finish_switch_fiber"),
         lookup(c"__asan_unpoison_memory_region"),
+        lookup(c"__asan_get_current_fake_stack"),
+        lookup(c"__asan_addr_is_in_fake_stack"),
     );
-    if s != 0 && f != 0 && u != 0 {
+    if s != 0 && f != 0 && u != 0 && fc != 0 && ff != 0 {
+        FAKE_CURRENT.store(fc, Relaxed);
+        FAKE_FRAME.store(ff, Relaxed);
         UNPOISON.store(u, Relaxed);
         FINISH.store(f, Relaxed);
         START.store(s, Relaxed);
@@ -252,6 +278,7 @@ unsafe fn leave_g_for_g0_slow(m: *mut M, g: *mut G, ending: bool) {
         unsafe {
             let (lo, size) = g0_bounds(m);
             let save = if ending { core::ptr::null_mut() } else { &raw mut (*g).asan_fake };
+            (*m).asan_switching = true;
             start(save, lo, size);
         }
     }
@@ -283,7 +310,10 @@ unsafe fn leave_g0_slow(m: *mut M, g: *mut G) {
     }
     if asan() {
         // SAFETY: per the contract.
-        unsafe { start(&raw mut (*m).asan_g0_fake, (*g).stack.lo, (*g).stack.size()) }
+        unsafe {
+            (*m).asan_switching = true;
+            start(&raw mut (*m).asan_g0_fake, (*g).stack.lo, (*g).stack.size())
+        }
     }
 }
 
@@ -303,8 +333,11 @@ pub unsafe fn enter_g(g: *mut G) {
 #[inline(never)]
 unsafe fn enter_g_slow(g: *mut G) {
     if asan() {
-        // SAFETY: per the contract.
-        unsafe { finish((*g).asan_fake) }
+        // SAFETY: per the contract; this thread's M is live while a goroutine runs on it.
+        unsafe {
+            finish((*g).asan_fake);
+            (*super::m::getm()).asan_switching = false;
+        }
     }
 }
 
@@ -325,6 +358,111 @@ pub unsafe fn enter_g0(m: *mut M) {
 unsafe fn enter_g0_slow(m: *mut M) {
     if asan() {
         // SAFETY: per the contract.
-        unsafe { finish((*m).asan_g0_fake) }
+        unsafe {
+            finish((*m).asan_g0_fake);
+            (*m).asan_switching = false;
+        }
+    }
+}
+
+type FakeFrameFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut *mut c_void, *mut *mut c_void) -> *mut c_void;
+
+/// ASan's fake stack (`detect_stack_use_after_return`) of goroutine `g`, running on `m`, from the
+/// SIGSEGV handler: ASan's current one, or in the middle of a switch (ASan has put it aside) the
+/// one `g` keeps. Null when not under ASan or when `g` has none.
+///
+/// # Safety
+/// In the SIGSEGV handler of `m`'s thread, whose running goroutine is `g`.
+pub unsafe fn fake_stack_in_signal(m: *mut M, g: *mut G) -> *mut c_void {
+    if !asan() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: per the contract. `__asan_get_current_fake_stack` reads ASan's thread-local slot
+    // (async-signal-safe; ASan itself calls it in signal handlers' frames); init stores only the
+    // address of that function.
+    unsafe {
+        if (*m).asan_switching {
+            return (*g).asan_fake;
+        }
+        core::mem::transmute::<usize, FiberFn>(FAKE_CURRENT.load(Relaxed))()
+    }
+}
+
+/// `[beg, end)` of the live fake frame of `fake` that `addr` points into (its locals; ASan's
+/// frame header excluded), or None (also when `fake` is null: not under ASan).
+#[inline]
+pub fn fake_frame(fake: *mut c_void, addr: usize) -> Option<(usize, usize)> {
+    if fake.is_null() {
+        return None;
+    }
+    let (mut beg, mut end) = (core::ptr::null_mut(), core::ptr::null_mut());
+    // SAFETY: init stores only the address of __asan_addr_is_in_fake_stack, which computes the
+    // frame from the fake stack's layout and reads the frame's magic word (no lock, no
+    // allocation: async-signal-safe); `fake` is a live fake stack.
+    let real = unsafe {
+        core::mem::transmute::<usize, FakeFrameFn>(FAKE_FRAME.load(Relaxed))(
+            fake,
+            addr as *mut c_void,
+            &mut beg,
+            &mut end,
+        )
+    };
+    (!real.is_null()).then_some((beg as usize, end as usize))
+}
+
+/// After a stack move: moves (`mv`) the pointers into the old stack held by every live fake frame
+/// of `fake` that a word of `refs` points into (the moved stack's live words, the saved
+/// registers); see the module doc, item 1. Moving a word twice changes nothing (it points into the
+/// new stack after the first time), so a frame seen through several references is only slower;
+/// the last few frames are remembered. Async-signal-safe. No-op when `fake` is null.
+///
+/// # Safety
+/// `fake` is the fake stack of the goroutine whose stack moved, and that goroutine is stopped.
+pub unsafe fn move_fake_frames(fake: *mut c_void, refs: impl Iterator<Item = usize>, mv: &Mover) {
+    if fake.is_null() {
+        return;
+    }
+    let mut seen = [0usize; 8];
+    let mut next = 0;
+    for r in refs {
+        let Some((beg, end)) = fake_frame(fake, r) else { continue };
+        if seen.contains(&beg) {
+            continue;
+        }
+        seen[next % seen.len()] = beg;
+        next += 1;
+        let mut a = beg & !7;
+        while a + 8 <= end {
+            // SAFETY: [beg, end) is a live fake frame (ASan's mapping, readable and writable; the
+            // runtime is not instrumented, so these accesses are not checked), of the stopped
+            // goroutine per the contract.
+            unsafe {
+                let w = (a as *const usize).read();
+                let moved = mv.word(w);
+                if moved != w {
+                    (a as *mut usize).write(moved);
+                }
+            }
+            a += 8;
+        }
+    }
+}
+
+/// Goroutine `g`, running on `m`, has just moved to `[lo, hi)` in the SIGSEGV handler: ASan's
+/// notion of the thread's current stack follows (the module doc, item 2), by a switch from the
+/// goroutine to itself that keeps its fake stack.
+///
+/// # Safety
+/// In the SIGSEGV handler of `m`'s thread, whose running goroutine is `g`.
+pub unsafe fn stack_moved_in_signal(m: *mut M, lo: usize, hi: usize) {
+    // SAFETY: per the contract; start/finish only swap ASan's per-thread fields (no lock, no
+    // allocation), and ASan is not in a switch on this thread (checked).
+    unsafe {
+        if !asan() || (*m).asan_switching {
+            return;
+        }
+        let mut save = core::ptr::null_mut();
+        start(&mut save, lo, hi - lo);
+        finish(save);
     }
 }

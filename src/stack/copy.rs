@@ -112,6 +112,13 @@ fn adjust_lo(old: &Stack, sp: usize) -> usize {
     sp.saturating_sub(RED_ZONE).clamp(old.guard_lo(), old.hi)
 }
 
+/// The [`Mover`] [`copy_and_adjust`] applies to the words it copies (`delta` as it returned), for
+/// memory outside the stack that the move must fix up the same way (AddressSanitizer's fake
+/// frames: src/sched/sanitizer.rs).
+pub fn memory_mover(old: &Stack, sp: usize, delta: usize, pointer_guard: usize) -> Mover {
+    Mover::new(adjust_lo(old, sp), old.hi, delta, pointer_guard)
+}
+
 /// Copies the live part of `old` (`[sp - RED_ZONE, hi)`) to the same distance below `new.hi`,
 /// moving every word that points into the live part of `old` ([`adjust_lo`]; plain or
 /// glibc-mangled) by the delta, which it returns (`new.hi - old.hi`, wrapping).
@@ -124,7 +131,7 @@ pub unsafe fn copy_and_adjust(old: &Stack, new: &Stack, sp: usize, pointer_guard
     let delta = new.hi.wrapping_sub(old.hi);
     let dst_lo = src_lo.wrapping_add(delta);
     assert!(dst_lo >= new.lo && dst_lo < new.hi, "stack copy does not fit");
-    let mv = Mover::new(adjust_lo(old, sp), old.hi, delta, pointer_guard);
+    let mv = memory_mover(old, sp, delta, pointer_guard);
     let n = (old.hi - src_lo) / 8;
     super::valgrind::defined(src_lo, old.hi);
     super::valgrind::fresh(new.lo, new.hi);
