@@ -94,6 +94,8 @@ pub(super) fn map(len: usize) -> Option<usize> {
     // Best effort: where even mprotect fails the shadow stays readable address space of ours,
     // which still keeps others' data out of the register window.
     let _ = install_guard(p as usize, SHADOW_BELOW);
+    // Stacks are addressable only while a goroutine has them (valgrind.rs).
+    super::valgrind::noaccess(p as usize, p as usize + SHADOW_BELOW + len);
     Some(p as usize + SHADOW_BELOW)
 }
 
@@ -180,6 +182,7 @@ impl StackCache {
 
     /// Returns a stack; keeps it warm unless the cache is full.
     pub fn free(&mut self, s: Stack) {
+        super::valgrind::noaccess(s.lo, s.hi);
         if s.class == LARGE || s.class == DIRECT {
             return free_large(s);
         }
@@ -219,6 +222,7 @@ pub fn alloc_global(size: usize) -> Option<Stack> {
 
 /// Returns a stack without a P.
 pub fn free_global(s: Stack) {
+    super::valgrind::noaccess(s.lo, s.hi);
     if s.class == LARGE || s.class == DIRECT {
         free_large(s)
     } else {
