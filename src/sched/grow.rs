@@ -368,6 +368,13 @@ pub fn morestack(sp: usize, bytes: usize, fatal_past_limit: bool) -> c_int {
         if sp.checked_sub(bytes).is_some_and(|x| x >= gr.stackguard0) {
             return GS_OK;
         }
+        if sp >= gr.stack.hi || sp < gr.stack.guard_lo() {
+            // Not on the goroutine's stack: a signal handler on the thread's signal stack, which
+            // can lie below it (a host's, or under valgrind, which maps bottom-up). The API
+            // refuses the call next (abi: check_caller); growing here moved the stack under the
+            // interrupted code.
+            return GS_OK;
+        }
         if gr.stack_kind != GS_STACK_GROWABLE {
             return GS_ENOMEM;
         }
