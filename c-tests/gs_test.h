@@ -43,6 +43,23 @@
 #define GS_TEST_UNUSED __attribute__((unused))
 #define GS_TEST_NOINLINE __attribute__((noinline))
 
+/*
+ * GS_TEST_REAL_STACK: for a function that checks where its own locals lie (on the goroutine's
+ * stack, on the thread's). Built with AddressSanitizer (.ci/asan.sh), such a function is not
+ * instrumented: with ASAN_OPTIONS=detect_stack_use_after_return=1 every local whose address is
+ * taken lives in a "fake frame" that ASan allocates elsewhere, by design. Empty otherwise.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define GS_TEST_REAL_STACK __attribute__((no_sanitize_address))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GS_TEST_REAL_STACK __attribute__((no_sanitize_address))
+#endif
+#endif
+#ifndef GS_TEST_REAL_STACK
+#define GS_TEST_REAL_STACK
+#endif
+
 /* Set by gs_test_child_run's callers so that a failing check also shows what the child printed. */
 struct gs_test_child;
 static const struct gs_test_child *gs_test_current_child GS_TEST_UNUSED;
@@ -106,10 +123,27 @@ static GS_TEST_UNUSED const char *gs_test_errname(long long code) {
         gs_id_;                                                                                \
     })
 
-/* Unbuffered stdout and a watchdog, so that a hung test dies with SIGALRM instead of hanging. */
+/*
+ * Under valgrind (tests/c_tests.rs sets GS_TEST_UNDER_VALGRIND=1 when its runner is valgrind:
+ * .ci/valgrind.sh) a test takes a smaller workload through the same code paths: memcheck runs
+ * code ~50x slower, and valgrind looks up the registered goroutine stacks in a list on every
+ * switch. gs_test_workload(full, light) is `full` natively and `light` there; a test prints the
+ * numbers it used.
+ */
+static GS_TEST_UNUSED int gs_test_under_valgrind(void) {
+    const char *v = getenv("GS_TEST_UNDER_VALGRIND");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static GS_TEST_UNUSED long gs_test_workload(long full, long light) {
+    return gs_test_under_valgrind() ? light : full;
+}
+
+/* Unbuffered stdout and a watchdog, so that a hung test dies with SIGALRM instead of hanging
+ * (ten times longer under valgrind). */
 static GS_TEST_UNUSED void gs_test_begin(unsigned watchdog_seconds) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    alarm(watchdog_seconds);
+    alarm(gs_test_under_valgrind() ? 10 * watchdog_seconds : watchdog_seconds);
 }
 
 /* [lo, hi) of the calling OS thread's own stack, from pthread_getattr_np. */

@@ -23,7 +23,7 @@ static void in_systemstack(void *arg) {
     *(int *)arg = GS_STACK_CHECK(1u << 20);
 }
 
-static void body(void *arg) {
+GS_TEST_REAL_STACK static void body(void *arg) {
     volatile uint64_t local = 0xfeedface;
     volatile uint64_t *volatile p = &local;
     gs_stack_info a, b, c;

@@ -19,7 +19,7 @@ typedef struct {
 
 static case_t cases[4];
 
-static GS_TEST_NOINLINE size_t used_in_callee(volatile char *sink) {
+GS_TEST_REAL_STACK static GS_TEST_NOINLINE size_t used_in_callee(volatile char *sink) {
     volatile char buf[2048];
     gs_stack_info si;
     buf[0] = 1;
@@ -38,7 +38,7 @@ static void check_info(const gs_stack_info *si, uintptr_t local) {
     CHECK(si->used < si->hi - local + 64 * 1024);
 }
 
-static void fn(void *p) {
+GS_TEST_REAL_STACK static void fn(void *p) {
     case_t *c = p;
     volatile char local = 0;
     gs_stack_info si, again;

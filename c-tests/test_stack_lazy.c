@@ -20,7 +20,7 @@ static GS_TEST_NOINLINE long dig(int depth) {
     return dig(depth - 1) + pad[0];
 }
 
-static void body(void *arg) {
+GS_TEST_REAL_STACK static void body(void *arg) {
     int local = (int)(intptr_t)arg;
     gs_stack_info si;
     CHECK_OK(gs_get_stack_info(&si));

@@ -31,13 +31,13 @@ static GS_TEST_NOINLINE void use_big_stack(ss_ctx *c) {
     c->big_done = big[0] + big[sizeof big - 1];
 }
 
-static void nested(void *p) {
+GS_TEST_REAL_STACK static void nested(void *p) {
     volatile char local = 0;
     ss_ctx *c = p;
     c->nested_local = (uintptr_t)&local;
 }
 
-static void on_g0(void *p) {
+GS_TEST_REAL_STACK static void on_g0(void *p) {
     volatile char local = 0;
     ss_ctx *c = p;
     c->local = (uintptr_t)&local;
@@ -50,7 +50,7 @@ static void on_g0(void *p) {
     c->value = 42;
 }
 
-static void in_goroutine(void *p) {
+GS_TEST_REAL_STACK static void in_goroutine(void *p) {
     ss_ctx *c = p;
     volatile char local = 0;
     uintptr_t me = (uintptr_t)&local;
@@ -88,7 +88,7 @@ static void other(void *p) {
     }
 }
 
-static void direct(void *p) {
+GS_TEST_REAL_STACK static void direct(void *p) {
     volatile char local = 0;
     ss_ctx *c = p;
     c->local = (uintptr_t)&local;
@@ -97,7 +97,7 @@ static void direct(void *p) {
     c->value = 7;
 }
 
-int main(void) {
+GS_TEST_REAL_STACK int main(void) {
     volatile char local = 0;
     uintptr_t me = (uintptr_t)&local;
     gs_attr fixed;
