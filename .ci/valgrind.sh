@@ -18,4 +18,4 @@ subset=(test_chan test_chan_stack_edge test_chan_timeout_race test_select test_s
         test_errno test_stack_check)
 args=(--skip p2:: --skip p4:: --skip gdb_ --skip p2_ --test-threads=2)
 if [ "${1:-}" != all ]; then args=(--exact "${subset[@]}" --test-threads=2); fi
-GOSTACK_C_TEST_RUNNER="valgrind -q --error-exitcode=99" cargo test --release --test c_tests -- "${args[@]}"
+GOSTACK_C_TEST_RUNNER="valgrind -q --error-exitcode=99 --vex-iropt-register-updates=allregs-at-mem-access" cargo test --release --test c_tests -- "${args[@]}"
