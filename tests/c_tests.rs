@@ -301,6 +301,14 @@ fn run_c_test_on(name: &str, procs: u32) {
         Some(s) if s.success() => {
             print!("{stdout}");
             eprint!("{stderr}");
+            // A program that exits 0 can still have had a sanitizer say something: ASan's warnings
+            // (e.g. "ASan is ignoring requested __asan_handle_no_return", after which false
+            // reports may follow) do not change the exit status, and neither does a report with
+            // halt_on_error=0. The acceptance is 0 of them.
+            let said = ["==WARNING: ASan", "AddressSanitizer", "ThreadSanitizer"];
+            if (under_asan() || under_tsan()) && said.iter().any(|w| stderr.contains(w)) {
+                panic!("C test {name} exited 0 but the sanitizer reported or warned:\n--- stderr ---\n{stderr}");
+            }
             println!("{name}: passed in {:.2?}", elapsed);
         }
         Some(s) => {
