@@ -135,7 +135,7 @@ pub fn after_fork_child() {
             m.lockedq_len.store(0, Relaxed);
             m.note.reset();
             m.nextp = null_mut();
-            m.spinning = false;
+            m.spinning.store(false, Relaxed);
             if m.is_worker {
                 // Rule 4: leave the scheduler (and then the process) once the goroutines are done.
                 m.is_worker = false;

@@ -11,7 +11,7 @@ use super::p::{pidleget, pidleput, take_p, MAX_PROCS, P};
 use super::park::{whereami, UnlockFn, Where};
 use super::runq::GQueue;
 use super::sanitizer;
-use super::schedule::schedule_entry;
+use super::schedule::{schedule_entry, Seen};
 use super::threads;
 use super::timer::TIMER_NEXT;
 use super::{lock_sched, remove, SCHED};
@@ -57,8 +57,10 @@ pub struct M {
     pub(super) waitlock: *mut c_void,
     /// A worker thread started by the runtime (never leaves the scheduler).
     pub(super) is_worker: bool,
-    /// Looking for work after a wakep (counted in SCHED.nmspinning).
-    pub(super) spinning: bool,
+    /// Looking for work (counted in SCHED.nmspinning): woken by wakep, or spinning before it
+    /// sleeps (schedule.rs: spin). Cleared, and uncounted, by [`unspin`]: by the M itself, or by
+    /// a thread that queued a goroutine pinned to it (p.rs: lockedq_put).
+    pub(super) spinning: AtomicBool,
     /// Runnable goroutines pinned to this M, queued by other threads.
     pub(super) lockedq: Mutex<GQueue>,
     pub(super) lockedq_len: AtomicUsize,
@@ -72,6 +74,12 @@ pub struct M {
     pub(super) nextp: *mut P,
     /// Random state for picking steal victims (base::rand).
     pub(super) rand: u64,
+    /// What this M has seen of each P's ring, for the steal rule (schedule.rs: steal), and
+    /// whether its last look found movable goroutines not yet old enough to steal.
+    pub(super) steal_seen: Vec<Seen>,
+    pub(super) young_work: bool,
+    /// The global queue's head (address) when this M, spinning, first saw it, and when.
+    pub(super) global_seen: (usize, i64),
     /// A thread in gs_py_run leaves the scheduler at this nanotime (`i64::MAX`: never). Not a
     /// timer: deadlock detection ignores it (see [`super::run_until`]).
     pub(super) leave_at: i64,
@@ -131,6 +139,32 @@ pub(super) fn workers_allowed() -> bool {
     SCHED.nprocs.load(Relaxed) > 1
 }
 
+/// Stops counting `m` as a spinning M if it still is one. Called by m itself, and by a thread
+/// that queued a goroutine pinned to m: m will run it, so it no longer looks for work, and
+/// uncounting it at once lets the waker's own M spin when it runs out of work a moment later
+/// (with a spinner counted until m noticed, it slept instead: at P=2 a cross-thread hand-off
+/// then cost a futex wake-up every other time). The CAS makes exactly one of them uncount it.
+/// Returns Some(true) when this call uncounted the last spinner, None when m was not counted.
+pub(super) fn unspin(m: *mut M) -> Option<bool> {
+    // SAFETY: M records are never freed; `spinning` is atomic.
+    let sp = unsafe { &(*m).spinning };
+    if sp.load(Relaxed) && sp.compare_exchange(true, false, AcqRel, Relaxed).is_ok() {
+        Some(SCHED.nmspinning.fetch_sub(1, AcqRel) == 1)
+    } else {
+        None
+    }
+}
+
+/// Whether `m` is counted as a spinning M.
+///
+/// # Safety
+/// `m` is a live M record (they are never freed).
+#[inline]
+pub(super) unsafe fn is_spinning(m: *mut M) -> bool {
+    // SAFETY: per the contract.
+    unsafe { (*m).spinning.load(Relaxed) }
+}
+
 /// Called when work was queued: if a P is idle and no M is looking for work, wake (or start) one.
 pub fn wakep() {
     if SCHED.npidle.load(Acquire) == 0 || SCHED.nmspinning.load(Acquire) != 0 {
@@ -154,7 +188,7 @@ pub fn wakep() {
         // SAFETY: an idle M sleeping on its note; nextp/spinning are read by it under the lock.
         unsafe {
             (*m).nextp = p;
-            (*m).spinning = true;
+            (*m).spinning.store(true, Release);
             (*m).note.wakeup();
         }
         return;
@@ -190,7 +224,7 @@ fn start_worker(p: *mut P) {
         // SAFETY: this thread's new M; p was taken from pidle for it.
         unsafe {
             (*m).is_worker = true;
-            (*m).spinning = true;
+            (*m).spinning.store(true, Release);
             (*m).in_scheduler = true;
             (*m).departed.store(false, Release);
             take_p(m, sp.0);
@@ -241,10 +275,7 @@ pub(super) unsafe fn stop_m(m: *mut M) -> Option<c_int> {
                 (*m).p = null_mut();
                 pidleput(&mut s, p);
             }
-            if (*m).spinning {
-                (*m).spinning = false;
-                SCHED.nmspinning.fetch_sub(1, AcqRel);
-            }
+            unspin(m);
             // The last M to go idle after the last goroutine exited wakes the threads in gs_run.
             let done = all_done_locked(&s, null_mut());
             if done {
@@ -340,7 +371,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         waitunlockf: None,
         waitlock: null_mut(),
         is_worker: false,
-        spinning: false,
+        spinning: AtomicBool::new(false),
         lockedq: Mutex::new(GQueue::new()),
         lockedq_len: AtomicUsize::new(0),
         departed: AtomicBool::new(true),
@@ -349,6 +380,9 @@ pub(crate) fn getm_or_create() -> *mut M {
         nextp: null_mut(),
         // Fixed per M id (no clock): runs repeat as they did.
         rand: (SCHED.mnext.load(Relaxed) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+        steal_seen: Vec::new(),
+        young_work: false,
+        global_seen: (0, 0),
         leave_at: i64::MAX,
         grow_need: 0,
         safe_points: grow::RELEASE_EVERY,
@@ -412,6 +446,9 @@ impl M {
             p_since,
             nextp,
             rand,
+            steal_seen,
+            young_work,
+            global_seen,
             leave_at,
             grow_need,
             safe_points,
@@ -430,10 +467,12 @@ impl M {
         (self.in_scheduler, self.fpctl, self.exit_status, self.main_wait, self.tid) =
             (in_scheduler, fpctl, exit_status, main_wait, tid);
         (self.altstack, self.sigstack, self.waitunlockf, self.waitlock) = (altstack, sigstack, waitunlockf, waitlock);
-        (self.is_worker, self.spinning, self.lockedq_len, self.departed) = (is_worker, spinning, lockedq_len, departed);
+        (self.is_worker, self.lockedq_len, self.departed) = (is_worker, lockedq_len, departed);
+        self.spinning.store(spinning.into_inner(), Relaxed);
         (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) =
             (p_since, nextp, rand, leave_at, grow_need, ticks);
         (self.forked_worker, self.safe_points, self.release_pending) = (forked_worker, safe_points, release_pending);
+        (self.steal_seen, self.young_work, self.global_seen) = (steal_seen, young_work, global_seen);
         (self.asan_g0_fake, self.asan_g0_lo, self.asan_g0_size, self.asan_switching, self.tsan_g0) =
             (asan_g0_fake, asan_g0_lo, asan_g0_size, asan_switching, tsan_g0);
     }

@@ -165,6 +165,8 @@ pub struct Sched {
     pub total: AtomicU64,
     pub npidle: AtomicUsize,
     pub nmspinning: AtomicUsize,
+    /// Online CPUs at start-up (bounds the spinning Ms).
+    pub ncpu: AtomicUsize,
     pub allp: [P; MAX_PROCS],
 }
 
@@ -190,6 +192,7 @@ pub static SCHED: Sched = Sched {
     total: AtomicU64::new(0),
     npidle: AtomicUsize::new(0),
     nmspinning: AtomicUsize::new(0),
+    ncpu: AtomicUsize::new(1),
     allp: [const { P::new() }; MAX_PROCS],
 };
 
@@ -219,6 +222,8 @@ fn init_once() {
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     let n = env_usize("GOSTACK_MAXPROCS").filter(|&n| n >= 1).unwrap_or(cpus).min(MAX_PROCS);
     SCHED.nprocs.store(n, Relaxed);
+    SCHED.ncpu.store(cpus, Relaxed);
+    schedule::tune_from_env();
     for (i, p) in SCHED.allp.iter().enumerate() {
         p.index.store(i, Relaxed);
     }

@@ -4,7 +4,7 @@
 
 use super::deadlock::WAKE_EPOCH;
 use super::g::G;
-use super::m::{getm, wakep, M};
+use super::m::{getm, unspin, wakep, M};
 use super::runq::GQueue;
 use super::runq::LocalRunq;
 use super::{global_put, lock_sched, SchedLocked, SCHED};
@@ -336,6 +336,9 @@ pub(super) unsafe fn lockedq_put(lm: *mut M, g: *mut G, outside: bool) -> bool {
         if outside {
             WAKE_EPOCH.fetch_add(1, SeqCst);
         }
+        // A spinning lm finds g without a wake-up (the note's futex is called only for a
+        // sleeper); it stops counting as a spinner now (see unspin).
+        unspin(lm);
         (*lm).note.wakeup();
         true
     }

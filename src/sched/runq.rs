@@ -195,9 +195,25 @@ impl LocalRunq {
 }
 
 impl LocalRunq {
+    /// The ring's head and tail indices (a snapshot, for a thief's look at how long goroutines
+    /// have waited: see `schedule::steal`).
+    #[inline]
+    pub fn head_tail(&self) -> (u32, u32) {
+        let h = self.head.load(Acquire);
+        (h, self.tail.load(Acquire))
+    }
+
+    /// The goroutine at ring index `i` as last written (a thief's peek: it may be taken meanwhile).
+    #[inline]
+    pub fn slot(&self, i: u32) -> *mut G {
+        self.buf[i as usize % RUNQ_SIZE].load(Relaxed)
+    }
+
     /// Steals up to half of this ring into `dst` (the thief's own ring), taking only goroutines
-    /// that may run on `thief` (unpinned ones: the migration policy). Returns one to run now.
-    pub fn steal_half_into(&self, dst: &LocalRunq, thief: *mut super::M) -> Option<*mut G> {
+    /// that may run on `thief` (unpinned ones: the migration policy) and, if `before` is given,
+    /// only among those queued before that ring index (the ones the thief has seen wait long
+    /// enough: `schedule::steal`). Returns one to run now.
+    pub fn steal_into(&self, dst: &LocalRunq, thief: *mut super::M, before: Option<u32>) -> Option<*mut G> {
         loop {
             let h = self.head.load(Acquire);
             let t = self.tail.load(Acquire);
@@ -205,6 +221,11 @@ impl LocalRunq {
             if avail == 0 || avail as usize > RUNQ_SIZE {
                 return None;
             }
+            let avail = match before {
+                None => avail,
+                Some(b) if (b.wrapping_sub(h) as i32) > 0 => avail.min(b.wrapping_sub(h)),
+                Some(_) => return None,
+            };
             let n = (avail - avail / 2).min(RUNQ_SIZE as u32 / 2);
             let mut batch = [null_mut(); RUNQ_SIZE / 2];
             let mut k = 0;
@@ -279,6 +300,11 @@ impl GQueue {
         }
         self.tail = g;
         self.len += 1;
+    }
+
+    /// The first G, left queued (null when empty).
+    pub fn peek(&self) -> *mut G {
+        self.head
     }
 
     pub fn pop(&mut self) -> Option<*mut G> {

@@ -30,7 +30,7 @@
 use super::deadlock::{all_done_status, in_sched_enter, in_sched_leave, wake_if_all_done};
 use super::g::{MainWait, G};
 use super::grow;
-use super::m::{getm, getm_or_create, stop_m, wakep, workers_allowed, M};
+use super::m::{getm, getm_or_create, is_spinning, stop_m, unspin, wakep, workers_allowed, M};
 use super::p::{lockedq_put, pidleget, pidleput, release_p, runqput, take_p, P};
 use super::park::{execute, whereami, Where};
 use super::runq;
@@ -78,7 +78,13 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
         pl.schedtick = pl.schedtick.wrapping_add(1);
         let nprocs = SCHED.nprocs.load(Relaxed);
         // Fairness with several Ps: look at the global queue every 61st schedule (Go's constant).
-        if nprocs > 1 && pl.schedtick.is_multiple_of(GLOBAL_QUEUE_EVERY) && SCHED.runqsize.load(Relaxed) != 0 {
+        // Not while spinning: the local queue is empty then, and the global queue is looked at
+        // below under the placement rule (global_head_aged).
+        if nprocs > 1
+            && pl.schedtick.is_multiple_of(GLOBAL_QUEUE_EVERY)
+            && SCHED.runqsize.load(Relaxed) != 0
+            && !is_spinning(m)
+        {
             let mut misplaced = GQueue::new();
             let g = global_get_for(m, &mut lock_sched(), &mut misplaced);
             redirect(p, misplaced);
@@ -92,6 +98,12 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
         if SCHED.runqsize.load(Relaxed) != 0 {
             let mut misplaced = GQueue::new();
             let mut s = lock_sched();
+            if nprocs > 1 && is_spinning(m) && !global_head_aged(m, &s) {
+                drop(s);
+                let g = steal(m, p, nprocs);
+                (*m).young_work = true;
+                return g;
+            }
             let first = global_get_for(m, &mut s, &mut misplaced);
             if first.is_some() {
                 // Refill the ring with a batch (Go's globrunqget), oldest first.
@@ -151,21 +163,127 @@ fn redirect(p: &P, mut misplaced: GQueue) {
     }
 }
 
-/// Steals half of a random victim's queue (only goroutines that may still move).
+/// Placement (issue 21, measured in PERFORMANCE.md "Many Ps"): goroutines spawned in a burst
+/// by one goroutine are usually about to talk to each other (a pipeline, a ring, a fan-in),
+/// and once run they are pinned to the thread they ran on. Stolen at once by an idle M, a burst
+/// is split over threads and every message between the parts crosses threads for the rest of
+/// the program. So an idle M takes queued goroutines from another P only when stealing pays:
+/// when that P's goroutines run long between switches (it made at most [`STEAL_SLOW_STEPS`]
+/// steps — goroutines resumed or queued — in the last [`STEAL_WINDOW_NS`]: CPU-bound work,
+/// where a goroutine moved is a quarter of a millisecond or more saved per switch), or when
+/// they have waited [`STEAL_AGED_NS`] anyway (a long queue of short jobs).
+pub const STEAL_WINDOW_NS: i64 = 1_000_000;
+/// See [`STEAL_WINDOW_NS`].
+pub const STEAL_SLOW_STEPS: u64 = 4;
+/// See [`STEAL_WINDOW_NS`].
+pub const STEAL_AGED_NS: i64 = 10_000_000;
+
+pub static TUNE: [core::sync::atomic::AtomicI64; 3] = [
+    core::sync::atomic::AtomicI64::new(STEAL_WINDOW_NS),
+    core::sync::atomic::AtomicI64::new(STEAL_AGED_NS),
+    core::sync::atomic::AtomicI64::new(SPIN_NS),
+];
+pub fn tune_from_env() {
+    for (i, n) in ["GOSTACK_T_WINDOW", "GOSTACK_T_AGED", "GOSTACK_T_SPIN"].iter().enumerate() {
+        if let Some(v) = std::env::var(n).ok().and_then(|v| v.parse().ok()) {
+            TUNE[i].store(v, Relaxed);
+        }
+    }
+}
+
+/// What a thief has seen of one victim P (times are nanotime; 0: nothing seen yet): goroutines
+/// queued before ring index `tail` were there at time `at`, so while the victim's head has not
+/// passed `tail` its head goroutine has waited at least `now - at` (once the head passes it, the
+/// thief looks again); and the victim had made `steps` steps (goroutines resumed plus queued) at
+/// `window`, the start of the current look at its pace. The victim pays nothing for this (no
+/// time stamp per goroutine, no write to a line the thief reads).
+#[derive(Clone, Copy, Default)]
+pub struct Seen {
+    tail: u32,
+    at: i64,
+    steps: u64,
+    window: i64,
+}
+
+/// Whether a spinning M may take the global queue's head now: always, unless it is a goroutine
+/// that never ran and has been the head for less than [`STEAL_AGED_NS`] (a burst that
+/// overflowed its spawner's ring, or goroutines spawned outside the scheduler: the M that runs
+/// out of its own work takes them at once, an idle one only after they waited).
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn global_head_aged(m: *mut M, s: &SchedLocked) -> bool {
+    let head = s.runq.peek();
+    // SAFETY: a queued G's record is live; its stack is set only by its first run.
+    if head.is_null() || unsafe { (*head).stack.lo } != 0 {
+        return true;
+    }
+    let now = nanotime();
+    // SAFETY: per the contract: only this thread touches the record.
+    let seen = unsafe { &mut (*m).global_seen };
+    if seen.0 != head as usize {
+        *seen = (head as usize, now);
+    }
+    now - seen.1 >= TUNE[1].load(Relaxed)
+}
+
+/// Steals from a random victim's ring (only goroutines that may still move) under the placement
+/// rule of [`STEAL_WINDOW_NS`]: half of the ring from a slow victim, else half of what has
+/// waited [`STEAL_AGED_NS`], oldest first. Sets `m.young_work` when a victim holds movable
+/// goroutines that may not be taken yet (the spinning M then keeps looking rather than sleep:
+/// nobody would wake it when they may).
 fn steal(m: *mut M, p: &P, nprocs: usize) -> Option<*mut G> {
     let me = p.id();
-    // SAFETY: our M; its random state only its thread touches.
-    let start = crate::base::rand::nextn(unsafe { &mut (*m).rand }, nprocs);
+    // SAFETY: our M; its random state and steal records only its thread touches.
+    let (start, seen) = unsafe {
+        (*m).young_work = false;
+        if (*m).steal_seen.len() < nprocs {
+            (*m).steal_seen.resize(nprocs, Seen::default());
+        }
+        (crate::base::rand::nextn(&mut (*m).rand, nprocs), &mut (*m).steal_seen)
+    };
+    let mut now = 0;
     for i in 0..nprocs {
         let v = (start + i) % nprocs;
         if v == me {
             continue;
         }
         let victim = &SCHED.allp[v];
-        if victim.runq.is_empty() {
+        let (h, t) = victim.runq.head_tail();
+        if h == t {
             continue;
         }
-        if let Some(g) = victim.runq.steal_half_into(&p.runq, m) {
+        // A pinned head: nothing here may move to us (steal_into stops at it too).
+        // SAFETY: G records are never freed; lockedm is stable while a G is queued (a stale read
+        // only makes us look again later).
+        let lm = unsafe { (*victim.runq.slot(h)).lockedm };
+        if !lm.is_null() && lm != m {
+            continue;
+        }
+        if now == 0 {
+            now = nanotime();
+        }
+        let rec = &mut seen[v];
+        if rec.at == 0 || rec.tail.wrapping_sub(h) as i32 <= 0 {
+            // The goroutines seen before have been taken: start watching the ones queued now.
+            (rec.tail, rec.at) = (t, now);
+        }
+        // The victim's pace: a goroutine resumed or one queued is a step (a spawner's burst
+        // is busy, not slow).
+        let steps = victim.switches.load(Relaxed).wrapping_add(t as u64);
+        if rec.window == 0 || steps.wrapping_sub(rec.steps) > STEAL_SLOW_STEPS {
+            (rec.steps, rec.window) = (steps, now);
+        }
+        let before = if now - rec.window >= TUNE[0].load(Relaxed) {
+            None
+        } else if now - rec.at >= TUNE[1].load(Relaxed) {
+            Some(rec.tail)
+        } else {
+            // SAFETY: our M.
+            unsafe { (*m).young_work = true };
+            continue;
+        };
+        if let Some(g) = victim.runq.steal_into(&p.runq, m, before) {
             return Some(g);
         }
     }
@@ -208,12 +326,10 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 continue;
             }
             run_timers();
-            if let Some(g) = find_runnable(m, p) {
-                if (*m).spinning {
-                    (*m).spinning = false;
-                    if SCHED.nmspinning.fetch_sub(1, AcqRel) == 1 {
-                        wakep();
-                    }
+            if let Some(g) = find_runnable(m, p).or_else(|| spin(m, p)) {
+                // Go's resetspinning: the last spinner found work; there may be more.
+                if unspin(m) == Some(true) {
+                    wakep();
                 }
                 execute(m, p, g);
             }
@@ -224,6 +340,96 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 leave_scheduler(m, st);
             }
         }
+    }
+}
+
+/// How long an M that found nothing to run keeps looking, holding its P, before it sleeps (Go's
+/// spinning M): a goroutine pinned to it that another thread readies meanwhile is found with a
+/// load instead of a futex wake-up and a thread switch (~10 µs on an idle machine here, ~70 µs
+/// under load: PERFORMANCE.md "Many Ps"). Spinning longer than a wake-up costs cannot pay.
+pub const SPIN_NS: i64 = 50_000;
+
+/// Loads of the M's own queue between two full looks for work while spinning (a full look reads
+/// every P's ring and the clock).
+const SPIN_POLLS: u32 = 32;
+
+/// Whether `m` may start spinning: more than one P, nobody waiting for a P, and fewer spinning
+/// Ms than half the Ps in use (Go's rule: `2 * nmspinning < nprocs - npidle`) and than half the
+/// CPUs (spinners beyond the cores steal cycles from the Ms doing the work).
+fn may_spin(m: *mut M, nprocs: usize) -> bool {
+    if nprocs < 2 || SCHED.npwait.load(Relaxed) != 0 {
+        return false;
+    }
+    // SAFETY: our M; only its thread touches these fields.
+    unsafe {
+        if is_spinning(m) {
+            return true;
+        }
+        if (*m).is_worker && !workers_allowed() {
+            return false;
+        }
+    }
+    let busy = nprocs.saturating_sub(SCHED.npidle.load(Acquire));
+    let cap = (busy / 2).min(SCHED.ncpu.load(Relaxed) / 2).max(1);
+    let n = SCHED.nmspinning.load(Acquire);
+    if n >= cap || SCHED.nmspinning.compare_exchange(n, n + 1, AcqRel, Relaxed).is_err() {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { (*m).spinning.store(true, Release) };
+    true
+}
+
+/// m (holding p) found nothing to run: spin for up to [`SPIN_NS`] looking for work (its pinned
+/// goroutines readied by other threads, the global queue, other Ps' rings, due timers), longer
+/// while another P holds movable goroutines that will be old enough to steal soon. Returns with
+/// a goroutine (m still counted as spinning: the caller uncounts it) or None, uncounted, when
+/// m should sleep or something else needs the scheduler loop (a thread waits for a P, the P
+/// retires, gs_main's goroutine is done, a time slice ended).
+///
+/// # Safety
+/// On m's g0; m holds p.
+unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
+    let nprocs = SCHED.nprocs.load(Relaxed);
+    if !may_spin(m, nprocs) {
+        return None;
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        let start = nanotime();
+        loop {
+            // Between full looks, only what can be taken at once ends the wait early: goroutines
+            // readied for this M, or a global queue that the last look did not find too young.
+            let young = (*m).young_work;
+            for _ in 0..SPIN_POLLS {
+                if (*m).lockedq_len.load(Relaxed) != 0 || (!young && SCHED.runqsize.load(Relaxed) != 0) {
+                    break;
+                }
+                core::hint::spin_loop();
+            }
+            let mw = (*m).main_wait;
+            if SCHED.npwait.load(Relaxed) != 0
+                || p.id() >= SCHED.nprocs.load(Relaxed)
+                || ((*m).is_worker && !workers_allowed())
+                || (!mw.is_null() && (*mw).done.load(Acquire))
+                || slice_over(m)
+            {
+                break;
+            }
+            run_timers();
+            if let Some(g) = find_runnable(m, p) {
+                return Some(g);
+            }
+            let spun = nanotime() - start;
+            let spin_ns = TUNE[2].load(Relaxed);
+            if spun >= spin_ns && (!(*m).young_work || spun >= spin_ns + TUNE[1].load(Relaxed)) {
+                break;
+            }
+        }
+        // Go's order: stop counting as a spinner, then look once more: a thread that queued work
+        // while we were counted skipped its wakep, trusting us to find it.
+        unspin(m);
+        find_runnable(m, p)
     }
 }
 
@@ -328,10 +534,7 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
         // Not spinning any more before the P goes: release_p's wakep for the work left on it
         // does nothing while a spinner is counted, and this one is leaving (a goroutine stayed
         // on an idle P's ring with every thread asleep: c-tests/test_thread_exit at P=1).
-        if (*m).spinning {
-            (*m).spinning = false;
-            SCHED.nmspinning.fetch_sub(1, AcqRel);
-        }
+        unspin(m);
         if !(*m).p.is_null() {
             release_p(m, false);
         }

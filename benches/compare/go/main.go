@@ -10,6 +10,11 @@
 //	compare-go grow BYTES            grow one goroutine's stack to BYTES, first run (one repetition)
 //	compare-go growwarm BYTES REPS   same, repeated in one process
 //	compare-go many N BYTES REPS     N goroutines each growing to BYTES, GOMAXPROCS=1, seconds
+//	compare-go threadring P N        503 goroutines in a ring pass a token N times, ns per hop
+//	compare-go xpingpong N           ping-pong between two goroutines locked to two OS threads
+//	                                 (runtime.LockOSThread), GOMAXPROCS=2, ns per round trip
+//	compare-go fanout P K SLICES     K CPU-bound goroutines (SLICES x ~1 ms, Gosched between),
+//	                                 results collected on a channel, seconds
 package main
 
 import (
@@ -175,6 +180,86 @@ func many(n, bytes int) float64 {
 	return time.Since(t).Seconds()
 }
 
+// threadring: the Benchmarks Game's thread-ring (the same as benches/compare/c/sched_bench.c).
+func threadring(n int) float64 {
+	const ring = 503
+	chans := make([]chan int, ring)
+	for i := range chans {
+		chans[i] = make(chan int)
+	}
+	done := make(chan int)
+	t := time.Now()
+	for i := 0; i < ring; i++ {
+		go func(id int, in, out chan int) {
+			for {
+				token := <-in
+				if token == 0 {
+					done <- id + 1
+					return
+				}
+				out <- token - 1
+			}
+		}(i, chans[i], chans[(i+1)%ring])
+	}
+	chans[0] <- n
+	who := <-done
+	d := time.Since(t)
+	if who != n%ring+1 {
+		panic("thread-ring: wrong member ended")
+	}
+	return float64(d.Nanoseconds()) / float64(n)
+}
+
+// xpingpong: the partners are locked to two different OS threads (as gostack's are pinned to
+// the threads they first ran on).
+func xpingpong(n int) float64 {
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		runtime.LockOSThread()
+		for i := 0; i < n; i++ {
+			v := <-ping
+			pong <- v + 1
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t := time.Now()
+	v := 0
+	for i := 0; i < n; i++ {
+		ping <- v
+		v = <-pong
+	}
+	d := time.Since(t)
+	if v != n {
+		panic("ping-pong lost a message")
+	}
+	return float64(d.Nanoseconds()) / float64(n)
+}
+
+var fanSink uint64
+
+func fanout(k, slices int) float64 {
+	results := make(chan uint64)
+	t := time.Now()
+	for i := 0; i < k; i++ {
+		go func(x uint64) {
+			for s := 0; s < slices; s++ {
+				for j := 0; j < 800000; j++ {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+				runtime.Gosched()
+			}
+			results <- x
+		}(uint64(i) + 1)
+	}
+	var sum uint64
+	for i := 0; i < k; i++ {
+		sum += <-results
+	}
+	fanSink = sum
+	return time.Since(t).Seconds()
+}
+
 func main() {
 	a := os.Args[1:]
 	if len(a) == 0 {
@@ -210,6 +295,15 @@ func main() {
 		for r := 0; r < atoi(a[3]); r++ {
 			raw("many", many(atoi(a[1]), atoi(a[2])))
 		}
+	case "threadring":
+		runtime.GOMAXPROCS(atoi(a[1]))
+		raw("threadring P="+a[1], threadring(atoi(a[2])))
+	case "xpingpong":
+		runtime.GOMAXPROCS(2)
+		raw("xpingpong P=2", xpingpong(atoi(a[1])))
+	case "fanout":
+		runtime.GOMAXPROCS(atoi(a[1]))
+		raw("fanout P="+a[1], fanout(atoi(a[2]), atoi(a[3])))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", a[0])
 		os.Exit(2)
