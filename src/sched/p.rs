@@ -216,11 +216,16 @@ pub unsafe fn ready_any(g: *mut G, next: bool) {
             let p = (*m).p;
             let lm = (*g).lockedm;
             if !p.is_null() && (lm.is_null() || lm == m) {
+                // No wakep for g itself: thieves never take runnext, so another M could only
+                // look and go back to sleep (a futex wake-up per message at P=2 once the spinner
+                // had given up: GOSTACK_MIGRATE=1 thread-ring 100-130 -> 66-100 ns per hop). The one
+                // it displaces goes to the ring, where an idle M may take it.
                 if let Some(old) = (*p).runq.put_next(g) {
+                    let movable = (*old).lockedm.is_null(); // read while old is still ours
                     runqput(&*p, old, false);
-                }
-                if lm.is_null() && SCHED.nprocs.load(Relaxed) > 1 {
-                    wakep();
+                    if movable && SCHED.nprocs.load(Relaxed) > 1 {
+                        wakep();
+                    }
                 }
                 return;
             }
