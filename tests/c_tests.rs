@@ -367,6 +367,8 @@ c_tests!(
     test_mutex_wg_sema,
     test_pthread_exit,
     test_runnext_fairness,
+    test_sched_placement,
+    test_sched_spin,
     test_select,
     test_select_free,
     test_self,
@@ -425,6 +427,9 @@ macro_rules! multi_p_tests {
     };
 }
 
+// The scheduler's own paths (spinning Ms, placement: issue 21) also on 8 Ps.
+on_ps!(p8, 8, test_sched_placement, test_sched_spin);
+
 /// Opt-in soak run, not part of the default suite: every multi-P test, `GOSTACK_SOAK_ROUNDS`
 /// times (default 20), on 1, 2, 3, 4 and 8 Ps (random interleavings come from the OS scheduler;
 /// run it with other load on the machine to shake out more). About 10 s per round here.
@@ -458,6 +463,8 @@ multi_p_tests!(
     test_fork,
     test_mutex_wg_sema,
     test_pthread_exit,
+    test_sched_placement,
+    test_sched_spin,
     test_select,
     test_select_free,
     test_signal_handler,

@@ -127,6 +127,7 @@ pub fn after_fork_child() {
     s.allm.retain(|&m| m == me);
     s.mfree.clear();
     s.proc = ProcLocked::new();
+    s.spill_from = super::NO_SPILL;
     let in_sched = !me.is_null() && {
         // SAFETY: our own M; no other thread exists.
         unsafe {

@@ -128,7 +128,13 @@ pub struct SchedLocked {
     pub mfree: Vec<*mut M>,
     pub initialised: bool,
     pub proc: ProcLocked,
+    /// The P whose ring last overflowed into the global queue (a burst of spawns), while the
+    /// queue holds goroutines; [`NO_SPILL`] otherwise (schedule.rs: global_head_aged).
+    pub spill_from: usize,
 }
+
+/// `SchedLocked::spill_from` when no P's overflow is queued.
+pub const NO_SPILL: usize = usize::MAX;
 
 // SAFETY: the raw pointers are to G/M/P records that live forever; access is under the lock.
 unsafe impl Send for SchedLocked {}
@@ -181,6 +187,7 @@ pub static SCHED: Sched = Sched {
         mfree: Vec::new(),
         initialised: false,
         proc: ProcLocked::new(),
+        spill_from: NO_SPILL,
     })),
     live: CachePadded(AtomicI64::new(0)),
     nprocs: AtomicUsize::new(1),
@@ -268,6 +275,9 @@ pub(crate) fn global_put(s: &mut SchedLocked, g: *mut G) {
 pub(crate) fn global_get(s: &mut SchedLocked) -> Option<*mut G> {
     let g = s.runq.pop();
     SCHED.runqsize.store(s.runq.len(), Relaxed);
+    if s.runq.is_empty() {
+        s.spill_from = NO_SPILL;
+    }
     g
 }
 

@@ -300,6 +300,7 @@ pub unsafe fn runqput(p: &P, g: *mut G, next: bool) {
         // Go's runqputslow: move half the ring to the global queue, then g. Pinned Gs must not
         // go global, so only a ring without them is halved (the common case for fresh spawns).
         p.runq.take_half_unpinned(&mut s.runq);
+        s.spill_from = p.id(); // schedule.rs: global_head_aged
         SCHED.runqsize.store(s.runq.len(), Relaxed);
         // SAFETY: g is ours.
         if unsafe { !(*g).lockedm.is_null() } {

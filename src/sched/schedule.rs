@@ -37,7 +37,7 @@ use super::runq;
 use super::runq::GQueue;
 use super::spawn::{spawn_inner, Attr};
 use super::timer::{run_timers, timer_due};
-use super::{global_get, global_put, lock_sched, remove, SchedLocked, SCHED};
+use super::{global_get, global_put, lock_sched, remove, SchedLocked, NO_SPILL, SCHED};
 use crate::arch;
 use crate::arch::RawFn;
 use crate::base::clock::nanotime;
@@ -98,7 +98,7 @@ pub unsafe fn find_runnable(m: *mut M, p: &P) -> Option<*mut G> {
         if SCHED.runqsize.load(Relaxed) != 0 {
             let mut misplaced = GQueue::new();
             let mut s = lock_sched();
-            if nprocs > 1 && is_spinning(m) && !global_head_aged(m, &s) {
+            if nprocs > 1 && !global_head_aged(m, p, &s) {
                 drop(s);
                 let g = steal(m, p, nprocs);
                 (*m).young_work = true;
@@ -205,17 +205,19 @@ pub struct Seen {
     window: i64,
 }
 
-/// Whether a spinning M may take the global queue's head now: always, unless it is a goroutine
-/// that never ran and has been the head for less than [`STEAL_AGED_NS`] (a burst that
-/// overflowed its spawner's ring, or goroutines spawned outside the scheduler: the M that runs
-/// out of its own work takes them at once, an idle one only after they waited).
+/// Whether `m` (holding `p`) may take the global queue's head now: always, unless it is a
+/// goroutine that never ran, put there when another P's ring overflowed (a burst of spawns:
+/// `runqput`, `SchedLocked::spill_from`), that has been the head for less than
+/// [`STEAL_AGED_NS`]: that P's M takes it back when it runs out of work; others only once it
+/// waited. Goroutines queued by threads outside the scheduler belong to no P: anyone takes them
+/// (the first M takes a batch, so a few spawned together still start together).
 ///
 /// # Safety
 /// `m` is the calling thread's M.
-unsafe fn global_head_aged(m: *mut M, s: &SchedLocked) -> bool {
+unsafe fn global_head_aged(m: *mut M, p: &P, s: &SchedLocked) -> bool {
     let head = s.runq.peek();
     // SAFETY: a queued G's record is live; its stack is set only by its first run.
-    if head.is_null() || unsafe { (*head).stack.lo } != 0 {
+    if head.is_null() || s.spill_from == p.id() || s.spill_from == NO_SPILL || unsafe { (*head).stack.lo } != 0 {
         return true;
     }
     let now = nanotime();
@@ -349,6 +351,13 @@ pub unsafe fn schedule(m: *mut M) -> ! {
 /// under load: PERFORMANCE.md "Many Ps"). Spinning longer than a wake-up costs cannot pay.
 pub const SPIN_NS: i64 = 50_000;
 
+/// The longest an M spins: when wake-ups are slow (a loaded machine), an M spins longer, up to
+/// this (m.rs: adapt_spin).
+pub const SPIN_MAX_NS: i64 = 1_000_000;
+
+/// How long a spinning M polls without giving up its CPU (then it yields it between looks).
+const SPIN_PURE_NS: i64 = 10_000;
+
 /// Loads of the M's own queue between two full looks for work while spinning (a full look reads
 /// every P's ring and the clock).
 const SPIN_POLLS: u32 = 32;
@@ -396,7 +405,9 @@ unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
     }
     // SAFETY: per the contract.
     unsafe {
+        (*m).recheck_at = i64::MAX;
         let start = nanotime();
+        let mut spun_last = 0;
         loop {
             // Between full looks, only what can be taken at once ends the wait early: goroutines
             // readied for this M, or a global queue that the last look did not find too young.
@@ -406,6 +417,12 @@ unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
                     break;
                 }
                 core::hint::spin_loop();
+            }
+            // Past the first microseconds, give the CPU to any other runnable thread between
+            // looks (sched_yield returns at once when there is none): with more runnable threads
+            // than CPUs, the partner this M waits for may be one of them.
+            if spun_last >= SPIN_PURE_NS {
+                std::thread::yield_now();
             }
             let mw = (*m).main_wait;
             if SCHED.npwait.load(Relaxed) != 0
@@ -421,8 +438,12 @@ unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
                 return Some(g);
             }
             let spun = nanotime() - start;
-            let spin_ns = TUNE[2].load(Relaxed);
-            if spun >= spin_ns && (!(*m).young_work || spun >= spin_ns + TUNE[1].load(Relaxed)) {
+            spun_last = spun;
+            // With goroutines elsewhere that may become stealable, spin on through one window
+            // of the placement rule, then sleep until the next look (stop_m: recheck_at).
+            let spin_ns = (*m).spin_ns;
+            if spun >= spin_ns && (!(*m).young_work || spun >= spin_ns + TUNE[0].load(Relaxed)) {
+                (*m).recheck_at = if (*m).young_work { nanotime() + TUNE[0].load(Relaxed) } else { i64::MAX };
                 break;
             }
         }
