@@ -230,7 +230,6 @@ fn init_once() {
     let n = env_usize("GOSTACK_MAXPROCS").filter(|&n| n >= 1).unwrap_or(cpus).min(MAX_PROCS);
     SCHED.nprocs.store(n, Relaxed);
     SCHED.ncpu.store(cpus, Relaxed);
-    schedule::tune_from_env();
     for (i, p) in SCHED.allp.iter().enumerate() {
         p.index.store(i, Relaxed);
     }

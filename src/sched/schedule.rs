@@ -18,9 +18,18 @@
 //!   M go to their M's `lockedq`, and an M moves its pinned goroutines out of a P it gives away.
 //!   A thread that returns from gs_run/gs_main unpins the goroutines pinned to it (they would
 //!   otherwise wait for that thread to come back).
-//! - **Spinning.** `wakep` wakes (or starts) one M only when there is an idle P and no M is
-//!   already looking for work (Go's nmspinning rule), so a burst of spawns does not wake every
-//!   thread.
+//! - **Spinning** (issue 21). An M that finds nothing to run keeps its P and looks for work for
+//!   a while before it sleeps (Go's spinning M, [`SPIN_NS`], adapted up to [`SPIN_MAX_NS`]): a
+//!   goroutine pinned to it that another thread readies is then found with a load, not a futex
+//!   wake-up. At most half the Ps in use and half the CPUs spin; `wakep` wakes (or starts) an M
+//!   only when a P is idle and none spins (Go's nmspinning rule); a thread that queues a goroutine
+//!   for a spinning M uncounts it (`unspin`), so the waker's own M may spin next.
+//! - **Placement** (issue 21). New goroutines start on the spawner's P. An idle M takes queued
+//!   goroutines from another P only when that pays ([`STEAL_WINDOW_NS`]): the P's goroutines run
+//!   long between switches, or its ring holds goroutines that yielded (more ready work than it
+//!   can run), or they waited [`STEAL_AGED_NS`]. A burst that overflowed into the global queue
+//!   goes back to its P (`SchedLocked::spill_from`). Readied goroutines go to `runnext`, which is
+//!   never stolen (and wakes nobody).
 //! - **Deadlock.** When the last M goes idle with goroutines left, no timer pending, no queued
 //!   work, and every thread that used the runtime either inside the scheduler or blocked in a
 //!   gostack call (any other such thread could still wake someone; threads.rs), every thread in
@@ -28,7 +37,7 @@
 //!   that used the runtime and exits makes them look again.
 
 use super::deadlock::{all_done_status, in_sched_enter, in_sched_leave, wake_if_all_done};
-use super::g::{MainWait, G};
+use super::g::{MainWait, G, G_RUNNABLE};
 use super::grow;
 use super::m::{getm, getm_or_create, is_spinning, stop_m, unspin, wakep, workers_allowed, M};
 use super::p::{lockedq_put, pidleget, pidleput, release_p, runqput, take_p, P};
@@ -178,19 +187,6 @@ pub const STEAL_SLOW_STEPS: u64 = 4;
 /// See [`STEAL_WINDOW_NS`].
 pub const STEAL_AGED_NS: i64 = 10_000_000;
 
-pub static TUNE: [core::sync::atomic::AtomicI64; 3] = [
-    core::sync::atomic::AtomicI64::new(STEAL_WINDOW_NS),
-    core::sync::atomic::AtomicI64::new(STEAL_AGED_NS),
-    core::sync::atomic::AtomicI64::new(SPIN_NS),
-];
-pub fn tune_from_env() {
-    for (i, n) in ["GOSTACK_T_WINDOW", "GOSTACK_T_AGED", "GOSTACK_T_SPIN"].iter().enumerate() {
-        if let Some(v) = std::env::var(n).ok().and_then(|v| v.parse().ok()) {
-            TUNE[i].store(v, Relaxed);
-        }
-    }
-}
-
 /// What a thief has seen of one victim P (times are nanotime; 0: nothing seen yet): goroutines
 /// queued before ring index `tail` were there at time `at`, so while the victim's head has not
 /// passed `tail` its head goroutine has waited at least `now - at` (once the head passes it, the
@@ -226,8 +222,29 @@ unsafe fn global_head_aged(m: *mut M, p: &P, s: &SchedLocked) -> bool {
     if seen.0 != head as usize {
         *seen = (head as usize, now);
     }
-    now - seen.1 >= TUNE[1].load(Relaxed)
+    now - seen.1 >= STEAL_AGED_NS
 }
+
+/// Whether a victim's ring `[h, t)` holds goroutines that have run before (they yielded, or a
+/// wake-up pushed them out of `runnext`): its P has more work ready than it can run, so the
+/// goroutines that never ran are better started elsewhere at once. A burst of talkers does not
+/// look like this (each runs briefly and parks, leaving the ring); CPU-bound goroutines that
+/// yield every few microseconds do, long before the pace rule could tell (their first runs
+/// all happen within a few slices, and they are pinned after). Looks at the newest
+/// [`READY_SCAN`] (yielders go to the tail).
+fn holds_ready_work(victim: &P, h: u32, t: u32) -> bool {
+    let n = t.wrapping_sub(h).min(READY_SCAN);
+    (1..=n).any(|i| {
+        let g = victim.runq.slot(t.wrapping_sub(i));
+        // SAFETY: G records are never freed. The slot may be stale (its G taken and run since
+        // the indices were read): only a G still RUNNABLE counts, and a wrong guess only moves
+        // a goroutine early or late.
+        unsafe { (*g).status.load(Relaxed) == G_RUNNABLE && !(*g).m.is_null() }
+    })
+}
+
+/// How many of a victim's newest queued goroutines [`holds_ready_work`] looks at.
+const READY_SCAN: u32 = 32;
 
 /// Steals from a random victim's ring (only goroutines that may still move) under the placement
 /// rule of [`STEAL_WINDOW_NS`]: half of the ring from a slow victim, else half of what has
@@ -276,9 +293,9 @@ fn steal(m: *mut M, p: &P, nprocs: usize) -> Option<*mut G> {
         if rec.window == 0 || steps.wrapping_sub(rec.steps) > STEAL_SLOW_STEPS {
             (rec.steps, rec.window) = (steps, now);
         }
-        let before = if now - rec.window >= TUNE[0].load(Relaxed) {
+        let before = if now - rec.window >= STEAL_WINDOW_NS || holds_ready_work(victim, h, t) {
             None
-        } else if now - rec.at >= TUNE[1].load(Relaxed) {
+        } else if now - rec.at >= STEAL_AGED_NS {
             Some(rec.tail)
         } else {
             // SAFETY: our M.
@@ -389,9 +406,11 @@ fn may_spin(m: *mut M, nprocs: usize) -> bool {
     true
 }
 
-/// m (holding p) found nothing to run: spin for up to [`SPIN_NS`] looking for work (its pinned
-/// goroutines readied by other threads, the global queue, other Ps' rings, due timers), longer
-/// while another P holds movable goroutines that will be old enough to steal soon. Returns with
+/// m (holding p) found nothing to run: spin for up to `m.spin_ns` ([`SPIN_NS`], adapted up to
+/// [`SPIN_MAX_NS`] by m.rs's adapt_spin) looking for work (its pinned goroutines readied by
+/// other threads, the global queue, other Ps' rings, due timers), one placement window longer
+/// while another P holds movable goroutines that may become stealable (then it sleeps with a
+/// deadline to look again, `recheck_at`). Returns with
 /// a goroutine (m still counted as spinning: the caller uncounts it) or None, uncounted, when
 /// m should sleep or something else needs the scheduler loop (a thread waits for a P, the P
 /// retires, gs_main's goroutine is done, a time slice ended).
@@ -420,7 +439,10 @@ unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
             }
             // Past the first microseconds, give the CPU to any other runnable thread between
             // looks (sched_yield returns at once when there is none): with more runnable threads
-            // than CPUs, the partner this M waits for may be one of them.
+            // than CPUs (two such programs at once on this 2-CPU machine: 12 s -> 2.4 s for
+            // test_sched_spin), the partner this M waits for may be one of them. The price: on a
+            // machine loaded by other programs, a yielding spinner may get its CPU back only
+            // milliseconds later, and looks less often.
             if spun_last >= SPIN_PURE_NS {
                 std::thread::yield_now();
             }
@@ -442,8 +464,8 @@ unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
             // With goroutines elsewhere that may become stealable, spin on through one window
             // of the placement rule, then sleep until the next look (stop_m: recheck_at).
             let spin_ns = (*m).spin_ns;
-            if spun >= spin_ns && (!(*m).young_work || spun >= spin_ns + TUNE[0].load(Relaxed)) {
-                (*m).recheck_at = if (*m).young_work { nanotime() + TUNE[0].load(Relaxed) } else { i64::MAX };
+            if spun >= spin_ns && (!(*m).young_work || spun >= spin_ns + STEAL_WINDOW_NS) {
+                (*m).recheck_at = if (*m).young_work { nanotime() + STEAL_WINDOW_NS } else { i64::MAX };
                 break;
             }
         }
