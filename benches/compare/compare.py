@@ -126,6 +126,69 @@ def measure(reps):
     return R
 
 
+def sched_procs():
+    """P counts for the scheduler rows: 1, 2 and, on a machine with 16 CPUs or more, 16."""
+    return [1, 2] + ([16] if (os.cpu_count() or 1) >= 16 else [])
+
+
+def measure_sched(reps, rt):
+    """Issue 21: thread-ring, cross-thread ping-pong and fan-out, gostack (default pinning and
+    GOSTACK_MIGRATE=1) and Go, one process per value, the programs taking turns. `rt`: run
+    under `chrt -f 50` (SCHED_FIFO: the other programs on a shared machine do not preempt)."""
+    b = str(BUILD)
+    pre = ["chrt", "-f", "50"] if rt else []
+    go = [*pre, f"{b}/compare-go"]
+    gs = [*pre, f"{b}/sched_bench"]
+    R = {}
+    runs = []
+    for p in sched_procs():
+        env = {"GOSTACK_MAXPROCS": str(p)}
+        runs.append(((f"gs", f"threadring P={p}"), gs + ["threadring", "5000000"], env))
+        runs.append(((f"gs", f"threadring P={p} migrate"), gs + ["threadring", "5000000"], {**env, "GOSTACK_MIGRATE": "1"}))
+        runs.append((("go", f"threadring P={p}"), go + ["threadring", str(p), "5000000"], None))
+        runs.append((("gs", f"fanout P={p}"), gs + ["fanout", "8", "20"], env))
+        runs.append((("gs", f"fanout P={p} migrate"), gs + ["fanout", "8", "20"], {**env, "GOSTACK_MIGRATE": "1"}))
+        runs.append((("go", f"fanout P={p}"), go + ["fanout", str(p), "8", "20"], None))
+    runs.append((("gs", "xpingpong P=2"), gs + ["xpingpong", "200000"], {"GOSTACK_MAXPROCS": "2"}))
+    runs.append((("gs", "xpingpong P=2 migrate"), gs + ["xpingpong", "200000"], {"GOSTACK_MAXPROCS": "2", "GOSTACK_MIGRATE": "1"}))
+    runs.append((("go", "xpingpong P=2"), go + ["xpingpong", "100000"], None))
+    for key, *_ in runs:
+        R[key] = []
+    for i in range(reps):
+        k = i % len(runs)
+        for key, cmd, env in runs[k:] + runs[:k]:
+            R[key] += processes(cmd, 1, env)
+    return R
+
+
+def sched_rows():
+    rows = []
+    for p in sched_procs():
+        rows.append((f"thread-ring P={p}, per hop", "ns", ("gs", f"threadring P={p}"), [("Go", ("go", f"threadring P={p}"))]))
+        rows.append((f"thread-ring P={p}, per hop (GOSTACK_MIGRATE=1)", "ns", ("gs", f"threadring P={p} migrate"),
+                     [("Go", ("go", f"threadring P={p}"))]))
+    rows.append(("cross-thread ping-pong P=2, round trip", "ns", ("gs", "xpingpong P=2"), [("Go", ("go", "xpingpong P=2"))]))
+    rows.append(("cross-thread ping-pong P=2, round trip (GOSTACK_MIGRATE=1)", "ns", ("gs", "xpingpong P=2 migrate"),
+                 [("Go", ("go", "xpingpong P=2"))]))
+    for p in sched_procs():
+        rows.append((f"fan-out 8 CPU-bound x 20 ms, P={p}", "s", ("gs", f"fanout P={p}"), [("Go", ("go", f"fanout P={p}"))]))
+        rows.append((f"fan-out 8 CPU-bound x 20 ms, P={p} (GOSTACK_MIGRATE=1)", "s", ("gs", f"fanout P={p} migrate"),
+                     [("Go", ("go", f"fanout P={p}"))]))
+    return rows
+
+
+def speedups(R):
+    """Fan-out speed-up over P=1 (median / median), per program."""
+    out = []
+    for label, src, tag in (("gostack", "gs", ""), ("gostack GOSTACK_MIGRATE=1", "gs", " migrate"), ("Go", "go", "")):
+        one = R.get((src, f"fanout P=1{tag}"))
+        for p in sched_procs()[1:]:
+            v = R.get((src, f"fanout P={p}{tag}"))
+            if one and v:
+                out.append(f"fan-out speed-up P={p} over P=1, {label}: {statistics.median(one) / statistics.median(v):.2f}x")
+    return out
+
+
 # (workload, unit, gostack (source, name), [(rival label, (source, name))])
 ROWS = [
     ("switch round trip (mcall+gogo / jump_fcontext)", "ns", ("gs", "mcall+gogo round trip (g->g0->g)"),
@@ -187,9 +250,9 @@ def cell(v):
     return f"{fmt(med)} ({fmt(lo)}–{fmt(hi)})"
 
 
-def table(R):
+def table(R, rows_def=None):
     rows = []
-    for work, unit, gk, rivals in ROWS:
+    for work, unit, gk, rivals in rows_def or ROWS:
         g = R.get(gk)
         for label, rk in rivals:
             r = R.get(rk)
@@ -215,15 +278,15 @@ def versions():
     return v
 
 
-def markdown(rows, v, reps):
-    out = [f"- Run of `bash benches/compare/run.sh`, {v['date']} (load average at start {v['load']}).",
+def markdown(rows, v, reps, how="bash benches/compare/run.sh"):
+    out = [f"- Run of `{how}`, {v['date']} (load average at start {v['load']}).",
            f"- Machine: {v['machine']}.",
            f"- Versions: {v['gostack']}, {v['rustc']}, {v['gcc']}, {v['go']}, {v['boost']}, {v['python']}.",
            "",
            "| workload | unit | gostack median (min–max) | rival | rival median (min–max) | gostack / rival |",
            "|---|---|---:|---|---:|---:|"]
     for work, unit, g, label, r, ratio in rows:
-        rt = "n/a" if ratio is None else (f"**{ratio:.2f}**" if ratio > 1.05 else f"{ratio:.2f}")
+        rt = "n/a" if ratio is None else (f"**{ratio:.2f}**" if ratio > 1.05 else f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}")
         out.append(f"| {work} | {unit} | {g} | {label} | {r} | {rt} |")
     return "\n".join(out) + "\n"
 
@@ -258,13 +321,27 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5, help="separate-process repetitions (>= 5)")
     ap.add_argument("--plot", default=str(BUILD / "compare.png"))
+    ap.add_argument("--only", choices=["sched"], help="run one group of workloads only (sched: issue 21's)")
+    ap.add_argument("--no-rt", action="store_true", help="scheduler workloads without chrt -f 50 (default: with, as root)")
     args = ap.parse_args()
     v = versions()
+    rt = not args.no_rt and os.geteuid() == 0 and subprocess.run(["which", "chrt"], capture_output=True).returncode == 0
+    if args.only == "sched":
+        R = measure_sched(args.reps, rt)
+        rows = table(R, sched_rows())
+        how = "bash benches/compare/run.sh --only sched" + (" --no-rt" if args.no_rt else "")
+        md = markdown(rows, v, args.reps, how) + "\n" + "\n".join(f"- {x}" for x in speedups(R)) + "\n"
+        md += f"- Scheduler rows: one process per value, {args.reps} each, {'under chrt -f 50' if rt else 'normal priority'}; 16 Ps: {'yes' if 16 in sched_procs() else 'not on this machine (' + str(os.cpu_count()) + ' CPUs)'}.\n"
+        (BUILD / "compare-sched.md").write_text(md)
+        (BUILD / "results-sched.json").write_text(json.dumps({"versions": v, "raw": {f"{s}|{n}": x for (s, n), x in R.items()}}, indent=1))
+        print(md)
+        return
     R = measure(args.reps)
-    rows = table(R)
+    R.update(measure_sched(args.reps, rt))
+    rows = table(R, ROWS + sched_rows())
     (BUILD / "results.json").write_text(json.dumps({"versions": v, "raw": {f"{s}|{n}": x for (s, n), x in R.items()}},
                                                    indent=1))
-    md = markdown(rows, v, args.reps)
+    md = markdown(rows, v, args.reps) + "\n" + "\n".join(f"- {x}" for x in speedups(R)) + "\n"
     (BUILD / "compare.md").write_text(md)
     w = max(len(r[0]) for r in rows)
     print()

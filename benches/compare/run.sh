@@ -5,6 +5,8 @@
 #   bash benches/compare/run.sh               install what is missing, build, run (~5 minutes)
 #   bash benches/compare/run.sh --build-only  install and build every program, run nothing (CI)
 #   bash benches/compare/run.sh --reps 7      more separate-process repetitions (default 5)
+#   bash benches/compare/run.sh --only sched  only the scheduler workloads (issue 21: thread-ring,
+#                                             cross-thread ping-pong, fan-out; ~2 minutes)
 #
 # Outputs under benches/compare/build/: compare.md (the table as markdown), compare.png (ratios),
 # results.json (every raw value). Installs with apt-get (golang-go, libboost-context-dev, g++) and
@@ -33,7 +35,8 @@ fi
 echo "building gostack, its C benchmarks, the Go and Boost programs" >&2
 cargo build --release --quiet
 cargo bench --no-run --quiet --bench switch 2>/dev/null
-for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c benches/compare/c/spawn_all.c; do
+for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c benches/compare/c/spawn_all.c \
+         benches/compare/c/sched_bench.c; do
   cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude "$p" -Ltarget/release -lgostack \
      -Wl,-rpath,"$PWD/target/release" -o "$B/$(basename "$p" .c)"
 done

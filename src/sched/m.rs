@@ -150,6 +150,7 @@ pub(super) fn workers_allowed() -> bool {
 /// (with a spinner counted until m noticed, it slept instead: at P=2 a cross-thread hand-off
 /// then cost a futex wake-up every other time). The CAS makes exactly one of them uncount it.
 /// Returns Some(true) when this call uncounted the last spinner, None when m was not counted.
+#[inline(always)]
 pub(super) fn unspin(m: *mut M) -> Option<bool> {
     // SAFETY: M records are never freed; `spinning` is atomic.
     let sp = unsafe { &(*m).spinning };

@@ -417,6 +417,8 @@ fn may_spin(m: *mut M, nprocs: usize) -> bool {
 ///
 /// # Safety
 /// On m's g0; m holds p.
+#[cold]
+#[inline(never)]
 unsafe fn spin(m: *mut M, p: &P) -> Option<*mut G> {
     let nprocs = SCHED.nprocs.load(Relaxed);
     if !may_spin(m, nprocs) {
