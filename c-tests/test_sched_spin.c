@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#define ROUNDS 20000
+static long ROUNDS; /* 20,000; 2,000 under valgrind (gs_test_workload) */
 static gs_chan *ping, *pong;
 static atomic_int started;
 static atomic_int tid_ping, tid_pong;
@@ -92,6 +92,7 @@ static void csw(long *vol, long *invol) {
 
 int main(void) {
     gs_test_begin(100);
+    ROUNDS = gs_test_workload(20000, 2000);
     procs = gs_maxprocs();
     ping = gs_chan_new(sizeof(long), 0);
     pong = gs_chan_new(sizeof(long), 0);
@@ -106,7 +107,7 @@ int main(void) {
     csw(&vol1, &invol1);
     long blocked = vol1 - vol0, preempted = invol1 - invol0;
     int two_threads = atomic_load(&tid_ping) != atomic_load(&tid_pong);
-    printf("P=%d: %d round trips, partners on %s, %ld voluntary and %ld involuntary context switches\n",
+    printf("P=%d: %ld round trips, partners on %s, %ld voluntary and %ld involuntary context switches\n",
            procs, ROUNDS, two_threads ? "two threads" : "one thread", blocked, preempted);
     if (procs > 1) {
         CHECK(two_threads);
