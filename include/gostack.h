@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
 
 /*
  Success.
@@ -145,6 +147,16 @@
  `gs_case.dir`: the case receives from `chan` into `elem` (`elem` may be NULL to discard).
  */
 #define GS_CASE_RECV 2
+
+/*
+ `gs_fd_wait` events bit: the fd is readable (data, a pending connection, end of file).
+ */
+#define GS_POLL_IN 1
+
+/*
+ `gs_fd_wait` events bit: the fd is writable (room in the buffer, a connect finished).
+ */
+#define GS_POLL_OUT 2
 
 /*
  A channel of fixed-size elements (Go's `chan T`). Opaque: made by `gs_chan_new`, freed by
@@ -720,6 +732,113 @@ int gs_sema_release(struct gs_sema *s);
  `s` is NULL or a live handle from `gs_sema_new`.
  */
 int gs_sema_free(struct gs_sema *s);
+
+/*
+ Parks the calling goroutine until `fd` is ready for `events`, an error or hang-up is pending
+ on it (the caller's next call on the fd reports it), or `timeout_ns` nanoseconds passed
+ (`timeout_ns < 0`: no timeout; 0: only looks; `INT64_MAX`: for ever). `events` is
+ `GS_POLL_IN`, `GS_POLL_OUT` or both. Level-triggered: returns at once if the fd is ready now.
+ As with `epoll`, a `GS_OK` can be followed by `EAGAIN` (another goroutine took the data):
+ loop.
+
+ Returns `GS_OK`, `GS_ETIMEDOUT`, `GS_ECLOSED` (`gs_fd_close` closed the fd while waiting),
+ `GS_EINVAL` (negative or not open fd, an fd above 4,194,303, events 0 or with unknown bits),
+ `GS_ENOMEM` (the kernel refused to watch it), `GS_ESTATE` inside a `gs_systemstack` or
+ `gs_blocking` function. From a thread that is not running a goroutine it blocks that thread
+ (`ppoll`); `gs_fd_close` does not wake such a thread (it sees its timeout or the fd's own
+ events). Regular files are always ready.
+
+ An fd closed with plain `close()` while goroutines wait on it does not wake them (they wait
+ for their timeout, or until the number names a new file that gs_accept/gs_connect returns
+ or starts, or gs_fd_close is called on the number: then `GS_ECLOSED`); use gs_fd_close.
+ Such goroutines count as waiting for I/O, not as deadlocked.
+ */
+int gs_fd_wait(int fd, int events, int64_t timeout_ns);
+
+/*
+ Closes `fd` after waking every goroutine waiting on it in `gs_fd_wait` (`GS_ECLOSED`) or in
+ `gs_read`/`gs_write`/`gs_accept`/`gs_connect` (-1, `EBADF`), and takes it out of the poller.
+ `GS_OK`, or `GS_EINVAL` if it was not open. Callable from any thread. A goroutine that is
+ inside a system call on the fd at that moment (another thread) is not stopped; one about to
+ wait sees the close.
+ */
+int gs_fd_close(int fd);
+
+/*
+ `read(2)` for goroutines: on `EAGAIN` the goroutine parks until the fd is readable and the
+ call is retried (other goroutines run meanwhile); `EINTR` is retried. Returns the bytes read
+ (0 at end of file), or -1 with `errno` (`EBADF` also when `gs_fd_close` closed the fd while
+ waiting). Sockets are read with `recv(MSG_DONTWAIT)` and left as they are; other fds (pipes,
+ terminals) are made non-blocking (`O_NONBLOCK`, which other users of the same open file
+ see). Never blocks the thread when called from a goroutine; from a thread that is not running
+ one (or inside `gs_systemstack`/`gs_blocking`) it behaves like a blocking `read` (`ppoll` on
+ `EAGAIN`). Not from a signal handler on a goroutine's thread: there it blocks the thread too.
+ errno is read fresh on return: a migratable goroutine may have changed threads meanwhile.
+
+ # Safety
+ `buf` points to `count` writable bytes (as for `read`).
+ */
+ssize_t gs_read(int fd, void *buf, size_t count);
+
+/*
+ `write(2)` that writes everything (Go's `Write`): on a partial write it goes on with the
+ rest, on `EAGAIN` the goroutine parks until the fd is writable; `EINTR` is retried. Returns
+ `count`, or -1 with `errno` (some bytes may have been written before the error, as with Go's
+ `Write` returning n < len). Sockets are written with `send(MSG_DONTWAIT)` (a broken
+ connection raises SIGPIPE as `write` does), other fds are made non-blocking. Threads outside
+ goroutines: as `gs_read`.
+
+ # Safety
+ `buf` points to `count` readable bytes.
+ */
+ssize_t gs_write(int fd, const void *buf, size_t count);
+
+/*
+ `accept4(2)` for goroutines: the returned connection is non-blocking and close-on-exec
+ (`SOCK_NONBLOCK | SOCK_CLOEXEC`); the listening socket is made non-blocking if it is not. On
+ `EAGAIN` the goroutine parks until a connection arrives; `EINTR` and `ECONNABORTED` are
+ retried. Returns the new fd, or -1 with `errno`. `addr`/`addrlen` as for `accept` (may be
+ NULL). Threads outside goroutines: as `gs_read`.
+
+ # Safety
+ `addr` and `addrlen` are NULL or valid as for `accept`.
+ */
+int gs_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+
+/*
+ `connect(2)` for goroutines: makes the socket non-blocking, starts the connection and parks
+ the goroutine until it is established or failed (`EINTR` does not abandon it). Returns 0, or
+ -1 with `errno` (`ECONNREFUSED`, `ETIMEDOUT`, ... from `SO_ERROR`). Threads outside
+ goroutines: the socket keeps its mode; a non-blocking one is waited for with `ppoll`.
+
+ # Safety
+ `addr` points to `addrlen` bytes of a socket address.
+ */
+int gs_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/*
+ Runs `func(arg)`, a call that may block (a disk read, `getaddrinfo`, a database client), on
+ the calling goroutine's thread, on the thread's own stack (as `gs_systemstack`), and returns
+ `GS_OK` when it returns. If it runs longer than ~20 us while other goroutines could use the
+ thread's P, a monitor thread hands the P to another thread (Go's entersyscall/sysmon); when
+ `func` returns the goroutine gets a P back (waiting for one if needed).
+
+ Who keeps running meanwhile: goroutines on other threads, and the P's goroutines that may
+ move: those not started yet and `GS_SPAWN_MIGRATABLE` ones (`GOSTACK_MIGRATE=1`: all).
+ Goroutines that already ran on this thread stay on it (compilers cache `&errno` across
+ calls) and wait for `func` to return; so with one P, spawn what must keep running during
+ blocking calls as migratable (docs/DESIGN.md, "Blocking calls").
+
+ Inside `func`, gs calls that would switch goroutines return `GS_ESTATE` (`gs_fd_wait` too);
+ `gs_read` & co block the thread like their POSIX namesakes; spawning, channel try-variants,
+ sends to buffered channels and waking goroutines work. The errno `func` leaves is the
+ caller's to see. Outside goroutines: a direct call. `GS_EINVAL` for a NULL `func`,
+ `GS_ESTATE` inside `gs_systemstack` or another `gs_blocking`.
+
+ # Safety
+ `func` must be safe to call with `arg`.
+ */
+int gs_blocking(gs_fn func, void *arg);
 
 /*
  A static, NUL-terminated description of a status code (never NULL).

@@ -1,5 +1,5 @@
 //! The exported C API: every `#[no_mangle]` function of the library lives under this module, one
-//! file per topic (go, stack, chan, sync, info, python), and every one goes through [`export!`]:
+//! file per topic (go, stack, chan, sync, io, info, python), and every one goes through [`export!`]:
 //! the calling-context checks and errno of [`Entry`] (unless it is one of the few that must work
 //! anywhere, even in a signal handler), and a `catch_unwind` that turns a Rust panic into
 //! `GS_EPANIC` (NULL for constructors: [`FromCode`]), so that no unwinding crosses into C or
@@ -16,6 +16,8 @@ mod chan;
 
 mod sync;
 
+mod io;
+
 mod info;
 
 pub mod python;
@@ -26,6 +28,7 @@ pub use crate::base::types;
 pub use chan::*;
 pub use go::*;
 pub use info::*;
+pub use io::*;
 pub use python::*;
 pub use stack::*;
 pub use sync::*;

@@ -98,6 +98,28 @@ pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawLock, T>;
 const IDLE: u32 = 0;
 const WOKEN: u32 = 1;
 const SLEEPING: u32 = 2;
+/// Sleeping somewhere else than on the futex ([`Note::sleep_in`]: the netpoller's `epoll_wait`):
+/// a wake-up calls the registered break hook instead of FUTEX_WAKE.
+const POLLING: u32 = 3;
+
+/// What wakes a note's owner sleeping in [`Note::sleep_in`] (sched::netpoll registers its
+/// eventfd write): a function pointer, 0 while none is registered. The lower layer calls up only
+/// through this registered hook.
+static POLL_BREAK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Registers the function that interrupts a [`Note::sleep_in`] sleeper (issue #13: netpoll).
+pub fn set_poll_break(f: fn()) {
+    POLL_BREAK.store(f as usize, Release);
+}
+
+fn poll_break() {
+    let f = POLL_BREAK.load(Acquire);
+    if f != 0 {
+        // SAFETY: only set_poll_break stores here, from a `fn()`.
+        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(f) };
+        f();
+    }
+}
 
 /// A wake-up flag an M sleeps on (Go's note). Sticky: a wake-up before the sleep is not lost.
 pub struct Note {
@@ -110,9 +132,30 @@ impl Note {
     }
 
     pub fn wakeup(&self) {
-        if self.word.swap(WOKEN, Release) == SLEEPING {
-            futex_wake(&self.word, 1);
+        match self.word.swap(WOKEN, Release) {
+            SLEEPING => futex_wake(&self.word, 1),
+            POLLING => poll_break(),
+            _ => {}
         }
+    }
+
+    /// Like [`sleep`](Self::sleep), but blocks in `block(deadline)` (the netpoller's
+    /// `epoll_wait`) instead of on the futex; a [`wakeup`](Self::wakeup) meanwhile calls the
+    /// registered break hook, which must make `block` return. Returns what `block` returned, or
+    /// None when a wake-up was already pending (then `block` is not called).
+    pub fn sleep_in<R>(&self, deadline: i64, block: impl FnOnce(i64) -> R) -> Option<R> {
+        if self.word.compare_exchange(WOKEN, IDLE, Acquire, Relaxed).is_ok() {
+            return None;
+        }
+        // IDLE, or SLEEPING left by a timed-out futex wait of ours.
+        let cur = self.word.load(Relaxed);
+        if cur == WOKEN || self.word.compare_exchange(cur, POLLING, Acquire, Relaxed).is_err() {
+            self.word.store(IDLE, Relaxed); // woken just now: take it
+            return None;
+        }
+        let r = block(deadline);
+        self.word.swap(IDLE, Acquire); // POLLING, or WOKEN by a wake-up that broke the block
+        Some(r)
     }
 
     /// Sleeps until woken or until `deadline` (nanotime; `i64::MAX`: none), then clears the flag.

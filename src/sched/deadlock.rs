@@ -79,6 +79,10 @@ fn asleep_locked(s: &SchedLocked) -> bool {
     if TIMER_NEXT.load(Acquire) != i64::MAX {
         return false;
     }
+    // issue #13: goroutines waiting on fds are not asleep for good.
+    if super::netpoll::waiters() != 0 {
+        return false;
+    }
     if SCHED.allp[..n].iter().any(|p| !p.runq.is_empty()) {
         return false;
     }

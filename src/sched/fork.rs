@@ -154,4 +154,7 @@ pub fn after_fork_child() {
     reset_thread_counts(in_sched as i64);
     threads::reset_after_fork();
     reset_monitor_after_fork();
+    // issue #13: the parent's epoll instance and blocking calls.
+    super::netpoll::after_fork_child();
+    super::syscall::after_fork_child();
 }

@@ -35,6 +35,10 @@ pub enum WaitReason {
     SemaAcquire,
     /// The sync layer's own unit tests.
     Test,
+    /// Waiting for an fd (netpoll.rs; `G::waitfd` says which). Go's "IO wait".
+    IoWait,
+    /// Running a gs_blocking call (syscall.rs; status RUNNING). Go's "syscall".
+    Syscall,
 }
 
 impl WaitReason {
@@ -46,7 +50,7 @@ impl WaitReason {
 
 /// The names of the wait reasons, indexed by their value: `as_str`, and for debuggers through
 /// DebugInfo (an array of `&str`, (pointer, length) pairs).
-pub static WAIT_REASON_NAMES: [&str; 9] = [
+pub static WAIT_REASON_NAMES: [&str; 11] = [
     "",
     "chan send",
     "chan receive",
@@ -56,10 +60,12 @@ pub static WAIT_REASON_NAMES: [&str; 9] = [
     "sync.WaitGroup.Wait",
     "semacquire",
     "test",
+    "IO wait",
+    "syscall",
 ];
 
 // One name per reason: the last reason's value is the table's last index.
-const _: () = assert!(WaitReason::Test as usize == WAIT_REASON_NAMES.len() - 1);
+const _: () = assert!(WaitReason::Syscall as usize == WAIT_REASON_NAMES.len() - 1);
 
 /// Default stack reservation of a FIXED goroutine (lazily committed).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -100,6 +106,9 @@ pub struct G {
     pub(super) schedlink: *mut G,
     /// Why it is parked (Go's waitReason), shown by gs_dump, SIGQUIT tracebacks and gdb.
     pub(super) waitreason: WaitReason,
+    /// The fd waited on while `waitreason` is IoWait (netpoll.rs), -1 otherwise (issue #13; in
+    /// the padding after `waitreason`).
+    pub(super) waitfd: i32,
     /// Boxed: one word in the record (most goroutines have no name).
     pub(super) name: Option<Box<CString>>,
     /// Set for the goroutine of a gs_main call: signalled when it exits.
@@ -149,6 +158,7 @@ impl G {
             lockedm: null_mut(),
             schedlink: null_mut(),
             waitreason: WaitReason::None,
+            waitfd: -1,
             name: None,
             grows: 0,
             shrinks: 0,
@@ -200,6 +210,7 @@ impl G {
             lockedm,
             schedlink: _,
             waitreason,
+            waitfd,
             name,
             main_wait,
             embed_hooks,
@@ -214,7 +225,7 @@ impl G {
         (self.sched, self.stackguard0, self.stack, self.goid) = (sched, stackguard0, stack, goid);
         (self.stack_kind, self.flags, self.grows, self.shrinks) = (stack_kind, flags, grows, shrinks);
         (self.start_fp, self.max_stack, self.m, self.lockedm) = (start_fp, max_stack, m, lockedm);
-        (self.waitreason, self.name, self.main_wait) = (waitreason, name, main_wait);
+        (self.waitreason, self.waitfd, self.name, self.main_wait) = (waitreason, waitfd, name, main_wait);
         (self.embed_hooks, self.embed_data, self.growth) = (embed_hooks, embed_data, growth);
         (self.start_fn, self.start_arg, self.vg_stack, self.asan_fake) = (start_fn, start_arg, vg_stack, asan_fake);
     }

@@ -141,7 +141,8 @@ pub use crate::base::futex::Note;
 /// Whether worker Ms may run shared goroutines (more than one P). On the hand-offs' path.
 #[inline]
 pub(super) fn workers_allowed() -> bool {
-    SCHED.nprocs.load(Relaxed) > 1
+    // issue #13: also while a P is handed away from a thread blocked in gs_blocking (syscall.rs).
+    SCHED.nprocs.load(Relaxed) > 1 || super::syscall::handed_off()
 }
 
 /// Stops counting `m` as a spinning M if it still is one. Called by m itself, and by a thread
@@ -327,7 +328,8 @@ pub(super) unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             let wake_at = TIMER_NEXT.load(Acquire).min((*m).leave_at).min((*m).recheck_at);
             let wake_at = if (*m).is_worker { wake_at } else { wake_at.min(dead_check_deadline()) };
             let slept_at = nanotime();
-            (*m).note.sleep(wake_at);
+            // issue #13: the M sleeps in epoll_wait when nobody else does (netpoll.rs).
+            super::netpoll::idle_sleep(m, wake_at);
             adapt_spin(m, nanotime() - slept_at);
 
             let mut s = lock_sched();

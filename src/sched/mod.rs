@@ -31,6 +31,8 @@
 //! - `deadlock.rs`: when every goroutine has exited or is asleep for good (proc.go's checkdead)
 //! - `timer.rs`: timers and gs_sleep (time.go)
 //! - `debug.rs`: gs_dump, gs_get_stats, the debugger's record (traceback.go, debug.go)
+//! - `netpoll.rs`: the netpoller, fd waits (netpoll.go, netpoll_epoll.go); `syscall.rs`:
+//!   gs_blocking and the sysmon thread (proc.go's entersyscall/exitsyscall, sysmon, retake)
 //! - `runq.rs`, `grow.rs`, `threads.rs`, `fork.rs`, `monitor.rs`, `sanitizer.rs`,
 //!   `traceback.rs`: run queues, stack growth, thread registry, fork, the stall monitor,
 //!   ASan/TSan, SIGQUIT tracebacks.
@@ -43,12 +45,14 @@ mod g;
 pub mod grow;
 mod m;
 pub mod monitor;
+pub mod netpoll; // issue #13
 mod p;
 mod park;
 pub mod runq;
 pub(crate) mod sanitizer;
 mod schedule;
 mod spawn;
+pub mod syscall; // issue #13
 pub mod threads;
 mod timer;
 mod traceback;

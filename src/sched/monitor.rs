@@ -128,7 +128,11 @@ fn scan(seen: &mut Vec<Seen>) {
         };
         // SAFETY: G records are never freed (a racy read: module doc).
         let embedded = !curg.is_null() && unsafe { !core::ptr::read_volatile(&(*curg).embed_hooks).is_null() };
-        if seen[i].ticks != ticks || curg.is_null() || embedded {
+        // issue #13: a gs_blocking call is a declared block (its P is handed off; syscall.rs).
+        // SAFETY: as above.
+        let declared =
+            !curg.is_null() && unsafe { core::ptr::read_volatile(&(*curg).waitreason) } == WaitReason::Syscall;
+        if seen[i].ticks != ticks || curg.is_null() || embedded || declared {
             seen[i] = Seen { m, ticks, since: now };
             continue;
         }

@@ -345,7 +345,10 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 continue;
             }
             run_timers();
-            if let Some(g) = find_runnable(m, p).or_else(|| spin(m, p)) {
+            // issue #13: goroutines whose fds became ready (netpoll.rs), before spinning and before
+            // this M goes idle.
+            let polled = || if super::netpoll::poll_nonblock() != 0 { find_runnable(m, p) } else { None };
+            if let Some(g) = find_runnable(m, p).or_else(polled).or_else(|| spin(m, p)) {
                 // Go's resetspinning: the last spinner found work; there may be more.
                 if unspin(m) == Some(true) {
                     wakep();

@@ -74,12 +74,18 @@ fn write_all(w: &mut FdWriter) {
 pub fn write_goroutine(w: &mut FdWriter, g: &G) -> bool {
     let state = match g.status.load(Acquire) {
         G_RUNNABLE => "runnable",
+        G_RUNNING if g.waitreason == WaitReason::Syscall => "syscall", // issue #13: gs_blocking
         G_RUNNING => "running",
         G_WAITING if g.waitreason == WaitReason::None => "waiting",
         G_WAITING => g.waitreason.as_str(),
         _ => return false,
     };
-    let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
+    // issue #13: an fd waiter names its fd.
+    if g.status.load(Acquire) == G_WAITING && g.waitreason == WaitReason::IoWait && g.waitfd >= 0 {
+        let _ = writeln!(w, "goroutine {} [{}, fd {}]:", g.goid, state, g.waitfd);
+    } else {
+        let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
+    }
     let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
     if g.stack.lo == 0 {
         let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.growth.initial, kind);
