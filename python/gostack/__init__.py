@@ -28,9 +28,14 @@ goroutine has ended. ``KeyboardInterrupt``/``SystemExit`` raised in a goroutine,
 Fork: the child of ``os.fork()`` starts with a fresh runtime (no goroutines; objects of the
 parent raise :class:`Stale`). See the README's Python section for the rules in full.
 
+I/O: ``wait_read``/``wait_write`` park a goroutine on a file descriptor; ``sock_recv``,
+``sock_sendall``, ``sock_accept``, ``sock_connect``, ``sock_close`` work on ordinary sockets;
+``blocking(fn, *args)`` runs a blocking call on a helper thread while the goroutine waits.
+
 Layout: :mod:`gostack._ffi` (library, signatures, codes, errors, handle base) <-
 :mod:`gostack._runtime` (goroutines, run, signals, fork) <- :mod:`gostack._sync` (channels,
-select, WaitGroup, Mutex, Sema) <- this module (the public names).
+select, WaitGroup, Mutex, Sema), :mod:`gostack._io` (fd waits, sockets, blocking calls) <- this
+module (the public names).
 """
 
 from __future__ import annotations
@@ -72,6 +77,17 @@ from ._runtime import (
     yield_,
 )
 from ._sync import CLOSED, Chan, Mutex, Sema, WaitGroup, select
+from ._io import (
+    MAX_BLOCKING_THREADS,
+    blocking,
+    sock_accept,
+    sock_close,
+    sock_connect,
+    sock_recv,
+    sock_sendall,
+    wait_read,
+    wait_write,
+)
 
 __version__ = "0.1.0"
 
@@ -80,7 +96,8 @@ __all__ = [
     "set_maxprocs", "maxprocs", "excepthook", "GoroutineExceptArgs", "Chan", "select", "CLOSED", "WaitGroup",
     "Mutex", "Sema", "Error", "InvalidArgument", "OutOfMemory", "NotInGoroutine", "ChannelClosed", "Deadlock",
     "Timeout", "WouldBlock", "Busy", "WrongState", "InternalError", "Unavailable", "Freed", "Stale",
-    "library_path", "DEFAULT_STACK_SIZE", "RUN_SLICE_SECONDS",
+    "library_path", "DEFAULT_STACK_SIZE", "RUN_SLICE_SECONDS", "wait_read", "wait_write", "blocking",
+    "sock_recv", "sock_sendall", "sock_accept", "sock_connect", "sock_close", "MAX_BLOCKING_THREADS",
 ]
 
 #: The library object (every C function, declared; rebound in place in a fork child).

@@ -224,6 +224,8 @@ class gs_case(ctypes.Structure):
 GS_FN = ctypes.CFUNCTYPE(None, c_void_p)
 
 KEEP, RELEASE = "keep GIL", "release GIL"
+#: GIL released, and errno kept for ``ctypes.get_errno()`` (gs_read/gs_write report through it).
+RELEASE_ERRNO = "release GIL, keep errno"
 
 #: name: (argtypes, restype, GIL policy).
 SIGNATURES: Dict[str, Tuple[List[Any], Any, str]] = {
@@ -267,6 +269,11 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any, str]] = {
     "gs_sema_try_acquire": ([c_void_p], c_int, KEEP),
     "gs_sema_release": ([c_void_p], c_int, KEEP),
     "gs_sema_free": ([c_void_p], c_int, KEEP),
+    # I/O (issue #13): the wait parks a goroutine (GIL released); the close never blocks.
+    "gs_fd_wait": ([c_int, c_int, c_int64], c_int, RELEASE),
+    "gs_fd_close": ([c_int], c_int, KEEP),
+    "gs_read": ([c_int, c_void_p, c_size_t], ctypes.c_ssize_t, RELEASE_ERRNO),
+    "gs_write": ([c_int, c_void_p, c_size_t], ctypes.c_ssize_t, RELEASE_ERRNO),
 }
 
 CFn = Callable[..., Any]
@@ -316,6 +323,10 @@ class Library:
     gs_sema_try_acquire: Callable[[int], int]
     gs_sema_release: Callable[[int], int]
     gs_sema_free: Callable[[int], int]
+    gs_fd_wait: Callable[[int, int, int], int]
+    gs_fd_close: Callable[[int], int]
+    gs_read: CFn
+    gs_write: CFn
 
     def __init__(self, path: Path, py: ctypes.PyDLL, c: ctypes.CDLL, version: str) -> None:
         self.bind(path, py, c, version)
@@ -323,9 +334,10 @@ class Library:
     def bind(self, path: Path, py: ctypes.PyDLL, c: ctypes.CDLL, version: str) -> None:
         """(Re)declares every function from ``py``/``c``; raises ``OSError`` if one is missing."""
         fns = {}
+        ce = ctypes.CDLL(str(path), use_errno=True)
         for name, (argtypes, restype, gil) in SIGNATURES.items():
             try:
-                fn = getattr(py if gil == KEEP else c, name)
+                fn = getattr(py if gil == KEEP else c if gil == RELEASE else ce, name)
             except AttributeError:
                 raise OSError(
                     f"gostack: {path} (version {version}) lacks {name}: it is not the library "

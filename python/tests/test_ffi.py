@@ -36,7 +36,7 @@ def test_error_classes_cover_every_status_code():
         assert type(e) is cls and e.code == code and "op:" in str(e)
 
 
-C_TYPES = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "size_t": ctypes.c_size_t}
+C_TYPES = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "size_t": ctypes.c_size_t, "ssize_t": ctypes.c_ssize_t}
 
 
 def same_int_type(t, want):
@@ -68,8 +68,8 @@ def test_signatures_match_the_header():
         # Calls that may block or switch release the GIL (ctypes.CDLL); the rest keep it.
         blocking = name in ("gs_py_run", "gs_yield", "gs_sleep", "gs_chan_send", "gs_chan_recv",
                             "gs_chan_recv_timeout", "gs_select", "gs_waitgroup_wait", "gs_mutex_lock",
-                            "gs_sema_acquire")
-        assert (gil == _ffi.RELEASE) == blocking, name
+                            "gs_sema_acquire", "gs_fd_wait", "gs_read", "gs_write")
+        assert (gil in (_ffi.RELEASE, _ffi.RELEASE_ERRNO)) == blocking, name
 
 
 def test_one_handle_base_one_lifetime():
