@@ -123,6 +123,34 @@ def measure(reps):
             if not (work == "pingpong" and lib == "greenlet"):
                 put(f"py {lib}", raw(py + [work, lib, str(reps)]))
         R[(f"py {lib}", "py parked")] = processes(py + ["parked", lib, "1"], reps)
+    R.update(measure_echo(reps))
+    return R
+
+
+#: TCP echo (issue #13): connections, round trips each (64 bytes).
+ECHO_CONNS, ECHO_ROUNDS = 1000, 200
+
+
+def measure_echo(reps):
+    """TCP echo on loopback, in turns: gostack C and Go at P=1 and P=2, then Python gostack,
+    asyncio and uvloop (if it imports), one process each per repetition, round trips per second."""
+    b = str(BUILD)
+    R = {}
+    c, r = str(ECHO_CONNS), str(ECHO_ROUNDS)
+    py = [sys.executable, "benches/compare/py_echo.py"]
+    libs = ["gostack", "asyncio"]
+    if subprocess.run([sys.executable, "-c", "import uvloop"], capture_output=True).returncode == 0:
+        libs.append("uvloop")
+    print(f"TCP echo ({c} connections x {r} round trips), {reps} turns", file=sys.stderr)
+    for _ in range(reps):
+        for p in (1, 2):
+            for src, cmd, env in ((f"gs P={p}", [f"{b}/bench_echo", c, r, "1"], {"BENCH_RAW": "1", "GOSTACK_MAXPROCS": str(p)}),
+                                  ("go", [f"{b}/compare-go", "echo", str(p), c, r, "1"], None)):
+                for k, v in raw(cmd, env).items():
+                    R.setdefault((src, k), []).extend(v)
+        for lib in libs:
+            for k, v in raw(py + [lib, c, r, "1"], {"PYTHONPATH": "python"}).items():
+                R.setdefault((f"py {lib}", k), []).extend(v)
     return R
 
 
@@ -228,7 +256,14 @@ ROWS = [
      [("greenlet", ("py greenlet", "py spawn")), ("asyncio", ("py asyncio", "py spawn"))]),
     ("Python: memory per parked (10k, RSS)", "B", ("py gostack", "py parked"),
      [("greenlet", ("py greenlet", "py parked")), ("asyncio", ("py asyncio", "py parked"))]),
+] + [
+    # Issue #13: higher is better here (round trips per second): a ratio above 1 favours gostack.
+    ("TCP echo P=1 (1000 conns x 200, 64 B)", "rt/s", ("gs P=1", "echo"), [("Go", ("go", "echo P=1"))]),
+    ("TCP echo P=2 (1000 conns x 200, 64 B)", "rt/s", ("gs P=2", "echo"), [("Go", ("go", "echo P=2"))]),
+    ("Python: TCP echo (1000 conns x 200, 64 B)", "rt/s", ("py gostack", "py echo"),
+     [("asyncio", ("py asyncio", "py echo")), ("uvloop", ("py uvloop", "py echo"))]),
 ]
+ECHO_ROWS = ROWS[-3:]
 
 
 def stats(v):
@@ -270,7 +305,8 @@ def versions():
     v["machine"] = f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}"
     v["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
     v["go"] = sh(["go", "version"], quiet=True).strip()
-    v["boost"] = "Boost " + sh([f"{BUILD}/bench_boost", "1", "version"], quiet=True).strip()
+    boost = BUILD / "bench_boost"
+    v["boost"] = ("Boost " + sh([str(boost), "1", "version"], quiet=True).strip()) if boost.exists() else "not built"
     v["python"] = sh([sys.executable, "benches/compare/py_bench.py", "versions", "-"], quiet=True).strip()
     v["gcc"] = sh(["cc", "--version"], quiet=True).splitlines()[0]
     v["rustc"] = sh(["rustc", "--version"], quiet=True).strip()
@@ -321,7 +357,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5, help="separate-process repetitions (>= 5)")
     ap.add_argument("--plot", default=str(BUILD / "compare.png"))
-    ap.add_argument("--only", choices=["sched"], help="run one group of workloads only (sched: issue 21's)")
+    ap.add_argument("--only", choices=["sched", "echo"],
+                    help="run one group of workloads only (sched: issue 21's; echo: the TCP echo rows, issue #13)")
     ap.add_argument("--no-rt", action="store_true", help="scheduler workloads without chrt -f 50 (default: with, as root)")
     args = ap.parse_args()
     v = versions()
@@ -336,12 +373,18 @@ def main():
         (BUILD / "results-sched.json").write_text(json.dumps({"versions": v, "raw": {f"{s}|{n}": x for (s, n), x in R.items()}}, indent=1))
         print(md)
         return
-    R = measure(args.reps)
-    R.update(measure_sched(args.reps, rt))
-    rows = table(R, ROWS + sched_rows())
+    if args.only == "echo":
+        R = measure_echo(args.reps)
+        rows = table(R, ECHO_ROWS)
+    else:
+        R = measure(args.reps)
+        R.update(measure_sched(args.reps, rt))
+        rows = table(R, ROWS + sched_rows())
     (BUILD / "results.json").write_text(json.dumps({"versions": v, "raw": {f"{s}|{n}": x for (s, n), x in R.items()}},
                                                    indent=1))
-    md = markdown(rows, v, args.reps) + "\n" + "\n".join(f"- {x}" for x in speedups(R)) + "\n"
+    md = markdown(rows, v, args.reps) + "\n"
+    if args.only != "echo":
+        md += "\n".join(f"- {x}" for x in speedups(R)) + "\n"
     (BUILD / "compare.md").write_text(md)
     w = max(len(r[0]) for r in rows)
     print()

@@ -7,6 +7,7 @@
 #   bash benches/compare/run.sh --reps 7      more separate-process repetitions (default 5)
 #   bash benches/compare/run.sh --only sched  only the scheduler workloads (issue 21: thread-ring,
 #                                             cross-thread ping-pong, fan-out; ~2 minutes)
+#   bash benches/compare/run.sh --only echo   only the TCP echo rows (issue #13; ~4 minutes at --reps 3)
 #
 # Outputs under benches/compare/build/: compare.md (the table as markdown), compare.png (ratios),
 # results.json (every raw value). Installs with apt-get (golang-go, libboost-context-dev, g++) and
@@ -31,11 +32,15 @@ fi
 if [ $build_only = 0 ] && ! python3 -c "import greenlet, matplotlib" 2>/dev/null; then
   python3 -m pip install -q -r python/requirements-bench.txt
 fi
+# uvloop is a rival of the Python echo row when it installs (a wheel for this Python); not required.
+if [ $build_only = 0 ] && ! python3 -c "import uvloop" 2>/dev/null; then
+  python3 -m pip install -q uvloop 2>/dev/null || echo "uvloop did not install: its echo column stays empty" >&2
+fi
 
 echo "building gostack, its C benchmarks, the Go and Boost programs" >&2
 cargo build --release --quiet
 cargo bench --no-run --quiet --bench switch 2>/dev/null
-for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c benches/compare/c/spawn_all.c \
+for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c benches/c/bench_echo.c benches/compare/c/spawn_all.c \
          benches/compare/c/sched_bench.c; do
   cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude "$p" -Ltarget/release -lgostack \
      -Wl,-rpath,"$PWD/target/release" -o "$B/$(basename "$p" .c)"

@@ -15,6 +15,7 @@
 //	                                 (runtime.LockOSThread), GOMAXPROCS=2, ns per round trip
 //	compare-go fanout P K SLICES     K CPU-bound goroutines (SLICES x ~1 ms, Gosched between),
 //	                                 results collected on a channel, seconds
+//	compare-go echo P CONNS ROUNDS REPS  TCP echo on loopback, GOMAXPROCS=P, round trips/s
 package main
 
 import (
@@ -304,6 +305,11 @@ func main() {
 	case "fanout":
 		runtime.GOMAXPROCS(atoi(a[1]))
 		raw("fanout P="+a[1], fanout(atoi(a[2]), atoi(a[3])))
+	case "echo":
+		runtime.GOMAXPROCS(atoi(a[1]))
+		for r := 0; r < atoi(a[4]); r++ {
+			raw("echo P="+a[1], echo(atoi(a[2]), atoi(a[3])))
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", a[0])
 		os.Exit(2)
