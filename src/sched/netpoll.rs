@@ -124,7 +124,7 @@ pub struct Snapshot {
 
 /// The desc of `fd`, allocating its chunk on first use; None for a negative or too large fd.
 pub fn desc(fd: c_int) -> Option<&'static PollDesc> {
-    if fd < 0 || fd >= MAX_FD {
+    if !(0..MAX_FD).contains(&fd) {
         return None;
     }
     let (c, i) = (fd as usize / CHUNK, fd as usize % CHUNK);
