@@ -145,8 +145,9 @@ int main(void) {
            "pinned goroutine ran %lld times (of %lld)\n",
            gs_maxprocs(), (long long)ticks_in_call, (long long)io_in_call, (long long)fresh_in_call,
            (long long)pinned_in_call, (long long)pinned_ticks);
-    CHECK(ticks_in_call >= 50);
-    CHECK(io_in_call >= 20);
+    /* ~190 of each on an idle machine; loose bounds for a loaded one. */
+    CHECK(ticks_in_call >= 20);
+    CHECK(io_in_call >= 10);
     CHECK_EQ(fresh_in_call, 1);
     CHECK_EQ(saw_syscall, 1);
     if (gs_maxprocs() == 1) CHECK_EQ(pinned_in_call, 0); /* the caveat: it waits for the call */

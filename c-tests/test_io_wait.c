@@ -28,7 +28,7 @@ static void timeouts(void *arg) {
     CHECK(now_ns() - t0 >= 20 * 1000 * 1000);
     t0 = now_ns();
     CHECK_RC(gs_fd_wait(p[0], GS_POLL_IN, 0), GS_ETIMEDOUT); /* 0: only looks */
-    CHECK(now_ns() - t0 < 20 * 1000 * 1000);
+    CHECK(now_ns() - t0 < 1000 * 1000 * 1000); /* did not wait (loose: a loaded machine) */
     CHECK_OK(gs_fd_wait(p[1], GS_POLL_OUT, 0)); /* an empty pipe is writable */
     CHECK_OK(gs_fd_wait(p[1], GS_POLL_OUT | GS_POLL_IN, -1));
 }
@@ -104,7 +104,7 @@ static int sp[2]; /* a socket pair: both directions on one fd */
 static void many_waiter(void *arg) {
     (void)arg;
     CHECK_OK(gs_fd_wait(p[0], GS_POLL_IN, 5LL * 1000 * 1000 * 1000));
-    many_woken++;
+    __atomic_add_fetch(&many_woken, 1, __ATOMIC_SEQ_CST);
 }
 
 static void many_writer(void *arg) {
@@ -145,9 +145,9 @@ static void peer(void *arg) {
     CHECK_OK(gs_sleep(5 * 1000 * 1000));
     CHECK_EQ(in_done + out_done, 0); /* both parked on the same fd */
     CHECK_EQ(gs_write(sp[1], "hello", 5), 5);
-    CHECK_OK(gs_sleep(5 * 1000 * 1000));
+    for (int i = 0; i < 1000 && !in_done; i++) CHECK_OK(gs_sleep(1000 * 1000));
     CHECK_EQ(in_done, 1);
-    CHECK_EQ(out_done, 0);
+    CHECK_EQ(out_done, 0); /* the writer still waits: nobody drained */
     while (!out_done) { /* drain until the writer got its chunk out */
         ssize_t r = recv(sp[1], buf, sizeof buf, MSG_DONTWAIT);
         if (r < 0) {
@@ -173,11 +173,18 @@ static void dumper(void *arg) {
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     unlink(path);
-    CHECK_OK(gs_dump(fd));
     char buf[8192] = {0};
-    CHECK(pread(fd, buf, sizeof buf - 1, 0) > 0);
     char want[64];
     snprintf(want, sizeof want, "[IO wait, fd %d]", dump_pipe[0]);
+    /* With two Ps the sleeper may not have parked yet: look again for up to a second. */
+    for (int tries = 0; tries < 1000; tries++) {
+        CHECK(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0);
+        CHECK_OK(gs_dump(fd));
+        memset(buf, 0, sizeof buf);
+        CHECK(pread(fd, buf, sizeof buf - 1, 0) > 0);
+        if (strstr(buf, want)) break;
+        CHECK_OK(gs_sleep(1000 * 1000));
+    }
     if (!strstr(buf, want)) gs_test_fail(__FILE__, __LINE__, "no %s in the dump:\n%s", want, buf);
     close(fd);
     CHECK_EQ(gs_write(dump_pipe[1], "q", 1), 1);
@@ -213,7 +220,7 @@ static void late_reader(void *arg) {
     (void)arg;
     char c;
     CHECK_EQ(gs_read(late[0], &c, 1), 1); /* nothing else can wake it but the fd */
-    late_got++;
+    __atomic_add_fetch(&late_got, 1, __ATOMIC_SEQ_CST);
 }
 
 static void *silent_writer(void *arg) {
