@@ -27,7 +27,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 
-from . import _ffi
+from . import _ffi, _runtime
 from ._ffi import GS_ECLOSED, GS_EINVAL, GS_ETIMEDOUT, Timeout, fail, lib as _lib, seconds_to_ns
 
 T = TypeVar("T")
@@ -194,11 +194,20 @@ _pool_lock = threading.Lock()
 MAX_BLOCKING_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
+def _fresh_helper() -> None:
+    """A new helper thread has not used gostack: if its ident is that of a dead thread that did
+    (idents are reused), forget that thread, or run()'s deadlock rule would take this idle,
+    long-lived helper for a possible waker and a deadlocked send from a plain thread would wait
+    for ever (seen: test_real_programs after test_io)."""
+    _runtime._participants.pop(threading.get_ident(), None)
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(MAX_BLOCKING_THREADS, thread_name_prefix="gostack-blocking")
+            _pool = ThreadPoolExecutor(MAX_BLOCKING_THREADS, thread_name_prefix="gostack-blocking",
+                                       initializer=_fresh_helper)
         return _pool
 
 
