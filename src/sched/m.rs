@@ -332,40 +332,56 @@ pub(super) unsafe fn stop_m(m: *mut M) -> Option<c_int> {
             super::netpoll::idle_sleep(m, wake_at);
             adapt_spin(m, nanotime() - slept_at);
 
-            let mut s = lock_sched();
-            remove(&mut s.proc.midle, m);
-            remove(&mut s.proc.waiting, m);
-            if let Some(i) = s.proc.pwait.iter().position(|&x| x == m) {
-                s.proc.pwait.remove(i);
-                SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
-            }
-            let mut p = core::mem::replace(&mut (*m).nextp, null_mut());
-            let may_run_shared = !(*m).is_worker || workers_allowed();
-            let mut looking = false;
-            if p.is_null() {
-                let now = nanotime();
-                if (*m).lockedq_len.load(Acquire) != 0 {
-                    p = pidleget(&mut s);
-                } else if may_run_shared
-                    && (TIMER_NEXT.load(Acquire) <= now || !s.runq.is_empty() || (*m).recheck_at <= now)
-                {
-                    // Woken to look for work (a timer, the global queue, or goroutines another P
-                    // holds that may be old enough to steal now): a spinning M, under the
-                    // placement rule (schedule.rs: steal).
-                    p = pidleget(&mut s);
-                    looking = true;
-                }
-            }
-            if !p.is_null() {
-                take_p(m, p);
-                (*m).recheck_at = i64::MAX;
-                if looking && !is_spinning(m) {
-                    SCHED.nmspinning.fetch_add(1, AcqRel);
-                    (*m).spinning.store(true, Release);
-                }
+            if woken(m) {
                 return None;
             }
         }
+    }
+}
+
+/// [`stop_m`] after its sleep: leaves the idle lists and takes a P if one was handed over, if
+/// pinned work waits, or if it was woken to look for work (then as a spinning M, under the
+/// placement rule: schedule.rs, steal). True when it took a P.
+///
+/// # Safety
+/// On m's g0, just woken in stop_m.
+unsafe fn woken(m: *mut M) -> bool {
+    // SAFETY: per the contract; lists and nextp are only touched under the scheduler lock.
+    unsafe {
+        let mut s = lock_sched();
+        remove(&mut s.proc.midle, m);
+        remove(&mut s.proc.waiting, m);
+        if let Some(i) = s.proc.pwait.iter().position(|&x| x == m) {
+            s.proc.pwait.remove(i);
+            SCHED.npwait.store(s.proc.pwait.len(), Relaxed);
+        }
+        let mut p = core::mem::replace(&mut (*m).nextp, null_mut());
+        let may_run_shared = !(*m).is_worker || workers_allowed();
+        let mut looking = false;
+        if p.is_null() {
+            let now = nanotime();
+            if (*m).lockedq_len.load(Acquire) != 0 {
+                p = pidleget(&mut s);
+            } else if may_run_shared
+                && (TIMER_NEXT.load(Acquire) <= now || !s.runq.is_empty() || (*m).recheck_at <= now)
+            {
+                // Woken to look for work (a timer, the global queue, or goroutines another P
+                // holds that may be old enough to steal now): a spinning M, under the
+                // placement rule (schedule.rs: steal).
+                p = pidleget(&mut s);
+                looking = true;
+            }
+        }
+        if !p.is_null() {
+            take_p(m, p);
+            (*m).recheck_at = i64::MAX;
+            if looking && !is_spinning(m) {
+                SCHED.nmspinning.fetch_add(1, AcqRel);
+                (*m).spinning.store(true, Release);
+            }
+            return true;
+        }
+        false
     }
 }
 
