@@ -115,6 +115,25 @@
 #define GS_STACK_FIXED 1
 
 /*
+ Stack kind (issue #16): the goroutine runs on a stack shared by the copy-stack goroutines of
+ its thread, always at the same address; when it switches out, the live part of its stack (what
+ lies above its stack pointer) is copied to a heap area sized to fit, and copied back when it
+ switches in. Nothing is ever adjusted (no pointer rewriting, unlike a GROWABLE move), a parked
+ goroutine costs what it had live (hundreds of bytes, not pages), and a switch costs a copy of
+ what is live. The shared stack is 8 MiB, committed as touched; overflowing it is fatal.
+ THE CONTRACT: a pointer into such a goroutine's stack is valid only while it runs. Never hand
+ `&local` to another goroutine or thread (through a channel, a global, the heap): while its
+ owner is switched out, that address holds another goroutine's frames, so reads return garbage
+ and writes corrupt the other goroutine, silently. (The runtime keeps its own waiters and
+ channel elements of such goroutines on the heap: passing `&local` to `gs_chan_send`/`recv`,
+ `gs_select` is fine.) The goroutine stays on the thread of its first run
+ (`GS_SPAWN_MIGRATABLE` is ignored). Under ASan, TSan or valgrind it gets a FIXED stack instead.
+ `GOSTACK_STACK_KIND=copy` makes it the default of `gs_attr_init` and `gs_go` for whole
+ programs that keep the contract.
+ */
+#define GS_STACK_COPY 2
+
+/*
  Spawn flag: the goroutine may be moved to another OS thread after it first ran. Off by default
  because C compilers cache thread-local addresses (errno) across calls.
  */
@@ -184,7 +203,8 @@ typedef struct gs_waitgroup gs_waitgroup;
  */
 typedef struct gs_attr {
   /*
-   `GS_STACK_GROWABLE` (default) or `GS_STACK_FIXED`; anything else is `GS_EINVAL`.
+   `GS_STACK_GROWABLE` (default), `GS_STACK_FIXED` or `GS_STACK_COPY`; anything else is
+   `GS_EINVAL`.
    */
   uint32_t stack_kind;
   /*
@@ -353,7 +373,8 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- Fills `*attr` with the defaults: GROWABLE stack of the default initial size, 1 GiB limit, not
+ Fills `*attr` with the defaults: GROWABLE stack (COPY with `GOSTACK_STACK_KIND=copy`) of the
+ default initial size, 1 GiB limit, not
  migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
  # Safety
  `attr` is NULL or points to writable memory for a `gs_attr`.

@@ -6,7 +6,8 @@ use crate::sched;
 use crate::sched::grow;
 use core::ffi::{c_int, c_void};
 
-/// Fills `*attr` with the defaults: GROWABLE stack of the default initial size, 1 GiB limit, not
+/// Fills `*attr` with the defaults: GROWABLE stack (COPY with `GOSTACK_STACK_KIND=copy`) of the
+/// default initial size, 1 GiB limit, not
 /// migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
 /// # Safety
 /// `attr` is NULL or points to writable memory for a `gs_attr`.
@@ -19,7 +20,7 @@ pub unsafe extern "C" fn gs_attr_init(attr: *mut gs_attr) -> c_int {
         // SAFETY: non-NULL, and the caller promises it points to a gs_attr.
         unsafe {
             attr.write(gs_attr {
-                stack_kind: GS_STACK_GROWABLE,
+                stack_kind: sched::copystack::default_kind(),
                 flags: 0,
                 stack_size: 0,
                 max_stack_size: 0,

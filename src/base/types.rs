@@ -57,6 +57,22 @@ pub const GS_STACK_GROWABLE: u32 = 0;
 /// For code that publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign
 /// runtimes).
 pub const GS_STACK_FIXED: u32 = 1;
+/// Stack kind (issue #16): the goroutine runs on a stack shared by the copy-stack goroutines of
+/// its thread, always at the same address; when it switches out, the live part of its stack (what
+/// lies above its stack pointer) is copied to a heap area sized to fit, and copied back when it
+/// switches in. Nothing is ever adjusted (no pointer rewriting, unlike a GROWABLE move), a parked
+/// goroutine costs what it had live (hundreds of bytes, not pages), and a switch costs a copy of
+/// what is live. The shared stack is 8 MiB, committed as touched; overflowing it is fatal.
+/// THE CONTRACT: a pointer into such a goroutine's stack is valid only while it runs. Never hand
+/// `&local` to another goroutine or thread (through a channel, a global, the heap): while its
+/// owner is switched out, that address holds another goroutine's frames, so reads return garbage
+/// and writes corrupt the other goroutine, silently. (The runtime keeps its own waiters and
+/// channel elements of such goroutines on the heap: passing `&local` to `gs_chan_send`/`recv`,
+/// `gs_select` is fine.) The goroutine stays on the thread of its first run
+/// (`GS_SPAWN_MIGRATABLE` is ignored). Under ASan, TSan or valgrind it gets a FIXED stack instead.
+/// `GOSTACK_STACK_KIND=copy` makes it the default of `gs_attr_init` and `gs_go` for whole
+/// programs that keep the contract.
+pub const GS_STACK_COPY: u32 = 2;
 
 /// Spawn flag: the goroutine may be moved to another OS thread after it first ran. Off by default
 /// because C compilers cache thread-local addresses (errno) across calls.
@@ -79,7 +95,8 @@ pub type gs_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct gs_attr {
-    /// `GS_STACK_GROWABLE` (default) or `GS_STACK_FIXED`; anything else is `GS_EINVAL`.
+    /// `GS_STACK_GROWABLE` (default), `GS_STACK_FIXED` or `GS_STACK_COPY`; anything else is
+    /// `GS_EINVAL`.
     pub stack_kind: u32,
     /// `GS_SPAWN_MIGRATABLE`, `GS_SPAWN_NOMOVE` (or'ed) or 0; unknown bits are `GS_EINVAL`.
     pub flags: u32,

@@ -1,6 +1,7 @@
 //! The G record (Go's runtime2.go `g`): a goroutine's stack, saved context, status and who
 //! owns it, and the wait reasons shown by dumps.
 
+use super::copystack;
 use super::grow;
 use super::m::M;
 use crate::arch::RawFn;
@@ -131,6 +132,8 @@ pub struct G {
     pub(super) asan_fake: *mut c_void,
     /// Its ThreadSanitizer fiber (sched/sanitizer.rs), made at its first run; null otherwise.
     pub(super) tsan_fiber: *mut c_void,
+    /// A copy-stack goroutine's live stack while it is switched out (copystack.rs).
+    pub(super) saved: copystack::Saved,
 }
 
 /// Hooks an embedded runtime (src/embed) runs on every switch of its goroutines: `switch_in` just
@@ -172,6 +175,7 @@ impl G {
             vg_stack: 0,
             asan_fake: null_mut(),
             tsan_fiber: null_mut(),
+            saved: Default::default(),
         }
     }
 
@@ -190,7 +194,8 @@ impl G {
     /// The one (re)initialisation of a G record for a new goroutine (spawn.rs): every field from
     /// `fresh` (built on [`G::new`]'s defaults) but `status` (the spawner publishes it last, with
     /// Release), `schedlink` (the queue the G is on owns it; it is on none) and `tsan_fiber`
-    /// (sanitizer.rs owns it; null since the last goroutine on this record exited). Written as a
+    /// (sanitizer.rs owns it; null since the last goroutine on this record exited) and `saved`
+    /// (copystack.rs owns it; freed when the last goroutine exited). Written as a
     /// destructuring so that a new field cannot be forgotten.
     #[inline(always)] // one caller on the spawn path (callgrind: 45 instructions more per spawn out of line)
     pub(super) fn reset(&mut self, fresh: G) {
@@ -221,6 +226,7 @@ impl G {
             vg_stack,
             asan_fake,
             tsan_fiber: _,
+            saved: _,
         } = fresh;
         (self.sched, self.stackguard0, self.stack, self.goid) = (sched, stackguard0, stack, goid);
         (self.stack_kind, self.flags, self.grows, self.shrinks) = (stack_kind, flags, grows, shrinks);
@@ -246,7 +252,7 @@ mod tests {
     use super::*;
     use core::sync::atomic::Ordering::Relaxed;
 
-    /// reset copies every field but the three with other owners.
+    /// reset copies every field but the four with other owners.
     #[test]
     fn reset_keeps_status_link_and_fiber() {
         let mut g = G::new();

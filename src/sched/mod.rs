@@ -37,6 +37,7 @@
 //!   `traceback.rs`: run queues, stack growth, thread registry, fork, the stall monitor,
 //!   ASan/TSan, SIGQUIT tracebacks.
 
+pub mod copystack;
 mod deadlock;
 mod debug;
 mod fault;
@@ -243,6 +244,16 @@ fn init_once() {
     }
     SCHED.npidle.store(n, Relaxed);
     SCHED.migrate_all.store(std::env::var("GOSTACK_MIGRATE").is_ok_and(|v| v.trim() == "1"), Relaxed);
+    if let Ok(v) = std::env::var("GOSTACK_STACK_KIND") {
+        match v.trim() {
+            "copy" => copystack::DEFAULT_KIND.store(crate::base::types::GS_STACK_COPY, Relaxed),
+            "growable" | "" => {}
+            _ => {
+                let mut w = FdWriter::stderr();
+                let _ = writeln!(w, "gostack: GOSTACK_STACK_KIND={v:?} not understood (growable or copy): growable");
+            }
+        }
+    }
     if let Ok(v) = std::env::var("GOSTACK_STACKMOVE") {
         match grow::parse_stackmove(&v) {
             Some(mode) => grow::STACKMOVE.store(mode, Relaxed),

@@ -2,6 +2,7 @@
 //! `yield_now`, `park`/`ready`, `execute` (the one way a saved goroutine is resumed), and the
 //! hand-offs that switch goroutine to goroutine without g0.
 
+use super::copystack;
 use super::g::{WaitReason, G, G_ORPHAN, G_RUNNABLE, G_RUNNING, G_WAITING};
 use super::grow;
 use super::m::{getm, M};
@@ -108,6 +109,9 @@ unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     // SAFETY: on g0 of the M that ran g; g is saved.
     unsafe {
         let m = enter_m(g);
+        if copystack::is_copy(g) {
+            copystack::save(g);
+        }
         grow::shrink_at_safe_point(m, g);
         (*g).status.store(G_RUNNABLE, Relaxed);
         (*m).curg = null_mut();
@@ -145,6 +149,9 @@ unsafe extern "C" fn park_m(gp: *mut c_void) {
     // follows the unlock sees it.
     unsafe {
         let m = enter_m(g);
+        if copystack::is_copy(g) {
+            copystack::save(g); // (the frame stays intact for unlockf: copystack.rs, invariant 1)
+        }
         (*g).status.store(G_WAITING, Release);
         (*m).curg = null_mut();
         if let Some(f) = (*m).waitunlockf.take() {
@@ -220,6 +227,9 @@ pub unsafe fn execute(m: *mut M, p: &P, g: *mut G) -> ! {
 pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
     // SAFETY: per the contract.
     unsafe {
+        if copystack::is_copy(g) {
+            copystack::restore(g);
+        }
         let sp = take_context(g);
         sanitizer::leave_g0(m, g);
         arch::gs_asm_gogo(sp, (*m).fpctl)
@@ -255,7 +265,10 @@ pub(crate) unsafe fn set_running(m: *mut M, p: &P, g: *mut G) {
     unsafe {
         (*g).status.store(G_RUNNING, Relaxed);
         (*g).m = m;
-        if (*g).lockedm.is_null() && (*g).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed) {
+        // A copy-stack goroutine is pinned whatever it asked: its stack is this M's (copystack.rs).
+        if (*g).lockedm.is_null()
+            && (((*g).flags & GS_SPAWN_MIGRATABLE == 0 && !SCHED.migrate_all.load(Relaxed)) || copystack::is_copy(g))
+        {
             (*g).lockedm = m;
         }
         (*m).curg = g;
@@ -363,14 +376,15 @@ unsafe fn take_runnext(pr: &P, next: *mut G) -> bool {
     }
 }
 
-/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run).
+/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run) of
+/// its own (not a copy-stack goroutine: copystack.rs, invariant 3).
 ///
 /// # Safety
 /// `g` is a live G record seen on this P's queue.
 #[inline(always)]
 unsafe fn runnable_here(g: *mut G) -> bool {
     // SAFETY: G records are never freed; this field does not change while g is queued.
-    unsafe { (*g).stack.lo != 0 }
+    unsafe { (*g).stack.lo != 0 && !copystack::is_copy(g) }
 }
 
 /// The embedding hooks of a hand-off from `g` to `next`: what `enter_m` and `execute` run on g0

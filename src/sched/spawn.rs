@@ -1,6 +1,7 @@
 //! A goroutine's life at its ends (Go's newproc and goexit): spawn, the first run of a GROWABLE
 //! goroutine (its stack is taken then), and exit.
 
+use super::copystack;
 use super::debug::DEBUG_INFO;
 use super::g::{
     EmbedHooks, MainWait, DEFAULT_GROWABLE_STACK_SIZE, DEFAULT_MAX_STACK, DEFAULT_STACK_SIZE, G, G_DEAD, G_RUNNABLE,
@@ -40,7 +41,7 @@ pub struct Attr {
 impl Attr {
     pub fn default_attr() -> Attr {
         Attr {
-            stack_kind: GS_STACK_GROWABLE,
+            stack_kind: copystack::default_kind(),
             flags: 0,
             stack_size: DEFAULT_GROWABLE_STACK_SIZE,
             max_stack: DEFAULT_MAX_STACK,
@@ -54,7 +55,7 @@ impl Attr {
     /// # Safety
     /// `a.name` is NULL or a NUL-terminated string.
     pub unsafe fn from_c(a: &gs_attr) -> Result<Attr, c_int> {
-        if a.stack_kind != GS_STACK_GROWABLE && a.stack_kind != GS_STACK_FIXED {
+        if a.stack_kind != GS_STACK_GROWABLE && a.stack_kind != GS_STACK_FIXED && a.stack_kind != GS_STACK_COPY {
             return Err(GS_EINVAL);
         }
         if a.flags & !(GS_SPAWN_MIGRATABLE | GS_SPAWN_NOMOVE) != 0 {
@@ -112,7 +113,13 @@ pub(crate) unsafe fn spawn_inner(
     // as Go's do (its stacks start at 2 KiB and are mostly untouched until run), instead of each
     // faulting in fresh pages. FIXED stacks (user-sized, possibly huge) are taken now, so that
     // failing to get one is GS_ENOMEM for the spawner.
-    let lazy = attr.stack_kind == GS_STACK_GROWABLE;
+    // A copy-stack goroutine takes its M's shared stack at its first run (copystack.rs); under a
+    // sanitizer or valgrind, which cannot follow its stack being copied, it is a FIXED one.
+    let mut attr = attr;
+    if attr.stack_kind == GS_STACK_COPY && (sanitizer::any() || stack::valgrind::active()) {
+        attr.stack_kind = GS_STACK_FIXED;
+    }
+    let lazy = attr.stack_kind == GS_STACK_GROWABLE || attr.stack_kind == GS_STACK_COPY;
     let (stack, g) = if !p.is_null() {
         // SAFETY: this thread's M holds p.
         let pl = unsafe { (*p).local() };
@@ -280,7 +287,11 @@ pub(super) unsafe extern "C" fn goexit0(gp: *mut c_void) {
         let pl = p.local();
         stack::valgrind::deregister((*g).vg_stack);
         (*g).vg_stack = 0;
-        pl.stacks.free((*g).stack);
+        if copystack::is_copy(g) {
+            copystack::release(g); // (its stack is the M's shared one)
+        } else {
+            pl.stacks.free((*g).stack);
+        }
         (*g).stack = Stack::default();
         (*g).name = None;
         (*g).m = null_mut();
@@ -311,7 +322,8 @@ pub(super) unsafe extern "C" fn goexit0(gp: *mut c_void) {
 }
 
 /// A GROWABLE goroutine's first run: takes its stack from the P's cache and builds the entry
-/// frame that calls its function. Out of memory here is fatal (as in Go: the spawner is gone).
+/// frame that calls its function. A copy-stack goroutine takes its M's shared stack instead
+/// (free now: copystack.rs, invariant 1). Out of memory here is fatal (as in Go: the spawner is gone).
 ///
 /// # Safety
 /// On g0 of the M that holds `p` and is about to run `g`, which has no stack yet.
@@ -321,6 +333,13 @@ pub(super) unsafe fn first_run(p: &P, g: *mut G) {
     // SAFETY: per the contract: g is ours (RUNNING on this M), p is held by this M.
     unsafe {
         let gr = &mut *g;
+        if copystack::is_copy(g) {
+            let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
+            gr.stack = copystack::shared_stack(gr.m);
+            gr.stackguard0 = gr.stack.lo + STACK_GUARD;
+            gr.sched.sp = arch::init_frame(gr.stack.hi, f, gr.start_arg, goexit1, g.cast(), gr.start_fp);
+            return;
+        }
         let Some(stack) = p.local().stacks.alloc(gr.growth.initial) else {
             crate::base::fatal::fatal_as!("out of memory"; "cannot allocate a {}-byte stack for goroutine {}", gr.growth.initial, gr.goid);
         };

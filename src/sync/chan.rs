@@ -21,6 +21,7 @@
 //! full buffered channel with waiting senders, takes the head and moves the first sender's value
 //! into the freed tail slot (so FIFO order holds).
 
+use super::home::{Home, Staged};
 use super::waiter::{block, caller, wake, Caller, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::base::types::*;
 use crate::sched::WaitReason;
@@ -204,11 +205,14 @@ impl Chan {
     unsafe fn send_block(&self, me: Caller, elem: *const u8, wait: Wait) -> c_int {
         // SAFETY: we hold the lock.
         let c = unsafe { self.locked() };
-        let ctx = WaitCtx::new(me, wait == Wait::Forever);
-        let mut w = Waiter::new(&ctx, elem as *mut u8, 0);
-        // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
+        // (A copy-stack goroutine keeps ctx, waiter and element on the heap: home.rs.)
+        let ctx = Home::new(WaitCtx::new(me, wait == Wait::Forever));
+        // SAFETY: elem is readable for elem_size bytes (our contract).
+        let mut elem = unsafe { Staged::new(elem as *mut u8, self.elem_size, ctx.on_heap()) };
+        let mut w = Home::new(Waiter::new(&ctx, elem.ptr(), 0));
+        // SAFETY: we hold the lock; w stays where it is until we are woken or unlink it.
         unsafe {
-            c.sendq.push_back(&mut w);
+            c.sendq.push_back(&mut *w);
             self.finish(&ctx, &mut w, WaitReason::ChanSend, wait, true)
         }
     }
@@ -249,13 +253,20 @@ impl Chan {
                 return GS_ETIMEDOUT;
             }
         }
-        let ctx = WaitCtx::new(me, wait == Wait::Forever);
-        let mut w = Waiter::new(&ctx, out, 0);
-        // SAFETY: we hold the lock; w lives in this frame until we are woken or unlink it.
-        unsafe {
-            c.recvq.push_back(&mut w);
+        let ctx = Home::new(WaitCtx::new(me, wait == Wait::Forever));
+        // SAFETY: out is null or writable for elem_size bytes (our contract).
+        let out = unsafe { Staged::new(out, self.elem_size, ctx.on_heap()) };
+        let mut out = out;
+        let mut w = Home::new(Waiter::new(&ctx, out.ptr(), 0));
+        // SAFETY: we hold the lock; w stays where it is until we are woken or unlink it.
+        let rc = unsafe {
+            c.recvq.push_back(&mut *w);
             self.finish(&ctx, &mut w, WaitReason::ChanReceive, wait, false)
+        };
+        if !ctx.fired().is_null() {
+            out.copy_back(); // (only what a waker may have written: it fired)
         }
+        rc
     }
 
     /// Ends an operation that did not block (the lock is held): unlocks, wakes the partner it

@@ -19,8 +19,13 @@
 //! So these pointers are not adjusted; they stay valid for as long as the goroutine is parked,
 //! and nobody keeps them after waking it (a timer that may still touch a `WaitCtx` is waited for
 //! before the frame is left). Decided with the stack-growth work; see docs/DESIGN.md.
+//!
+//! Copy-stack goroutines (`GS_STACK_COPY`) are the exception: their stack is copied out when they
+//! park and its addresses reused by others, so their records and element buffers live on the
+//! heap instead ([`home`]).
 
 pub mod chan;
+pub mod home;
 pub mod mutex;
 pub mod select;
 pub mod sema;

@@ -7,6 +7,7 @@
 //! Starvation: when the first waiter has waited more than 1 ms, `unlock` hands the mutex
 //! directly to it (the mutex never becomes free), so no waiter can starve.
 
+use super::home::Home;
 use super::waiter::{block, caller, wake, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::base::types::*;
 use crate::sched::nanotime;
@@ -51,15 +52,16 @@ impl Mutex {
             if since == 0 {
                 since = nanotime();
             }
-            let ctx = WaitCtx::new(me, true);
-            let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
+            // (A copy-stack goroutine keeps ctx and waiter on the heap: home.rs.)
+            let ctx = Home::new(WaitCtx::new(me, true));
+            let mut w = Home::new(Waiter::new(&ctx, core::ptr::null_mut(), 0));
             w.since = since;
-            // SAFETY: lock held; w stays in this frame until a waker dequeued it and woke us.
+            // SAFETY: lock held; w stays where it is until a waker dequeued it and woke us.
             unsafe {
                 if requeue {
-                    s.waiters.push_front(&mut w);
+                    s.waiters.push_front(&mut *w);
                 } else {
-                    s.waiters.push_back(&mut w);
+                    s.waiters.push_back(&mut *w);
                 }
                 block(&ctx, WaitReason::MutexLock, &[self.state.lock_ptr()], NO_DEADLINE);
             }

@@ -17,6 +17,7 @@
 //!    and pass 3 drops them after its last unlock, so a channel freed meanwhile is released here.
 
 use super::chan::{Chan, Outcome};
+use super::home::{Home, Staged};
 use super::waiter::{block, caller, lock_all, unlock_all, wake, Caller, Lock, WaitCtx, Waiter, NO_DEADLINE};
 use crate::base::rand::fastrandn;
 use crate::base::types::*;
@@ -237,10 +238,27 @@ unsafe fn park_on_all(
     me: Caller,
     deadline: i64,
 ) -> c_int {
-    let ctx = WaitCtx::new(me, false);
+    let ctx = Home::new(WaitCtx::new(me, false));
+    // A copy-stack goroutine keeps ctx, waiters and elements on the heap (home.rs); the caller's
+    // scratch may be in its frame.
+    let mut heap_waiters = Vec::new();
+    let mut staged: Vec<Staged> = Vec::new();
+    let waiters = if ctx.on_heap() {
+        heap_waiters.resize(waiters.len(), Waiter::EMPTY);
+        staged.resize_with(cs.len(), Default::default);
+        &mut heap_waiters[..]
+    } else {
+        waiters
+    };
     for (k, &i) in order.iter().enumerate() {
         let c = &cs[i as usize];
-        waiters[k] = Waiter::new(&ctx, c.elem.cast(), i);
+        let mut elem = c.elem.cast();
+        if ctx.on_heap() {
+            // SAFETY: a case's elem is valid for its channel's element size (our contract).
+            staged[i as usize] = unsafe { Staged::new(elem, case_chan(cs, i).elem_size(), true) };
+            elem = staged[i as usize].ptr();
+        }
+        waiters[k] = Waiter::new(&ctx, elem, i);
         let w: *mut Waiter = &mut waiters[k];
         // SAFETY: we hold the lock; the waiters live in the caller's frame (or its heap block)
         // until pass 3 has unlinked them.
@@ -283,6 +301,9 @@ unsafe fn park_on_all(
     }
     // SAFETY: fired points into `waiters`, which the caller owns.
     let (i, ok) = unsafe { ((*fired).index, (*fired).success) };
+    if ctx.on_heap() && cs[i as usize].dir == GS_CASE_RECV {
+        staged[i as usize].copy_back();
+    }
     cs[i as usize].status = if ok { GS_OK } else { GS_ECLOSED };
     i as c_int
 }

@@ -434,11 +434,12 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
 /// # Safety
 /// `lock` is held and guards `queue`.
 pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller, reason: WaitReason) {
-    let ctx = WaitCtx::new(me, true);
-    let mut w = Waiter::new(&ctx, core::ptr::null_mut(), 0);
-    // SAFETY: lock held; w stays in this frame until a waker dequeued it and woke us.
+    // (A copy-stack goroutine keeps ctx and waiter on the heap: home.rs.)
+    let ctx = super::home::Home::new(WaitCtx::new(me, true));
+    let mut w = super::home::Home::new(Waiter::new(&ctx, core::ptr::null_mut(), 0));
+    // SAFETY: lock held; w stays where it is until a waker dequeued it and woke us.
     unsafe {
-        queue.push_back(&mut w);
+        queue.push_back(&mut *w);
         block(&ctx, reason, &[lock], NO_DEADLINE);
     }
 }
