@@ -1,0 +1,265 @@
+/* GS_STACK_COPY (issue #16): goroutines that share their thread's stack and copy their live part
+ * out and back in. Channels, select, mutex, wait groups and sleep with elements in the parked
+ * goroutines' frames (the runtime must not touch a parked frame: other goroutines reuse its
+ * addresses), deep recursion (1 MiB live), 100,000 goroutines, and the contract violation
+ * (&local handed to another goroutine) with what it does. */
+#include "gs_test.h"
+
+static gs_attr copy_attr;
+
+static int64_t spawn_copy(gs_fn f, void *arg) {
+    return gs_spawn_with(&copy_attr, f, arg);
+}
+
+/* ---- shared stack: every copy-stack goroutine of a thread runs at the same address ---------- */
+static size_t seen_hi[2];
+static uint32_t seen_kind;
+
+static void where_am_i(void *arg) {
+    gs_stack_info si;
+    CHECK_OK(gs_get_stack_info(&si));
+    seen_hi[(long)arg] = si.hi;
+    seen_kind = si.kind;
+    gs_yield();
+}
+
+/* ---- unbuffered ping-pong: each side parks with its element on its own stack --------------- */
+enum { HOPS = 10000 };
+static gs_chan *ping, *pong;
+static long pong_sum;
+
+static void pinger(void *arg) {
+    (void)arg;
+    for (long i = 0; i < HOPS; i++) {
+        long v = i; /* sent from this frame: the receiver runs while we are parked */
+        CHECK_OK(gs_chan_send(ping, &v));
+        long back = -1;
+        CHECK_OK(gs_chan_recv(pong, &back));
+        CHECK_EQ(back, 2 * i);
+    }
+}
+
+static void ponger(void *arg) {
+    (void)arg;
+    for (long i = 0; i < HOPS; i++) {
+        long got = -1; /* received into this frame while parked */
+        CHECK_OK(gs_chan_recv(ping, &got));
+        CHECK_EQ(got, i);
+        long twice = 2 * got;
+        pong_sum += twice;
+        CHECK_OK(gs_chan_send(pong, &twice));
+    }
+}
+
+/* ---- select with both cases' elements on the stack ------------------------------------------ */
+static gs_chan *sa, *sb;
+static long select_got;
+
+static void selecter(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 100; round++) {
+        long a = -1, b = -1;
+        gs_case cs[2] = {
+            { .chan = sa, .dir = GS_CASE_RECV, .elem = &a },
+            { .chan = sb, .dir = GS_CASE_RECV, .elem = &b },
+        };
+        int i = gs_select(cs, 2, -1);
+        CHECK(i == 0 || i == 1);
+        CHECK_OK(cs[i].status);
+        long v = i == 0 ? a : b;
+        CHECK_EQ(v, (long)round);
+        CHECK_EQ(i == 0 ? b : a, -1L); /* the case that did not fire is untouched */
+        select_got++;
+    }
+}
+
+static void select_feeder(void *arg) {
+    (void)arg;
+    for (long round = 0; round < 100; round++) {
+        long v = round;
+        gs_case cs[2] = {
+            { .chan = sa, .dir = GS_CASE_SEND, .elem = &v },
+            { .chan = sb, .dir = GS_CASE_SEND, .elem = &v },
+        };
+        int i = gs_select(cs, 2, -1);
+        CHECK(i == 0 || i == 1);
+        CHECK_OK(cs[i].status);
+    }
+}
+
+/* ---- mutex, wait group, sleep: locals must survive every park ------------------------------- */
+static gs_mutex *mu;
+static gs_waitgroup *wg;
+static long counter;
+
+static void locker(void *arg) {
+    long id = (long)arg;
+    volatile long mine[64];
+    for (int k = 0; k < 64; k++) mine[k] = id * 1000 + k;
+    for (int i = 0; i < 200; i++) {
+        CHECK_OK(gs_mutex_lock(mu));
+        long c = counter;
+        if (i % 7 == 0) gs_yield();
+        if (i % 50 == 0) CHECK_OK(gs_sleep(10000));
+        counter = c + 1;
+        CHECK_OK(gs_mutex_unlock(mu));
+    }
+    for (int k = 0; k < 64; k++) CHECK_EQ(mine[k], id * 1000 + k);
+    CHECK_OK(gs_waitgroup_done(wg));
+}
+
+static void wg_waiter(void *arg) {
+    long *done = arg;
+    CHECK_OK(gs_waitgroup_wait(wg));
+    *done = 1;
+}
+
+/* ---- deep recursion: 1 MiB live, parked at the bottom while another one goes deep too ------- */
+enum { FRAME = 1024, DEPTH = 1024 };
+
+static GS_TEST_NOINLINE long deep(int n, long seed) {
+    volatile unsigned char buf[FRAME];
+    for (int i = 0; i < FRAME; i++) buf[i] = (unsigned char)(seed + n + i);
+    long r = 0;
+    if (n > 0) {
+        r = deep(n - 1, seed);
+    } else {
+        gs_yield(); /* 1 MiB live is copied out and back in */
+        gs_yield();
+    }
+    for (int i = 0; i < FRAME; i++) CHECK(buf[i] == (unsigned char)(seed + n + i));
+    return r + buf[n % FRAME];
+}
+
+static long deep_results[2];
+static void diver(void *arg) {
+    long seed = (long)arg;
+    gs_stack_info si;
+    deep_results[seed] = deep(DEPTH, seed * 7 + 3);
+    CHECK_OK(gs_get_stack_info(&si));
+    CHECK(si.used < 4096); /* back at the top */
+}
+
+/* ---- 100,000 goroutines parked at once on a wait group, each with a local that must survive -- */
+enum { MANY = 100000 };
+static gs_waitgroup *many_started, *gate;
+static long many_ok;
+
+static void one_of_many(void *arg) {
+    long me = (long)arg;
+    long check[4] = { me, ~me, me * 3, me ^ 0x5a5a };
+    CHECK_OK(gs_waitgroup_done(many_started));
+    CHECK_OK(gs_waitgroup_wait(gate));
+    CHECK(check[0] == me && check[1] == ~me && check[2] == me * 3 && check[3] == (me ^ 0x5a5a));
+    many_ok++;
+}
+
+static void opener(void *arg) {
+    (void)arg;
+    CHECK_OK(gs_waitgroup_wait(many_started));
+    CHECK_OK(gs_waitgroup_done(gate));
+}
+
+/* ---- the contract violation: &local handed to another goroutine ----------------------------- */
+static long *volatile leaked;
+static long read_through_leak;
+static gs_chan *leak_go;
+
+static void leaker(void *arg) {
+    (void)arg;
+    long secret = 0x5ec7e7;
+    leaked = &secret; /* WRONG for GS_STACK_COPY: valid only while this goroutine runs */
+    int token = 0;
+    CHECK_OK(gs_chan_recv(leak_go, &token)); /* parked: its frame is copied out */
+    CHECK_EQ(secret, 0x5ec7e7L);             /* restored from the save area, whatever the other did */
+}
+
+static void peeker(void *arg) {
+    (void)arg;
+    volatile long mine[32];
+    for (int i = 0; i < 32; i++) mine[i] = -1;
+    /* Same address range: this reads the peeker's own frames (or stale bytes), not the secret. */
+    read_through_leak = *leaked;
+    (void)mine[0];
+    int token = 1;
+    CHECK_OK(gs_chan_send(leak_go, &token));
+}
+
+int main(void) {
+    CHECK_OK(gs_attr_init(&copy_attr));
+    copy_attr.stack_kind = GS_STACK_COPY;
+
+    /* Attributes: COPY is accepted; an unknown kind is not. */
+    gs_attr bad = copy_attr;
+    bad.stack_kind = 3;
+    CHECK_RC(gs_spawn_with(&bad, where_am_i, NULL), GS_EINVAL);
+
+    CHECK_ID(spawn_copy(where_am_i, (void *)0));
+    CHECK_ID(spawn_copy(where_am_i, (void *)1));
+    CHECK_OK(gs_run());
+    CHECK(seen_hi[0] != 0 && seen_hi[0] == seen_hi[1]);
+    CHECK_EQ(seen_kind, (uint32_t)GS_STACK_COPY);
+
+    CHECK((ping = gs_chan_new(sizeof(long), 0)) != NULL);
+    CHECK((pong = gs_chan_new(sizeof(long), 0)) != NULL);
+    CHECK_ID(spawn_copy(pinger, NULL));
+    CHECK_ID(spawn_copy(ponger, NULL));
+    CHECK_OK(gs_run());
+    CHECK_EQ(pong_sum, (long)HOPS * (HOPS - 1));
+    /* Mixed kinds on one channel: a GROWABLE receiver, a copy-stack sender. */
+    pong_sum = 0;
+    CHECK_ID(spawn_copy(pinger, NULL));
+    CHECK_ID(gs_spawn(ponger, NULL));
+    CHECK_OK(gs_run());
+    CHECK_EQ(pong_sum, (long)HOPS * (HOPS - 1));
+
+    CHECK((sa = gs_chan_new(sizeof(long), 0)) != NULL);
+    CHECK((sb = gs_chan_new(sizeof(long), 0)) != NULL);
+    CHECK_ID(spawn_copy(selecter, NULL));
+    CHECK_ID(spawn_copy(select_feeder, NULL));
+    CHECK_OK(gs_run());
+    CHECK_EQ(select_got, 100L);
+
+    CHECK((mu = gs_mutex_new()) != NULL);
+    CHECK((wg = gs_waitgroup_new()) != NULL);
+    CHECK_OK(gs_waitgroup_add(wg, 20));
+    long wg_done = 0;
+    CHECK_ID(spawn_copy(wg_waiter, &wg_done));
+    for (long i = 0; i < 20; i++) CHECK_ID(spawn_copy(locker, (void *)i));
+    CHECK_OK(gs_run());
+    CHECK_EQ(counter, 20L * 200);
+    CHECK_EQ(wg_done, 1L);
+
+    CHECK_ID(spawn_copy(diver, (void *)0));
+    CHECK_ID(spawn_copy(diver, (void *)1));
+    CHECK_OK(gs_run());
+    CHECK(deep_results[0] != 0 && deep_results[1] != 0);
+
+    CHECK((many_started = gs_waitgroup_new()) != NULL);
+    CHECK((gate = gs_waitgroup_new()) != NULL);
+    CHECK_OK(gs_waitgroup_add(many_started, MANY));
+    CHECK_OK(gs_waitgroup_add(gate, 1));
+    for (long i = 0; i < MANY; i++) CHECK_ID(spawn_copy(one_of_many, (void *)i));
+    CHECK_ID(spawn_copy(opener, NULL));
+    CHECK_OK(gs_run());
+    CHECK_EQ(many_ok, (long)MANY);
+
+    CHECK((leak_go = gs_chan_new(sizeof(int), 0)) != NULL);
+    CHECK_ID(spawn_copy(leaker, NULL));
+    CHECK_ID(spawn_copy(peeker, NULL));
+    CHECK_OK(gs_run());
+    printf("contract violation: read %#lx through the leaked pointer (the secret was 0x5ec7e7)\n",
+           (unsigned long)read_through_leak);
+
+    CHECK_OK(gs_chan_free(ping));
+    CHECK_OK(gs_chan_free(pong));
+    CHECK_OK(gs_chan_free(sa));
+    CHECK_OK(gs_chan_free(sb));
+    CHECK_OK(gs_chan_free(leak_go));
+    CHECK_OK(gs_mutex_free(mu));
+    CHECK_OK(gs_waitgroup_free(wg));
+    CHECK_OK(gs_waitgroup_free(many_started));
+    CHECK_OK(gs_waitgroup_free(gate));
+    printf("test_stack_copy: ok\n");
+    return 0;
+}
