@@ -305,6 +305,11 @@ pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock
         gslot.store(g, Relaxed);
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
+        if copystack::is_copy(g) || copystack::is_copy(next) {
+            handoff_claim(m, pr, next);
+            copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
+            return true;
+        }
         let sp = handoff_run(m, pr, next);
         // (No sanitizer fiber hooks: handoff_start refuses when a sanitizer is present.)
         arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
@@ -350,6 +355,11 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         (*g).status.store(G_RUNNABLE, Relaxed);
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
+        if copystack::is_copy(g) || copystack::is_copy(next) {
+            handoff_claim(m, pr, next);
+            copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
+            return true;
+        }
         let sp = handoff_run(m, pr, next);
         // (No sanitizer fiber hooks: handoff_start refuses when a sanitizer is present.)
         arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
@@ -376,15 +386,14 @@ unsafe fn take_runnext(pr: &P, next: *mut G) -> bool {
     }
 }
 
-/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run) of
-/// its own (not a copy-stack goroutine: copystack.rs, invariant 3).
+/// Whether a queued goroutine can be resumed by a hand-off: it has a stack (not a first run).
 ///
 /// # Safety
 /// `g` is a live G record seen on this P's queue.
 #[inline(always)]
 unsafe fn runnable_here(g: *mut G) -> bool {
     // SAFETY: G records are never freed; this field does not change while g is queued.
-    unsafe { (*g).stack.lo != 0 && !copystack::is_copy(g) }
+    unsafe { (*g).stack.lo != 0 }
 }
 
 /// The embedding hooks of a hand-off from `g` to `next`: what `enter_m` and `execute` run on g0
@@ -416,9 +425,22 @@ unsafe fn handoff_hooks(g: *mut G, next: *mut G) {
 unsafe fn handoff_run(m: *mut M, pr: &P, next: *mut G) -> usize {
     // SAFETY: per the contract: next is ours now.
     unsafe {
+        handoff_claim(m, pr, next);
+        take_context(next)
+    }
+}
+
+/// [`handoff_run`] but for taking the context: a hand-off through g0 (copystack::handoff) takes
+/// it there, with [`gogo`].
+///
+/// # Safety
+/// As [`handoff_run`].
+#[inline(always)]
+unsafe fn handoff_claim(m: *mut M, pr: &P, next: *mut G) {
+    // SAFETY: per the contract: next is ours now.
+    unsafe {
         let pl = pr.local();
         pl.schedtick = pl.schedtick.wrapping_add(1);
         set_running(m, pr, next);
-        take_context(next)
     }
 }

@@ -510,7 +510,6 @@ pub(super) unsafe fn handoff_start() -> Option<(*mut M, *mut G, &'static P)> {
             || timer_due()
             || grow::needs_settle(g)
             || super::sanitizer::any()
-            || super::copystack::is_copy(g)
         {
             return None;
         }
