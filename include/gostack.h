@@ -257,7 +257,8 @@ typedef struct gs_stack_info {
    */
   size_t used;
   /*
-   `GS_STACK_GROWABLE` or `GS_STACK_FIXED`.
+   `GS_STACK_GROWABLE`, `GS_STACK_FIXED` or `GS_STACK_COPY` (whose `lo`/`hi` are its thread's
+   shared stack, the same for every copy-stack goroutine of that thread).
    */
   uint32_t kind;
   /*
@@ -374,8 +375,7 @@ extern "C" {
 
 /*
  Fills `*attr` with the defaults: GROWABLE stack (COPY with `GOSTACK_STACK_KIND=copy`) of the
- default initial size, 1 GiB limit, not
- migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
+ default initial size, 1 GiB limit, not migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
  # Safety
  `attr` is NULL or points to writable memory for a `gs_attr`.
  */

@@ -7,8 +7,7 @@ use crate::sched::grow;
 use core::ffi::{c_int, c_void};
 
 /// Fills `*attr` with the defaults: GROWABLE stack (COPY with `GOSTACK_STACK_KIND=copy`) of the
-/// default initial size, 1 GiB limit, not
-/// migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
+/// default initial size, 1 GiB limit, not migratable, no name. Returns `GS_EINVAL` if `attr` is NULL.
 /// # Safety
 /// `attr` is NULL or points to writable memory for a `gs_attr`.
 #[no_mangle]

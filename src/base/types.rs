@@ -171,7 +171,8 @@ pub struct gs_stack_info {
     pub size: usize,
     /// `hi -` the caller's stack pointer.
     pub used: usize,
-    /// `GS_STACK_GROWABLE` or `GS_STACK_FIXED`.
+    /// `GS_STACK_GROWABLE`, `GS_STACK_FIXED` or `GS_STACK_COPY` (whose `lo`/`hi` are its thread's
+    /// shared stack, the same for every copy-stack goroutine of that thread).
     pub kind: u32,
     /// Times this goroutine's stack grew.
     pub grows: u64,

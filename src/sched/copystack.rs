@@ -47,10 +47,10 @@
 
 use super::g::G;
 use super::m::M;
-use crate::stack::{self, Stack};
 use crate::base::types::{GS_STACK_COPY, GS_STACK_GROWABLE};
-use core::ptr::null_mut;
+use crate::stack::{self, Stack};
 use core::ffi::c_void;
+use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
 
 /// The stack kind of `gs_attr_init` and `gs_go`: `GS_STACK_GROWABLE`, or `GS_STACK_COPY` with
@@ -61,6 +61,15 @@ pub static DEFAULT_KIND: AtomicU32 = AtomicU32::new(GS_STACK_GROWABLE);
 #[inline]
 pub fn default_kind() -> u32 {
     DEFAULT_KIND.load(Relaxed)
+}
+
+/// A stack kind's name in dumps and fatal errors.
+pub fn kind_name(kind: u32) -> &'static str {
+    match kind {
+        crate::base::types::GS_STACK_FIXED => "FIXED",
+        GS_STACK_COPY => "COPY",
+        _ => "GROWABLE",
+    }
 }
 
 /// Reservation of an M's shared stack: pages are committed as touched (deep recursion of 1 MiB

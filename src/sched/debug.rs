@@ -135,7 +135,7 @@ pub fn dump_current_for_fatal(w: &mut FdWriter) {
     if let Some(n) = &g.name {
         let _ = write!(w, ", {}", n.to_string_lossy());
     }
-    let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
+    let kind = super::copystack::kind_name(g.stack_kind);
     if g.stack.lo == 0 {
         // Failing at its first run: it has no stack yet.
         let _ = write!(w, "]:\n\tstack=none yet ({} bytes at its first run), {}\n", g.growth.initial, kind);

@@ -334,7 +334,9 @@ pub(super) unsafe fn first_run(p: &P, g: *mut G) {
     unsafe {
         let gr = &mut *g;
         if copystack::is_copy(g) {
-            let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
+            let Some(f) = gr.start_fn.take() else {
+                fatal!("goroutine {} has neither a stack nor a function", gr.goid)
+            };
             gr.stack = copystack::shared_stack(gr.m);
             gr.stackguard0 = gr.stack.lo + STACK_GUARD;
             gr.sched.sp = arch::init_frame(gr.stack.hi, f, gr.start_arg, goexit1, g.cast(), gr.start_fp);

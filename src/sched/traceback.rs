@@ -9,7 +9,6 @@
 
 use super::{WaitReason, DEBUG_INFO, G, G_RUNNABLE, G_RUNNING, G_WAITING};
 use crate::base::fatal::FdWriter;
-use crate::base::types::GS_STACK_FIXED;
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Acquire;
 
@@ -86,7 +85,7 @@ pub fn write_goroutine(w: &mut FdWriter, g: &G) -> bool {
     } else {
         let _ = writeln!(w, "goroutine {} [{}]:", g.goid, state);
     }
-    let kind = if g.stack_kind == GS_STACK_FIXED { "FIXED" } else { "GROWABLE" };
+    let kind = super::copystack::kind_name(g.stack_kind);
     if g.stack.lo == 0 {
         let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.growth.initial, kind);
     } else {
