@@ -631,7 +631,7 @@ pub fn jumped_guard(g: &G, sp: usize, fault: usize) -> ! {
 /// Go's message for a goroutine that ran out of stack, then abort. Async-signal-safe.
 pub fn overflow(g: &G, sp: usize, fault: usize) -> ! {
     let mut w = FdWriter::stderr();
-    let limit = if g.stack_kind == GS_STACK_FIXED { g.stack.size() } else { g.max_stack };
+    let limit = if g.stack_kind != GS_STACK_GROWABLE { g.stack.size() } else { g.max_stack };
     let _ = write!(
         w,
         "runtime: goroutine {} stack exceeds {}-byte limit\nruntime: sp={:#x} fault={:#x} stack=[{:#x}, {:#x})\n",
