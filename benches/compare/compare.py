@@ -83,6 +83,11 @@ def measure(reps):
         put(f"gs P={p}", raw([f"{b}/bench_sync"], {"BENCH_RAW": "1", "GOSTACK_MAXPROCS": str(p)}))
     R[("gs", "spawnall")] = processes([f"{b}/spawn_all", "1000000"], reps, gs1)
     R[("gs", "parked")] = processes([f"{b}/bench_growth", "child", "parked", "1000000", str(INITIAL)], reps, gs1)
+    # GS_STACK_COPY (issue #16): the same program with copy-stack goroutines, and yields against
+    # live depth beside the GROWABLE kind (one process, alternating runs).
+    copy = {**gs1, "GOSTACK_STACK_KIND": "copy"}
+    R[("gs copy", "parked")] = processes([f"{b}/bench_growth", "child", "parked", "1000000", str(INITIAL)], reps, copy)
+    put("gs", raw([f"{b}/bench_copy"], {"BENCH_RAW": "1", **gs1}))
     put("gs", raw([f"{b}/bench_growth", "grow", "warm"], {"BENCH_RAW": "1", **gs1}))  # first runs: below
     put("gs", raw([f"{b}/bench_growth", "many", str(INITIAL)], {"BENCH_RAW": "1", **gs1}))
 
@@ -233,6 +238,10 @@ ROWS = [
      [("Go", ("go", "spawn")), ("Boost", ("boost", "spawn"))]),
     ("spawn+run+exit, 1,000,000 at once", "ns", ("gs", "spawnall"), [("Go", ("go", "spawnall"))]),
     ("memory per parked goroutine (1M, RSS+PTE)", "B", ("gs", "parked"), [("Go", ("go", "parked"))]),
+    ("memory per parked goroutine, GS_STACK_COPY (1M, RSS+PTE)", "B", ("gs copy", "parked"),
+     [("Go", ("go", "parked")), ("GROWABLE", ("gs", "parked"))]),
+    *[(f"yield round trip, GS_STACK_COPY, {d} B live", "ns", ("gs", f"yield round trip, copy, live {d} B"),
+       [("GROWABLE", ("gs", f"yield round trip, growable, live {d} B"))]) for d in (256, 1024, 4096, 16384)],
     ("grow to 1 MiB, first run (faults)", "ms", gs_grow("1 MiB", "first run", "guard faults"),
      [("Go", ("go", "grow 1M"))]),
     ("grow to 1 MiB, first run (GS_STACK_CHECK)", "ms", gs_grow("1 MiB", "first run", "GS_STACK_CHECK"),

@@ -40,8 +40,8 @@ fi
 echo "building gostack, its C benchmarks, the Go and Boost programs" >&2
 cargo build --release --quiet
 cargo bench --no-run --quiet --bench switch 2>/dev/null
-for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c benches/c/bench_echo.c benches/compare/c/spawn_all.c \
-         benches/compare/c/sched_bench.c; do
+for p in benches/c/bench_c.c benches/c/bench_sync.c benches/c/bench_growth.c benches/c/bench_echo.c \
+         benches/c/bench_copy.c benches/compare/c/spawn_all.c benches/compare/c/sched_bench.c; do
   cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude "$p" -Ltarget/release -lgostack \
      -Wl,-rpath,"$PWD/target/release" -o "$B/$(basename "$p" .c)"
 done
