@@ -198,8 +198,12 @@ int main(void) {
     CHECK_ID(spawn_copy(where_am_i, (void *)1));
     CHECK_OK(gs_run());
     CHECK(seen_hi[0] != 0 && seen_hi[1] != 0);
-    if (gs_maxprocs() == 1) CHECK(seen_hi[0] == seen_hi[1]); /* one thread: one shared stack */
-    CHECK_EQ(seen_kind, (uint32_t)GS_STACK_COPY);
+    /* Under ASan, TSan or valgrind a GS_STACK_COPY spawn gets a FIXED stack (the header): the
+     * sync tests below still run; the deep dive (past a FIXED stack) and the 100,000 (a
+     * sanitizer's shadow per stack) are for the real kind. */
+    int real = seen_kind == GS_STACK_COPY;
+    if (!real) CHECK_EQ(seen_kind, (uint32_t)GS_STACK_FIXED);
+    if (real && gs_maxprocs() == 1) CHECK(seen_hi[0] == seen_hi[1]); /* one thread: one shared stack */
 
     CHECK((ping = gs_chan_new(sizeof(long), 0)) != NULL);
     CHECK((pong = gs_chan_new(sizeof(long), 0)) != NULL);
@@ -231,19 +235,22 @@ int main(void) {
     CHECK_EQ(counter, 20L * 200);
     CHECK_EQ(wg_done, 1L);
 
-    CHECK_ID(spawn_copy(diver, (void *)0));
-    CHECK_ID(spawn_copy(diver, (void *)1));
-    CHECK_OK(gs_run());
-    CHECK(deep_results[0] != 0 && deep_results[1] != 0);
+    if (real) {
+        CHECK_ID(spawn_copy(diver, (void *)0));
+        CHECK_ID(spawn_copy(diver, (void *)1));
+        CHECK_OK(gs_run());
+        CHECK(deep_results[0] != 0 && deep_results[1] != 0);
+    }
 
+    long many = real ? MANY : 1000;
     CHECK((many_started = gs_waitgroup_new()) != NULL);
     CHECK((gate = gs_waitgroup_new()) != NULL);
-    CHECK_OK(gs_waitgroup_add(many_started, MANY));
+    CHECK_OK(gs_waitgroup_add(many_started, many));
     CHECK_OK(gs_waitgroup_add(gate, 1));
-    for (long i = 0; i < MANY; i++) CHECK_ID(spawn_copy(one_of_many, (void *)i));
+    for (long i = 0; i < many; i++) CHECK_ID(spawn_copy(one_of_many, (void *)i));
     CHECK_ID(spawn_copy(opener, NULL));
     CHECK_OK(gs_run());
-    CHECK_EQ(many_ok, (long)MANY);
+    CHECK_EQ(many_ok, many);
 
     CHECK((leak_go = gs_chan_new(sizeof(int), 0)) != NULL);
     CHECK_ID(spawn_copy(leaker, NULL));
