@@ -133,7 +133,7 @@ int main(void) {
     CHECK_RC(gs_spawn_with(&def, NULL, NULL), GS_EINVAL);
 
     /* bad attributes */
-    a = def; a.stack_kind = 2;                          expect_bad_attr("stack_kind 2", &a);
+    a = def; a.stack_kind = 3;                          expect_bad_attr("stack_kind 3", &a);
     a = def; a.stack_kind = UINT32_MAX;                 expect_bad_attr("stack_kind UINT32_MAX", &a);
     a = def; a.flags = 4;                               expect_bad_attr("flags 4", &a);
     a = def; a.flags = GS_SPAWN_MIGRATABLE | 0x80000000u; expect_bad_attr("flags with bit 31", &a);
