@@ -151,7 +151,7 @@ static void one_of_many(void *arg) {
     CHECK_OK(gs_waitgroup_done(many_started));
     CHECK_OK(gs_waitgroup_wait(gate));
     CHECK(check[0] == me && check[1] == ~me && check[2] == me * 3 && check[3] == (me ^ 0x5a5a));
-    many_ok++;
+    __atomic_fetch_add(&many_ok, 1, __ATOMIC_RELAXED);
 }
 
 static void opener(void *arg) {

@@ -176,7 +176,11 @@ pub unsafe fn restore(g: *mut G) {
     unsafe {
         let g = &mut *g;
         let s = &g.saved;
-        core::ptr::copy_nonoverlapping(s.buf, (g.stack.hi - s.len) as *mut u8, s.len);
+        if s.len != 0 {
+            // (Not before its first switch-out: no save area yet, and a null pointer is not
+            // allowed even for an empty copy.)
+            core::ptr::copy_nonoverlapping(s.buf, (g.stack.hi - s.len) as *mut u8, s.len);
+        }
     }
 }
 
