@@ -18,8 +18,9 @@
 //!
 //! Invariants:
 //! 1. While the M runs g0 (the scheduler), no copy-stack goroutine occupies the shared stack:
-//!    the one that left was saved right after `mcall` ([`save`], in `gosched_m`/`park_m`), so
-//!    [`restore`] (in `gogo`) or a first run may overwrite it. (A parked goroutine's frame stays
+//!    the one that left was saved right after `mcall` ([`save`], in `enter_m`, the first thing
+//!    every `_m` function does; an exit saves too, then frees), so [`restore`] (in `gogo`) or a
+//!    first run may overwrite it. (A parked goroutine's frame stays
 //!    intact until then: the park's unlock function still reads it on g0.)
 //! 2. A copy-stack goroutine runs only on the M of its first run (`set_running` pins it whatever
 //!    `GS_SPAWN_MIGRATABLE` says): its `stack` is that M's shared stack.

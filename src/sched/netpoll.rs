@@ -29,7 +29,8 @@
 //!    result, a socket gs_connect starts); a waiter whose snapshot has another `gen` is not
 //!    queued (`GS_ECLOSED`), and the close/reset wakes every queued one with `GS_ECLOSED`.
 //! 4. A waiter lives in the waiting goroutine's frame (the stack is secured on entry and a
-//!    parked stack never moves). It becomes visible to wakers when the park's commit function
+//!    parked stack never moves), or on the heap for a copy-stack goroutine (whose frame is
+//!    reused while it is parked: copystack.rs). It becomes visible to wakers when the park's commit function
 //!    releases the desc lock on g0, after the goroutine is saved and WAITING. A timeout timer
 //!    holds a pointer to it and clears `timer_busy` as its last access; an owner whose
 //!    `timer_del` comes too late waits for that before leaving the frame.
@@ -302,7 +303,7 @@ pub fn wait(fd: c_int, pd: &'static PollDesc, events: u32, snap: Snapshot, deadl
         Err(libc::EBADF) | Err(libc::EINVAL) | Err(libc::ENOENT) => return GS_EINVAL,
         Err(_) => return GS_ENOMEM,
     }
-    let mut w = FdWaiter {
+    let w = FdWaiter {
         g,
         events,
         result: GS_OK,
@@ -314,6 +315,12 @@ pub fn wait(fd: c_int, pd: &'static PollDesc, events: u32, snap: Snapshot, deadl
         timer_id: 0,
         timer_busy: AtomicU32::new(0),
     };
+    // A copy-stack goroutine's frame holds other goroutines' frames while it is parked: its
+    // waiter lives on the heap (copystack.rs, invariant 4); anyone else's in this frame.
+    let (mut frame, mut heap) = (None, None);
+    // SAFETY: g is the running goroutine (a live G record).
+    let wp: *mut FdWaiter =
+        if unsafe { copystack::is_copy(g) } { &raw mut **heap.insert(Box::new(w)) } else { frame.insert(w) };
     pd.lock.lock();
     if pd.gen.load(Relaxed) != snap.gen {
         // SAFETY: taken above in this function.
@@ -334,7 +341,6 @@ pub fn wait(fd: c_int, pd: &'static PollDesc, events: u32, snap: Snapshot, deadl
     }
     // SAFETY: under pd.lock (invariant 1); w outlives its time on the list (invariant 4).
     unsafe {
-        let wp = &raw mut w;
         link(pd, wp);
         if WAITERS.fetch_add(1, SeqCst) == 0 {
             super::syscall::sysmon_watch_fds();
@@ -342,15 +348,15 @@ pub fn wait(fd: c_int, pd: &'static PollDesc, events: u32, snap: Snapshot, deadl
         (*g).waitfd = fd;
         // The commit releases pd.lock on g0 once we are saved (invariant 4).
         park(WaitReason::IoWait, Some(commit), wp.cast());
-        if w.deadline != NO_DEADLINE && !timer_del(w.timer_id) {
+        if (*wp).deadline != NO_DEADLINE && !timer_del((*wp).timer_id) {
             // The timer fired (or is firing on another M): wait until it let go of w.
-            while w.timer_busy.load(Acquire) != 0 {
+            while (*wp).timer_busy.load(Acquire) != 0 {
                 core::hint::spin_loop();
             }
         }
         (*g).waitfd = -1;
+        (*wp).result
     }
-    w.result
 }
 
 /// The park's commit (on g0, the goroutine saved and WAITING): arms the timeout, then makes the

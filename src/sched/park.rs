@@ -85,7 +85,8 @@ pub fn yield_now() -> c_int {
 }
 
 /// First thing every `_m` function does: note the FP control state the goroutine left loaded,
-/// and free the stacks it left behind when it grew in the signal handler.
+/// free the stacks it left behind when it grew in the signal handler, and save a copy-stack
+/// goroutine's live part (copystack.rs).
 ///
 /// # Safety
 /// On g0, `g` just saved by mcall on its M.
@@ -100,6 +101,11 @@ pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
             ((*(*g).embed_hooks).switch_out)(g);
         }
         grow::settle(m, g);
+        if copystack::is_copy(g) {
+            // Here, so that every `_m` function leaves the shared stack free (copystack.rs,
+            // invariant 1); the frame stays intact for a park's unlock function meanwhile.
+            copystack::save(g);
+        }
         m
     }
 }
@@ -109,9 +115,6 @@ unsafe extern "C" fn gosched_m(gp: *mut c_void) {
     // SAFETY: on g0 of the M that ran g; g is saved.
     unsafe {
         let m = enter_m(g);
-        if copystack::is_copy(g) {
-            copystack::save(g);
-        }
         grow::shrink_at_safe_point(m, g);
         (*g).status.store(G_RUNNABLE, Relaxed);
         (*m).curg = null_mut();
@@ -149,9 +152,6 @@ unsafe extern "C" fn park_m(gp: *mut c_void) {
     // follows the unlock sees it.
     unsafe {
         let m = enter_m(g);
-        if copystack::is_copy(g) {
-            copystack::save(g); // (the frame stays intact for unlockf: copystack.rs, invariant 1)
-        }
         (*g).status.store(G_WAITING, Release);
         (*m).curg = null_mut();
         if let Some(f) = (*m).waitunlockf.take() {
