@@ -1,8 +1,9 @@
 /* GS_STACK_COPY (issue #16): goroutines that share their thread's stack and copy their live part
  * out and back in. Channels, select, mutex, wait groups and sleep with elements in the parked
  * goroutines' frames (the runtime must not touch a parked frame: other goroutines reuse its
- * addresses), deep recursion (1 MiB live), 100,000 goroutines, and the contract violation
- * (&local handed to another goroutine) with what it does. */
+ * addresses), the netpoller (an fd waiter, a timed one) and gs_blocking, deep recursion (1 MiB
+ * live), 100,000 goroutines, and the contract violation (&local handed to another goroutine)
+ * with what it does. */
 #include "gs_test.h"
 
 static gs_attr copy_attr;
@@ -160,6 +161,48 @@ static void opener(void *arg) {
     CHECK_OK(gs_waitgroup_done(gate));
 }
 
+/* ---- the netpoller and gs_blocking: an fd waiter and a blocking call's record ------------- */
+static int pipefd[2];
+static long io_got;
+
+static void io_reader(void *arg) {
+    (void)arg;
+    char buf[16] = {0}; /* read into this frame while parked on the netpoller */
+    CHECK_RC(gs_fd_wait(pipefd[0], GS_POLL_IN, 1000000), GS_ETIMEDOUT); /* nothing yet: a timed wait */
+    CHECK_EQ(gs_read(pipefd[0], buf, 8), (ssize_t)8);
+    CHECK(memcmp(buf, "copy-io!", 8) == 0);
+    io_got = 1;
+}
+
+static void io_writer(void *arg) {
+    (void)arg;
+    CHECK_OK(gs_sleep(5000000));
+    CHECK_EQ(gs_write(pipefd[1], "copy-io!", 8), (ssize_t)8);
+}
+
+static void slow_call(void *arg) {
+    (void)arg;
+    usleep(30000); /* long enough for the P to be handed off (gs_blocking's slow path) */
+}
+
+static long blocked_ok;
+static void blocker(void *arg) {
+    (void)arg;
+    volatile long mine[16];
+    for (int i = 0; i < 16; i++) mine[i] = i * 11;
+    CHECK_OK(gs_blocking(slow_call, NULL));
+    for (int i = 0; i < 16; i++) CHECK_EQ(mine[i], (long)i * 11);
+    blocked_ok = 1;
+}
+
+static void busy(void *arg) {
+    (void)arg;
+    volatile long mine[16];
+    for (int i = 0; i < 16; i++) mine[i] = -i;
+    for (int r = 0; r < 50; r++) CHECK_OK(gs_sleep(100000));
+    for (int i = 0; i < 16; i++) CHECK_EQ(mine[i], (long)-i);
+}
+
 /* ---- the contract violation: &local handed to another goroutine ----------------------------- */
 static long *volatile leaked;
 static long read_through_leak;
@@ -251,6 +294,18 @@ int main(void) {
     CHECK_ID(spawn_copy(opener, NULL));
     CHECK_OK(gs_run());
     CHECK_EQ(many_ok, many);
+
+    CHECK(pipe(pipefd) == 0);
+    CHECK_ID(spawn_copy(io_reader, NULL));
+    CHECK_ID(spawn_copy(io_writer, NULL));
+    CHECK_OK(gs_run());
+    CHECK_EQ(io_got, 1L);
+    CHECK_ID(spawn_copy(blocker, NULL));
+    CHECK_ID(spawn_copy(busy, NULL));
+    CHECK_OK(gs_run());
+    CHECK_EQ(blocked_ok, 1L);
+    close(pipefd[0]);
+    close(pipefd[1]);
 
     CHECK((leak_go = gs_chan_new(sizeof(int), 0)) != NULL);
     CHECK_ID(spawn_copy(leaker, NULL));
