@@ -70,7 +70,7 @@ pub const GS_STACK_FIXED: u32 = 1;
 /// channel elements of such goroutines on the heap: passing `&local` to `gs_chan_send`/`recv`,
 /// `gs_select` is fine.) The goroutine stays on the thread of its first run
 /// (`GS_SPAWN_MIGRATABLE` is ignored). Under ASan, TSan or valgrind it gets a FIXED stack instead.
-/// `GOSTACK_STACK_KIND=copy` makes it the default of `gs_attr_init` and `gs_go` for whole
+/// `GOSTACK_STACK_KIND=copy` makes it the default of `gs_attr_init` and `gs_spawn` for whole
 /// programs that keep the contract.
 pub const GS_STACK_COPY: u32 = 2;
 

@@ -54,7 +54,7 @@ use core::ffi::c_void;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
 
-/// The stack kind of `gs_attr_init` and `gs_go`: `GS_STACK_GROWABLE`, or `GS_STACK_COPY` with
+/// The stack kind of `gs_attr_init` and `gs_spawn`: `GS_STACK_GROWABLE`, or `GS_STACK_COPY` with
 /// `GOSTACK_STACK_KIND=copy` (read at start-up, sched/mod.rs).
 pub static DEFAULT_KIND: AtomicU32 = AtomicU32::new(GS_STACK_GROWABLE);
 
