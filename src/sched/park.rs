@@ -305,7 +305,7 @@ pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock
         gslot.store(g, Relaxed);
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
-        if copystack::is_copy(g) || copystack::is_copy(next) {
+        if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
             handoff_claim(m, pr, next);
             copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
             return true;
@@ -355,7 +355,7 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         (*g).status.store(G_RUNNABLE, Relaxed);
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
-        if copystack::is_copy(g) || copystack::is_copy(next) {
+        if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
             handoff_claim(m, pr, next);
             copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
             return true;

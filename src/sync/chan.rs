@@ -21,7 +21,7 @@
 //! full buffered channel with waiting senders, takes the head and moves the first sender's value
 //! into the freed tail slot (so FIFO order holds).
 
-use super::home::{Home, Staged};
+use super::home::{in_place, Place, Staged};
 use super::waiter::{block, caller, wake, Caller, Lock, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::base::types::*;
 use crate::sched::WaitReason;
@@ -206,15 +206,17 @@ impl Chan {
         // SAFETY: we hold the lock.
         let c = unsafe { self.locked() };
         // (A copy-stack goroutine keeps ctx, waiter and element on the heap: home.rs.)
-        let ctx = Home::new(WaitCtx::new(me, wait == Wait::Forever));
-        // SAFETY: elem is readable for elem_size bytes (our contract).
-        let mut elem = unsafe { Staged::new(elem as *mut u8, self.elem_size, ctx.on_heap()) };
-        let mut w = Home::new(Waiter::new(&ctx, elem.ptr(), 0));
-        // SAFETY: we hold the lock; w stays where it is until we are woken or unlink it.
-        unsafe {
-            c.sendq.push_back(&mut *w);
-            self.finish(&ctx, &mut w, WaitReason::ChanSend, wait, true)
-        }
+        in_place!(P => {
+            let ctx = P::put(WaitCtx::new(me, wait == Wait::Forever));
+            // SAFETY: elem is readable for elem_size bytes (our contract).
+            let mut elem = unsafe { Staged::new(elem as *mut u8, self.elem_size, P::HEAP) };
+            let mut w = P::put(Waiter::new(&ctx, elem.ptr(), 0));
+            // SAFETY: we hold the lock; w stays where it is until we are woken or unlink it.
+            unsafe {
+                c.sendq.push_back(&mut *w);
+                self.finish(&ctx, &mut w, WaitReason::ChanSend, wait, true)
+            }
+        })
     }
 
     /// Receives into `out` (elem_size bytes; null discards the value).
@@ -253,20 +255,21 @@ impl Chan {
                 return GS_ETIMEDOUT;
             }
         }
-        let ctx = Home::new(WaitCtx::new(me, wait == Wait::Forever));
-        // SAFETY: out is null or writable for elem_size bytes (our contract).
-        let out = unsafe { Staged::new(out, self.elem_size, ctx.on_heap()) };
-        let mut out = out;
-        let mut w = Home::new(Waiter::new(&ctx, out.ptr(), 0));
-        // SAFETY: we hold the lock; w stays where it is until we are woken or unlink it.
-        let rc = unsafe {
-            c.recvq.push_back(&mut *w);
-            self.finish(&ctx, &mut w, WaitReason::ChanReceive, wait, false)
-        };
-        if !ctx.fired().is_null() {
-            out.copy_back(); // (only what a waker may have written: it fired)
-        }
-        rc
+        in_place!(P => {
+            let ctx = P::put(WaitCtx::new(me, wait == Wait::Forever));
+            // SAFETY: out is null or writable for elem_size bytes (our contract).
+            let mut out = unsafe { Staged::new(out, self.elem_size, P::HEAP) };
+            let mut w = P::put(Waiter::new(&ctx, out.ptr(), 0));
+            // SAFETY: we hold the lock; w stays where it is until we are woken or unlink it.
+            let rc = unsafe {
+                c.recvq.push_back(&mut *w);
+                self.finish(&ctx, &mut w, WaitReason::ChanReceive, wait, false)
+            };
+            if !ctx.fired().is_null() {
+                out.copy_back(); // (only what a waker may have written: it fired)
+            }
+            rc
+        })
     }
 
     /// Ends an operation that did not block (the lock is held): unlocks, wakes the partner it

@@ -7,7 +7,7 @@
 //! Starvation: when the first waiter has waited more than 1 ms, `unlock` hands the mutex
 //! directly to it (the mutex never becomes free), so no waiter can starve.
 
-use super::home::Home;
+use super::home::{in_place, Place};
 use super::waiter::{block, caller, wake, Locked, WaitCtx, WaitQueue, Waiter, NO_DEADLINE};
 use crate::base::types::*;
 use crate::sched::nanotime;
@@ -53,19 +53,22 @@ impl Mutex {
                 since = nanotime();
             }
             // (A copy-stack goroutine keeps ctx and waiter on the heap: home.rs.)
-            let ctx = Home::new(WaitCtx::new(me, true));
-            let mut w = Home::new(Waiter::new(&ctx, core::ptr::null_mut(), 0));
-            w.since = since;
-            // SAFETY: lock held; w stays where it is until a waker dequeued it and woke us.
-            unsafe {
-                if requeue {
-                    s.waiters.push_front(&mut *w);
-                } else {
-                    s.waiters.push_back(&mut *w);
+            let handed = in_place!(P => {
+                let ctx = P::put(WaitCtx::new(me, true));
+                let mut w = P::put(Waiter::new(&ctx, core::ptr::null_mut(), 0));
+                w.since = since;
+                // SAFETY: lock held; w stays where it is until a waker dequeued it and woke us.
+                unsafe {
+                    if requeue {
+                        s.waiters.push_front(&mut *w);
+                    } else {
+                        s.waiters.push_back(&mut *w);
+                    }
+                    block(&ctx, WaitReason::MutexLock, &[self.state.lock_ptr()], NO_DEADLINE);
                 }
-                block(&ctx, WaitReason::MutexLock, &[self.state.lock_ptr()], NO_DEADLINE);
-            }
-            if w.success {
+                w.success
+            });
+            if handed {
                 return GS_OK; // handed over: we own the mutex
             }
             requeue = true;

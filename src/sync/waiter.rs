@@ -435,13 +435,16 @@ unsafe fn timeout_fire(arg: usize, _seq: u64) {
 /// `lock` is held and guards `queue`.
 pub unsafe fn wait_in_queue(queue: &mut WaitQueue, lock: *const Lock, me: Caller, reason: WaitReason) {
     // (A copy-stack goroutine keeps ctx and waiter on the heap: home.rs.)
-    let ctx = super::home::Home::new(WaitCtx::new(me, true));
-    let mut w = super::home::Home::new(Waiter::new(&ctx, core::ptr::null_mut(), 0));
-    // SAFETY: lock held; w stays where it is until a waker dequeued it and woke us.
-    unsafe {
-        queue.push_back(&mut *w);
-        block(&ctx, reason, &[lock], NO_DEADLINE);
-    }
+    use super::home::Place;
+    super::home::in_place!(P => {
+        let ctx = P::put(WaitCtx::new(me, true));
+        let mut w = P::put(Waiter::new(&ctx, core::ptr::null_mut(), 0));
+        // SAFETY: lock held; w stays where it is until a waker dequeued it and woke us.
+        unsafe {
+            queue.push_back(&mut *w);
+            block(&ctx, reason, &[lock], NO_DEADLINE);
+        }
+    })
 }
 
 /// Blocks the caller until its wait is claimed and it is woken, or `deadline` (nanotime;
