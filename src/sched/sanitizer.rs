@@ -81,7 +81,23 @@ fn lookup(name: &core::ffi::CStr) -> usize {
 }
 
 /// Looks the sanitizer up (once, at load).
+/// Whether any debugging tool is present: a sanitizer, or valgrind (set by [`init`], before the
+/// first goroutine). The spawn and exit paths test this one word before their tool hooks, which
+/// are each a test of their own otherwise (callgrind: ~20 instructions per spawn+run+exit).
+static TOOLS: AtomicBool = AtomicBool::new(false);
+
+/// See [`TOOLS`].
+#[inline(always)]
+pub fn tools() -> bool {
+    TOOLS.load(Relaxed)
+}
+
 pub fn init() {
+    init_sanitizers();
+    TOOLS.store(any() || crate::stack::valgrind::active(), Relaxed);
+}
+
+fn init_sanitizers() {
     let (s, f, u, fc, ff) = (
         lookup(c"__sanitizer_start_switch_fiber"),
         lookup(c"__sanitizer_finish_switch_fiber"),

@@ -188,11 +188,12 @@ pub(crate) unsafe fn spawn_inner(
             ..G::new()
         });
         if !lazy {
-            gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
-            let (f, arg) = sanitized_entry(g, f, arg);
+            let (f, arg) = if sanitizer::tools() { tools_entry(g, f, arg) } else { (f, arg) };
             gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), start_fp);
         }
-        sanitizer::release(g as *const c_void);
+        if sanitizer::tools() {
+            sanitizer::release(g as *const c_void);
+        }
         gr.status.store(G_RUNNABLE, Release);
     }
     if p.is_null() {
@@ -255,7 +256,9 @@ pub fn exit_now() -> c_int {
                 (*mw).goexit.store(true, Release);
                 (*g).main_wait = core::ptr::null();
             }
-            sanitizer::goroutine_exits();
+            if sanitizer::tools() {
+                sanitizer::goroutine_exits();
+            }
             mcall(m, g, goexit0);
             fatal!("goexit0 returned")
         },
@@ -269,7 +272,9 @@ unsafe extern "C" fn goexit1(gp: *mut c_void) -> ! {
     let g = gp as *mut G;
     // SAFETY: g is running on this M.
     unsafe {
-        sanitizer::goroutine_exits();
+        if sanitizer::tools() {
+            sanitizer::goroutine_exits();
+        }
         mcall((*g).m, g, goexit0);
     }
     fatal!("goexit0 returned")
@@ -280,13 +285,15 @@ pub(super) unsafe extern "C" fn goexit0(gp: *mut c_void) {
     // SAFETY: on g0; g is dead from here on and owned by this M until freed.
     unsafe {
         let m = enter_m(g);
-        sanitizer::fiber_gone(g);
+        if sanitizer::tools() {
+            sanitizer::fiber_gone(g);
+            stack::valgrind::deregister((*g).vg_stack);
+            (*g).vg_stack = 0;
+        }
         let p = &*(*m).p;
         (*m).curg = null_mut();
         (*g).status.store(G_DEAD, Relaxed);
         let pl = p.local();
-        stack::valgrind::deregister((*g).vg_stack);
-        (*g).vg_stack = 0;
         if copystack::is_copy(g) {
             copystack::release(g); // (its stack is the M's shared one)
         } else {
@@ -347,10 +354,25 @@ pub(super) unsafe fn first_run(p: &P, g: *mut G) {
         };
         let Some(f) = gr.start_fn.take() else { fatal!("goroutine {} has neither a stack nor a function", gr.goid) };
         gr.stack = stack;
-        gr.vg_stack = stack::valgrind::register(stack.lo, stack.hi);
         gr.stackguard0 = stack.lo + STACK_GUARD;
-        let (f, arg) = sanitized_entry(g, f, gr.start_arg);
+        let (f, arg) = if sanitizer::tools() { tools_entry(g, f, gr.start_arg) } else { (f, gr.start_arg) };
         gr.sched.sp = arch::init_frame(stack.hi, f, arg, goexit1, g.cast(), gr.start_fp);
+    }
+}
+
+/// Under a debugging tool ([`sanitizer::tools`]), what a new goroutine's stack needs before its
+/// first frame is made: valgrind's registration, and the first frame's function and argument
+/// ([`sanitized_entry`]).
+///
+/// # Safety
+/// `g` is ours and has its stack.
+#[cold]
+#[inline(never)]
+unsafe fn tools_entry(g: *mut G, f: RawFn, arg: *mut c_void) -> (RawFn, *mut c_void) {
+    // SAFETY: per the contract.
+    unsafe {
+        (*g).vg_stack = stack::valgrind::register((*g).stack.lo, (*g).stack.hi);
+        sanitized_entry(g, f, arg)
     }
 }
 
