@@ -20,17 +20,21 @@ typedef struct {
 } pair;
 
 static void freeing_sender(void *arg) {
+    /* Copied first: once the send or close wakes the selector, it may run at once on another
+     * thread (P > 1) and free `p` before this goroutine runs again. */
     pair *p = arg;
+    gs_chan *a = p->a, *b = p->b;
+    int how = p->how;
     int v = 42;
-    if (p->how == 0) {
-        CHECK_OK(gs_chan_send(p->a, &v));
-        CHECK_OK(gs_chan_free(p->a));
-    } else if (p->how == 1) {
-        CHECK_OK(gs_chan_close(p->a));
-        CHECK_OK(gs_chan_free(p->a));
+    if (how == 0) {
+        CHECK_OK(gs_chan_send(a, &v));
+        CHECK_OK(gs_chan_free(a));
+    } else if (how == 1) {
+        CHECK_OK(gs_chan_close(a));
+        CHECK_OK(gs_chan_free(a));
     } else {
-        CHECK_OK(gs_chan_send(p->b, &v));
-        CHECK_OK(gs_chan_free(p->b));
+        CHECK_OK(gs_chan_send(b, &v));
+        CHECK_OK(gs_chan_free(b));
     }
 }
 
@@ -81,12 +85,13 @@ typedef struct {
 
 static void fire_a(void *arg) {
     triple *t = arg;
+    gs_chan *b = t->b; /* t is freed by the selector, which may run at once on another thread */
     int v = 1;
     CHECK_OK(gs_chan_send(t->a, &v));
-    /* The selector is woken but has not run (it was readied behind us). Touch b: its stale
-     * waiter is skipped and unlinked, so b is no longer busy; free it. */
-    CHECK_RC(gs_chan_try_send(t->b, &v), GS_EAGAIN);
-    CHECK_OK(gs_chan_free(t->b));
+    /* The selector is woken but may not have run yet (at P=1 it was readied behind us). Touch
+     * b: its stale waiter is skipped and unlinked, so b is no longer busy; free it. */
+    CHECK_RC(gs_chan_try_send(b, &v), GS_EAGAIN);
+    CHECK_OK(gs_chan_free(b));
 }
 
 static void select_a_b(void *arg) {
