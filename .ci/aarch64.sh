@@ -35,6 +35,9 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch
 
 echo "== cargo test --release --target $TARGET (under qemu-aarch64)"
 cargo test --release --target "$TARGET"
+# cargo test leaves the library in deps/ only (a fresh clone has no other copy): this puts it in
+# release/ (nothing is rebuilt).
+cargo build --release --target "$TARGET"
 lib=target/$TARGET/release/libgostack.so
 file "$lib" | grep -q "ARM aarch64" || { file "$lib"; echo "$lib is not an aarch64 library" >&2; exit 1; }
 t_tests=$((SECONDS - t0))
