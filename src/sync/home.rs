@@ -3,21 +3,20 @@
 //!
 //! A copy-stack goroutine's frame is copied out when it parks and its addresses then hold another
 //! goroutine's frames, so a waker (on this M or another) must find the `WaitCtx`, the `Waiter`s
-//! and the element buffers elsewhere. [`Home`] puts a record in the frame (no allocation: every
+//! and the element buffers elsewhere. [`Place`] puts a record in the frame (no allocation: every
 //! other goroutine and thread) or in a `Box`; [`Staged`] stands in for a channel element: the
 //! caller's buffer itself, or a heap copy that is copied back once the wait fired.
 //!
 //! Rejected: staging for every caller (an allocation on every blocking call of the common kinds);
 //! a per-G buffer (a select needs one per case, and a G would carry it while running).
 
-use crate::sched::copystack::on_copy_stack;
 use core::ops::{Deref, DerefMut};
 use core::ptr::null_mut;
 
 /// Where the hot blocking calls (channel send and receive, mutex lock, the semaphore and wait
 /// group queue) put their records, chosen once per call by [`in_place!`]: the body is compiled
 /// twice, and the frame version is the code the calls had before copy-stack goroutines existed
-/// ([`Home`]'s enum, checked at every use, cost a channel round trip 130 instructions of 950).
+/// (an enum of the two, checked at every use, cost a channel round trip 130 instructions of 950).
 pub trait Place {
     /// Whether the records (and staged elements) are on the heap.
     const HEAP: bool;
@@ -83,52 +82,6 @@ macro_rules! in_place {
     };
 }
 pub(crate) use in_place;
-
-/// A record of a blocking call, at an address that stays valid (and owned by the caller) while
-/// it is parked. Must not be moved once a pointer to its contents was handed out.
-pub enum Home<T> {
-    Frame(T),
-    Heap(Box<T>),
-}
-
-impl<T> Home<T> {
-    /// `v` in the caller's frame, or on the heap when the caller runs on a copy-stack goroutine.
-    #[inline(always)]
-    pub fn new(v: T) -> Home<T> {
-        if on_copy_stack() {
-            Home::Heap(Box::new(v))
-        } else {
-            Home::Frame(v)
-        }
-    }
-
-    /// Whether the record is on the heap (the caller runs on a copy-stack goroutine).
-    #[inline(always)]
-    pub fn on_heap(&self) -> bool {
-        matches!(self, Home::Heap(_))
-    }
-}
-
-impl<T> Deref for Home<T> {
-    type Target = T;
-    #[inline(always)]
-    fn deref(&self) -> &T {
-        match self {
-            Home::Frame(v) => v,
-            Home::Heap(b) => b,
-        }
-    }
-}
-
-impl<T> DerefMut for Home<T> {
-    #[inline(always)]
-    fn deref_mut(&mut self) -> &mut T {
-        match self {
-            Home::Frame(v) => v,
-            Home::Heap(b) => b,
-        }
-    }
-}
 
 /// A channel element buffer as a waiter sees it: the caller's own (`user`), or when `staged` a
 /// heap copy of it, of `size` bytes.

@@ -17,7 +17,7 @@
 //!    and pass 3 drops them after its last unlock, so a channel freed meanwhile is released here.
 
 use super::chan::{Chan, Outcome};
-use super::home::{Home, Staged};
+use super::home::{in_place, Place, Staged};
 use super::waiter::{block, caller, lock_all, unlock_all, wake, Caller, Lock, WaitCtx, Waiter, NO_DEADLINE};
 use crate::base::rand::fastrandn;
 use crate::base::types::*;
@@ -85,7 +85,7 @@ pub unsafe fn select(cases: *mut gs_case, n: usize, timeout_ns: i64) -> c_int {
         return GS_EAGAIN;
     }
     // SAFETY: the locks are held (try_ready); waiters live in this frame until it returns.
-    unsafe { park_on_all(cs, order, locks, waiters, me, deadline) }
+    unsafe { in_place!(P => park_on_all::<P>(cs, order, locks, waiters, me, deadline)) }
 }
 
 /// Checks the cases: every direction valid, a send's buffer present when the element has a size.
@@ -230,7 +230,7 @@ unsafe fn try_ready(cs: &mut [gs_case], poll: &[u32], locks: &[*const Lock]) -> 
 ///
 /// # Safety
 /// The locks are held (as [`try_ready`] leaves them); `waiters` live until this returns.
-unsafe fn park_on_all(
+unsafe fn park_on_all<P: Place>(
     cs: &mut [gs_case],
     order: &[u32],
     locks: &[*const Lock],
@@ -238,12 +238,12 @@ unsafe fn park_on_all(
     me: Caller,
     deadline: i64,
 ) -> c_int {
-    let ctx = Home::new(WaitCtx::new(me, false));
+    let ctx = P::put(WaitCtx::new(me, false));
     // A copy-stack goroutine keeps ctx, waiters and elements on the heap (home.rs); the caller's
     // scratch may be in its frame.
     let mut heap_waiters = Vec::new();
     let mut staged: Vec<Staged> = Vec::new();
-    let waiters = if ctx.on_heap() {
+    let waiters = if P::HEAP {
         heap_waiters.resize(waiters.len(), Waiter::EMPTY);
         staged.resize_with(cs.len(), Default::default);
         &mut heap_waiters[..]
@@ -253,7 +253,7 @@ unsafe fn park_on_all(
     for (k, &i) in order.iter().enumerate() {
         let c = &cs[i as usize];
         let mut elem = c.elem.cast();
-        if ctx.on_heap() {
+        if P::HEAP {
             // SAFETY: a case's elem is valid for its channel's element size (our contract).
             staged[i as usize] = unsafe { Staged::new(elem, case_chan(cs, i).elem_size(), true) };
             elem = staged[i as usize].ptr();
@@ -301,7 +301,7 @@ unsafe fn park_on_all(
     }
     // SAFETY: fired points into `waiters`, which the caller owns.
     let (i, ok) = unsafe { ((*fired).index, (*fired).success) };
-    if ctx.on_heap() && cs[i as usize].dir == GS_CASE_RECV {
+    if P::HEAP && cs[i as usize].dir == GS_CASE_RECV {
         staged[i as usize].copy_back();
     }
     cs[i as usize].status = if ok { GS_OK } else { GS_ECLOSED };
