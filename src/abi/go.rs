@@ -59,7 +59,11 @@ pub unsafe extern "C" fn gs_spawn_with(attr: *const gs_attr, func: gs_fn, arg: *
     export!({
         let Some(f) = func else { return GS_EINVAL as i64 };
         let a = if attr.is_null() {
-            sched::Attr::default_attr()
+            // SAFETY: f and arg are the caller's, under gs_spawn's documented contract.
+            return match unsafe { sched::spawn_default(f, arg) } {
+                Ok(id) => id,
+                Err(e) => e as i64,
+            };
         } else {
             // SAFETY: the caller promises a valid gs_attr with a NUL-terminated or NULL name.
             match unsafe { sched::Attr::from_c(&*attr) } {

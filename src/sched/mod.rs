@@ -74,7 +74,7 @@ use park::gogo;
 pub(crate) use park::{enter_m, mcall, park_handoff};
 pub use park::{park, ready, ready_with, whereami, yield_now, UnlockFn, Where};
 pub use schedule::{end_slice, run, run_until, schedule, HANDOFF_SLICE_NS};
-pub use spawn::{exit_now, spawn, Attr};
+pub use spawn::{exit_now, spawn, spawn_default, Attr};
 pub use timer::{sleep, timer_add, timer_del, TimerFn};
 
 use crate::base::fatal::FdWriter;

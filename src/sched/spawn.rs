@@ -94,11 +94,36 @@ impl Attr {
 /// # Safety
 /// `f` must be safe to call with `arg` on a goroutine stack, at any later time, on any thread
 /// (the C API's contract for `gs_spawn`).
+#[inline(never)]
 pub unsafe fn spawn(attr: Attr, f: RawFn, arg: *mut c_void) -> Result<i64, c_int> {
     // SAFETY: spawn_inner's contract: attr is validated (round_size'd); f/arg per ours.
     unsafe { spawn_inner(attr, f, arg, core::ptr::null()) }
 }
 
+/// `gs_spawn`'s path (no attribute block): with the default stack kind GROWABLE, the attributes
+/// are constants here, and [`spawn_inner`] inlined on them folds away the attribute copy and the
+/// kind tests (callgrind, spawn+run+exit: 717 -> 633 instructions per goroutine).
+///
+/// # Safety
+/// As [`spawn`].
+pub unsafe fn spawn_default(f: RawFn, arg: *mut c_void) -> Result<i64, c_int> {
+    if copystack::default_kind() != GS_STACK_GROWABLE {
+        // SAFETY: per our contract.
+        return unsafe { spawn(Attr::default_attr(), f, arg) };
+    }
+    let attr = Attr {
+        stack_kind: GS_STACK_GROWABLE,
+        flags: 0,
+        stack_size: DEFAULT_GROWABLE_STACK_SIZE,
+        max_stack: DEFAULT_MAX_STACK,
+        name: None,
+        embed: None,
+    };
+    // SAFETY: as spawn: the default attributes are valid.
+    unsafe { spawn_inner(attr, f, arg, core::ptr::null()) }
+}
+
+#[inline(always)]
 pub(crate) unsafe fn spawn_inner(
     attr: Attr,
     f: RawFn,
