@@ -85,8 +85,9 @@ pub fn yield_now() -> c_int {
 }
 
 /// First thing every `_m` function does: note the FP control state the goroutine left loaded,
-/// free the stacks it left behind when it grew in the signal handler, and save a copy-stack
-/// goroutine's live part (copystack.rs).
+/// free the stacks it left behind when it grew in the signal handler. (A copy-stack goroutine
+/// stays resident on its slot: it is evicted only when another goroutine needs the slot,
+/// copystack.rs.)
 ///
 /// # Safety
 /// On g0, `g` just saved by mcall on its M.
@@ -101,11 +102,6 @@ pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
             ((*(*g).embed_hooks).switch_out)(g);
         }
         grow::settle(m, g);
-        if copystack::is_copy(g) {
-            // Here, so that every `_m` function leaves the shared stack free (copystack.rs,
-            // invariant 1); the frame stays intact for a park's unlock function meanwhile.
-            copystack::save(g);
-        }
         m
     }
 }
@@ -228,7 +224,7 @@ pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
     // SAFETY: per the contract.
     unsafe {
         if copystack::is_copy(g) {
-            copystack::restore(g);
+            copystack::make_resident(g);
         }
         let sp = take_context(g);
         sanitizer::leave_g0(m, g);
@@ -305,7 +301,7 @@ pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock
         gslot.store(g, Relaxed);
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
-        if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
+        if copystack::in_use() && !copystack::handoff_ready(g, next) {
             handoff_claim(m, pr, next);
             copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
             return true;
@@ -355,7 +351,7 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         (*g).status.store(G_RUNNABLE, Relaxed);
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
-        if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
+        if copystack::in_use() && !copystack::handoff_ready(g, next) {
             handoff_claim(m, pr, next);
             copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
             return true;
