@@ -219,7 +219,7 @@ enum { SW = 40, SOPS = 120, SFRAME = 320, SDEPTH = 24 };
 static gs_chan *stress_ch;
 static gs_mutex *stress_mu;
 static long stress_locked;
-static uint64_t stress_sum[3][SW];
+static uint64_t stress_sum[4][SW]; /* GROWABLE, COPY, mixed, a fork child's COPY */
 static int stress_run;
 
 static uint64_t lcg(uint64_t *s) {
@@ -302,6 +302,53 @@ static void dumper(void *arg) {
     CHECK_OK(gs_waitgroup_wait(dump_parked));
     CHECK_OK(gs_dump(dump_fd));
     CHECK_OK(gs_chan_close(dump_gate));
+}
+
+/* ---- fork in a copy-stack goroutine (one P: the child starts no thread) -------------------- */
+/* The child keeps the forking goroutine, resident on its slot; the parked goroutines' residency
+ * is dropped with them. New copy-stack goroutines in the child take those slots (and the
+ * forker's) and must compute what GROWABLE ones did. */
+enum { FK = 12 };
+static gs_chan *fork_hold;
+
+static void fork_parked(void *arg) {
+    long id = (long)arg;
+    volatile long mine[32];
+    for (int i = 0; i < 32; i++) mine[i] = id * 100 + i;
+    int token = 0;
+    CHECK_RC(gs_chan_recv(fork_hold, &token), GS_ECLOSED);
+    for (int i = 0; i < 32; i++) CHECK_EQ(mine[i], id * 100 + i);
+}
+
+static gs_waitgroup *fork_wg;
+static void fork_child_worker(void *arg) {
+    stress_worker(arg);
+    CHECK_OK(gs_waitgroup_done(fork_wg));
+}
+
+static void copy_forker(void *arg) {
+    (void)arg;
+    volatile unsigned char mine[512];
+    for (int i = 0; i < 512; i++) mine[i] = (unsigned char)(i * 3 + 1);
+    CHECK_OK(gs_yield()); /* the parked ones park (some evicted: more than the slots) */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        alarm(20);
+        stress_run = 3;
+        CHECK((fork_wg = gs_waitgroup_new()) != NULL);
+        CHECK_OK(gs_waitgroup_add(fork_wg, FK));
+        for (long i = 0; i < FK; i++) CHECK_ID(spawn_copy(fork_child_worker, (void *)i));
+        CHECK_OK(gs_waitgroup_wait(fork_wg));
+        for (int i = 0; i < FK; i++) CHECK(stress_sum[3][i] == stress_sum[0][i]);
+        for (int i = 0; i < 512; i++) CHECK(mine[i] == (unsigned char)(i * 3 + 1));
+        _exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0) CHECK(errno == EINTR); /* a raw blocking call: fine for a test */
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; i < 512; i++) CHECK(mine[i] == (unsigned char)(i * 3 + 1));
+    CHECK_OK(gs_chan_close(fork_hold));
 }
 
 /* ---- the contract violation: &local handed to another goroutine ----------------------------- */
@@ -472,6 +519,14 @@ int main(void) {
     }
     close(dump_fd);
     unlink(dump_path);
+
+    if (real && gs_maxprocs() == 1) {
+        CHECK((fork_hold = gs_chan_new(sizeof(int), 0)) != NULL);
+        for (long i = 0; i < FK; i++) CHECK_ID(spawn_copy(fork_parked, (void *)i));
+        CHECK_ID(spawn_copy(copy_forker, NULL));
+        CHECK_OK(gs_run());
+        CHECK_OK(gs_chan_free(fork_hold));
+    }
 
     CHECK((leak_go = gs_chan_new(sizeof(int), 0)) != NULL);
     CHECK_ID(spawn_copy(leaker, NULL));
