@@ -15,7 +15,7 @@ static int64_t spawn_copy(gs_fn f, void *arg) {
     return gs_spawn_with(&copy_attr, f, arg);
 }
 
-/* ---- slots: a thread's copy-stack goroutines share a few stacks, taken round robin ---------- */
+/* ---- slots: a thread's copy-stack goroutines share a few stacks, spread over them ----------- */
 enum { WHERE = 17 }; /* more than a thread's slots: some share one */
 static size_t seen_hi[WHERE];
 static uint32_t seen_kind;
@@ -26,6 +26,29 @@ static void where_am_i(void *arg) {
     seen_hi[(long)arg] = si.hi;
     seen_kind = si.kind;
     gs_yield();
+}
+
+/* ---- slot choice: a newcomer does not take a live goroutine's slot while one is unused ------ */
+/* One thread: A runs first and parks; 7 short-lived goroutines come and go; B runs next. With
+ * plain round robin B would get A's slot (the ninth first run) and the two would evict each
+ * other at every switch; a slot no live goroutine uses is taken instead. */
+static gs_chan *sc_chan;
+static size_t sc_hi[2];
+
+static void sc_long(void *arg) {
+    long who = (long)arg;
+    gs_stack_info si;
+    CHECK_OK(gs_get_stack_info(&si));
+    sc_hi[who] = si.hi;
+    int token = 0;
+    if (who == 0)
+        CHECK_OK(gs_chan_recv(sc_chan, &token));
+    else
+        CHECK_OK(gs_chan_send(sc_chan, &token));
+}
+
+static void sc_short(void *arg) {
+    (void)arg;
 }
 
 /* ---- unbuffered ping-pong: each side parks with its element on its own stack --------------- */
@@ -411,6 +434,15 @@ int main(void) {
         }
         CHECK(distinct > 1 && distinct < WHERE);
         CHECK(seen_hi[0] != seen_hi[1]); /* two goroutines taking turns copy nothing */
+
+        CHECK((sc_chan = gs_chan_new(sizeof(int), 0)) != NULL);
+        CHECK_ID(spawn_copy(sc_long, (void *)0));
+        for (int i = 0; i < 7; i++) CHECK_ID(spawn_copy(sc_short, NULL));
+        CHECK_ID(spawn_copy(sc_long, (void *)1));
+        CHECK_OK(gs_run());
+        CHECK(sc_hi[0] != 0 && sc_hi[1] != 0);
+        CHECK(sc_hi[0] != sc_hi[1]);
+        CHECK_OK(gs_chan_free(sc_chan));
     }
 
     CHECK((ping = gs_chan_new(sizeof(long), 0)) != NULL);

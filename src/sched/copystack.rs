@@ -1,6 +1,7 @@
 //! The copy-stack goroutine kind (`GS_STACK_COPY`, issue #16; libaco's share stacks with
 //! greenlet's lazy saving): every M has [`SLOTS`] shared stacks ("slots"). A copy-stack goroutine
-//! takes one at its first run (round robin over its M's slots) and keeps it for life: its bytes
+//! takes one at its first run (the one fewest live goroutines use, round robin among equals) and
+//! keeps it for life: its bytes
 //! always live at the same addresses when it runs, so no word is ever adjusted and partly-written
 //! words are safe (unlike a moved stack, src/stack/copy.rs). A slot's **resident** is the
 //! goroutine whose bytes are in place there. Switching out copies nothing: the goroutine stays
@@ -105,9 +106,9 @@ pub fn kind_name(kind: u32) -> &'static str {
 pub const SHARED_STACK_SIZE: usize = 8 << 20;
 
 /// Slots per M. Goroutines that take turns on one M copy nothing while there are at most this
-/// many of them (round robin: the n-th copy-stack goroutine first run on an M takes slot
-/// n % SLOTS). More slots cost address space (8 MiB each, reserved at first use) and, after deep
-/// recursion, the pages committed there.
+/// many of them: a first run takes the slot fewest live goroutines use ([`assign`]), so up to
+/// this many live goroutines of an M have a slot each. More slots cost address space (8 MiB
+/// each, reserved at first use) and, after deep recursion, the pages committed there.
 pub const SLOTS: usize = 8;
 
 /// Save areas at least this large and four times what a save needs are shrunk to fit (a
@@ -120,6 +121,8 @@ const SHRINK_MIN: usize = 4096;
 pub struct Slot {
     stack: Stack,
     resident: *mut G,
+    /// Live goroutines that have this slot (their bytes here or in their save areas).
+    users: u32,
 }
 
 /// An M's slots and the next one to hand out.
@@ -131,7 +134,10 @@ pub struct Slots {
 
 impl Default for Slots {
     fn default() -> Self {
-        Slots { slot: core::array::from_fn(|_| Slot { stack: Stack::default(), resident: null_mut() }), next: 0 }
+        Slots {
+            slot: core::array::from_fn(|_| Slot { stack: Stack::default(), resident: null_mut(), users: 0 }),
+            next: 0,
+        }
     }
 }
 
@@ -192,8 +198,11 @@ pub fn on_copy_stack() -> bool {
     }
 }
 
-/// A copy-stack goroutine's first run: gives `g` the next slot of `m` (reserved at its first
-/// use), evicting its resident, and makes `g` the resident. Returns the slot's stack, where the
+/// A copy-stack goroutine's first run: gives `g` the slot of `m` that fewest live goroutines use
+/// (the first such from where the last choice left off: round robin among equals; reserved at
+/// its first use), evicting its resident, and makes `g` the resident. (Plain round robin would
+/// give a long-lived goroutine's slot to a newcomer after 7 short-lived ones came and went, and
+/// the two would evict each other at every switch.) Returns the slot's stack, where the
 /// caller builds `g`'s entry frame. Out of memory is fatal (as a first run's stack is: the
 /// spawner is gone).
 ///
@@ -204,8 +213,15 @@ pub unsafe fn assign(m: *mut M, g: *mut G) -> Stack {
     // goroutine runs on any slot (invariant 1).
     unsafe {
         let slots = &mut (*m).copy_slots;
-        let k = slots.next;
+        let mut k = slots.next;
+        for i in 1..SLOTS {
+            let j = (slots.next + i) % SLOTS;
+            if slots.slot[j].users < slots.slot[k].users {
+                k = j;
+            }
+        }
         slots.next = (k + 1) % SLOTS;
+        slots.slot[k].users += 1;
         let slot: *mut Slot = &mut slots.slot[k];
         if (*slot).stack.lo == 0 {
             let Some(s) = stack::alloc_global(SHARED_STACK_SIZE) else {
@@ -394,17 +410,20 @@ pub unsafe fn release(g: *mut G) {
     // SAFETY: per the contract: the buffer came from malloc (or is null); the slot is ours.
     unsafe {
         let s = core::mem::take(&mut (*g).saved);
-        if !s.slot.is_null() && (*s.slot).resident == g {
-            (*s.slot).resident = null_mut();
+        if !s.slot.is_null() {
+            (*s.slot).users -= 1;
+            if (*s.slot).resident == g {
+                (*s.slot).resident = null_mut();
+            }
         }
         libc::free(s.buf.cast());
     }
 }
 
 /// In a fork child: the slots of `m` (the forking thread's) keep only `keep` (the goroutine that
-/// called `fork`, if any) as a resident; the others are dropped goroutines (fork.rs, rule 1),
-/// whose bytes need not be saved before the slot is reused. Other Ms' records are not used
-/// again in the child.
+/// called `fork`, if any) as a resident and user; the others are dropped goroutines (fork.rs,
+/// rule 1), whose bytes need not be saved before the slot is reused. Other Ms' records are not
+/// used again in the child.
 ///
 /// # Safety
 /// `m` is the only M of a fork child, called from the child handler.
@@ -415,6 +434,12 @@ pub unsafe fn after_fork(m: *mut M, keep: *mut G) {
             if slot.resident != keep {
                 slot.resident = null_mut();
             }
+            slot.users = 0;
+        }
+        if !keep.is_null() && is_copy(keep) && !(*keep).saved.slot.is_null() {
+            // (Its slot may be another M's, if it was unpinned: then that record's counts are
+            // stale, and only cost balance.)
+            (*(*keep).saved.slot).users = 1;
         }
     }
 }
