@@ -57,12 +57,14 @@ pub const GS_STACK_GROWABLE: u32 = 0;
 /// For code that publishes stack addresses (interpreters, setjmp/longjmp across calls, foreign
 /// runtimes).
 pub const GS_STACK_FIXED: u32 = 1;
-/// Stack kind (issue #16): the goroutine runs on a stack shared by the copy-stack goroutines of
-/// its thread, always at the same address; when it switches out, the live part of its stack (what
-/// lies above its stack pointer) is copied to a heap area sized to fit, and copied back when it
-/// switches in. Nothing is ever adjusted (no pointer rewriting, unlike a GROWABLE move), a parked
-/// goroutine costs what it had live (hundreds of bytes, not pages), and a switch costs a copy of
-/// what is live. The shared stack is 8 MiB, committed as touched; overflowing it is fatal.
+/// Stack kind (issue #16): the goroutine runs on one of a few stacks ("slots", 8 per thread) shared
+/// by the copy-stack goroutines of its thread, always the same one at the same address. Its bytes
+/// stay there when it switches out; when another goroutine needs the slot, the live part of its
+/// stack (what lies above its stack pointer) is copied to a heap area sized to fit, and copied back
+/// when it switches in. Nothing is ever adjusted (no pointer rewriting, unlike a GROWABLE move), a
+/// parked goroutine costs what it had live (hundreds of bytes, not pages), a switch between
+/// goroutines that hold their slots copies nothing, and one that takes a slot over costs a copy of
+/// what is live. Each slot is 8 MiB, committed as touched; overflowing it is fatal.
 /// THE CONTRACT: a pointer into such a goroutine's stack is valid only while it runs. Never hand
 /// `&local` to another goroutine or thread (through a channel, a global, the heap): while its
 /// owner is switched out, that address holds another goroutine's frames, so reads return garbage
@@ -171,8 +173,8 @@ pub struct gs_stack_info {
     pub size: usize,
     /// `hi -` the caller's stack pointer.
     pub used: usize,
-    /// `GS_STACK_GROWABLE`, `GS_STACK_FIXED` or `GS_STACK_COPY` (whose `lo`/`hi` are its thread's
-    /// shared stack, the same for every copy-stack goroutine of that thread).
+    /// `GS_STACK_GROWABLE`, `GS_STACK_FIXED` or `GS_STACK_COPY` (whose `lo`/`hi` are the shared
+    /// stack, one of its thread's slots, that it shares with other copy-stack goroutines).
     pub kind: u32,
     /// Times this goroutine's stack grew.
     pub grows: u64,

@@ -20,6 +20,8 @@
 //!    on the same P, as the only goroutine.
 //! 2. No worker Ms: the calling thread's M (if it has one) is the only M; new workers start on
 //!    demand as in a fresh process. Ps: all idle except the one the calling goroutine holds.
+//!    The calling thread's copy-stack slots keep only the calling goroutine as a resident
+//!    (copystack.rs, invariant 5).
 //! 3. Timers are dropped (they belonged to dropped goroutines); deadlock detection counts the one
 //!    thread.
 //! 4. `fork` in a goroutine on a worker thread: the child's only thread is that worker; once its
@@ -133,6 +135,8 @@ pub fn after_fork_child() {
         unsafe {
             let m = &mut *me;
             core::ptr::write(&mut m.lockedq, Mutex::new(GQueue::new()));
+            // The dropped goroutines' bytes on this thread's copy-stack slots need no saving.
+            copystack::after_fork(me, keep);
             m.lockedq_len.store(0, Relaxed);
             m.note.reset();
             m.nextp = null_mut();

@@ -110,9 +110,10 @@ pub struct M {
     /// A worker whose thread is the only one of a fork child (fork.rs, rule 4): it leaves the
     /// scheduler once the goroutines are done, and the process exits.
     pub(super) forked_worker: bool,
-    /// The shared stack of this M's copy-stack goroutines (copystack.rs), reserved at the first
-    /// one's first run; never freed (its goroutines stay pinned to this record).
-    pub(super) copy_stack: crate::stack::Stack,
+    /// The shared stacks (slots) of this M's copy-stack goroutines and their residents
+    /// (copystack.rs), each reserved at its first use; never freed (its goroutines stay pinned to
+    /// this record and point at their slot).
+    pub(super) copy_slots: super::copystack::Slots,
 }
 
 /// The calling thread's M, or null if it never ran goroutines. Reads the initial-exec TLS word
@@ -465,7 +466,7 @@ pub(crate) fn getm_or_create() -> *mut M {
         tsan_g0: null_mut(),
         ticks: AtomicU64::new(0),
         forked_worker: false,
-        copy_stack: crate::stack::Stack::default(),
+        copy_slots: Default::default(),
     };
     crate::base::errno::check_thread();
     let mut s = lock_sched();
@@ -488,7 +489,7 @@ pub(crate) fn getm_or_create() -> *mut M {
 
 impl M {
     /// Reuses the record of an exited thread: every field from `fresh` except the locks
-    /// (`lockedq`, `note`) and the copy-stack goroutines' shared stack (`copy_stack`), which a waker that read this M's address before the thread left may
+    /// (`lockedq`, `note`) and the copy-stack goroutines' slots (`copy_slots`), which a waker that read this M's address before the thread left may
     /// still take (it then sees `departed` and backs off); `lockedq` is empty since the thread left
     /// the scheduler (schedule.rs: leave_scheduler). Written as a destructuring so that a new field
     /// cannot be forgotten.
@@ -535,7 +536,7 @@ impl M {
             asan_switching,
             tsan_g0,
             // Kept: copy-stack goroutines pinned to this record resume on it (copystack.rs).
-            copy_stack: _,
+            copy_slots: _,
         } = fresh;
         debug_assert!(self.lockedq.lock().is_empty());
         (self.id, self.g0_base, self.resume_sp, self.curg, self.p, self.on_g0) =

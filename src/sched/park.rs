@@ -85,8 +85,9 @@ pub fn yield_now() -> c_int {
 }
 
 /// First thing every `_m` function does: note the FP control state the goroutine left loaded,
-/// free the stacks it left behind when it grew in the signal handler, and save a copy-stack
-/// goroutine's live part (copystack.rs).
+/// free the stacks it left behind when it grew in the signal handler. (A copy-stack goroutine
+/// stays resident on its slot: it is evicted only when another goroutine needs the slot,
+/// copystack.rs.)
 ///
 /// # Safety
 /// On g0, `g` just saved by mcall on its M.
@@ -101,11 +102,6 @@ pub(crate) unsafe fn enter_m(g: *mut G) -> *mut M {
             ((*(*g).embed_hooks).switch_out)(g);
         }
         grow::settle(m, g);
-        if copystack::is_copy(g) {
-            // Here, so that every `_m` function leaves the shared stack free (copystack.rs,
-            // invariant 1); the frame stays intact for a park's unlock function meanwhile.
-            copystack::save(g);
-        }
         m
     }
 }
@@ -228,7 +224,7 @@ pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
     // SAFETY: per the contract.
     unsafe {
         if copystack::is_copy(g) {
-            copystack::restore(g);
+            copystack::make_resident(g);
         }
         let sp = take_context(g);
         sanitizer::leave_g0(m, g);
@@ -306,8 +302,7 @@ pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
         if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
-            handoff_claim(m, pr, next);
-            copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
+            copy_park_handoff(m, pr, g, next, lock);
             return true;
         }
         let sp = handoff_run(m, pr, next);
@@ -356,14 +351,56 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
         if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
-            handoff_claim(m, pr, next);
-            copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
+            copy_yield_handoff(m, pr, g, next, tail);
             return true;
         }
         let sp = handoff_run(m, pr, next);
         // (No sanitizer fiber hooks: handoff_start refuses when a sanitizer is present.)
         arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
         true
+    }
+}
+
+/// [`park_handoff`]'s switch when either side is a copy-stack goroutine (copystack.rs,
+/// invariant 3): direct when [`copystack::handoff_ready`] got `next`'s bytes in place, else
+/// through g0. Returns once `g` is resumed. Out of line, so that the GROWABLE hand-offs keep the
+/// shape they had before the slots: inlined, the slot tests cost them 2 instructions per yield
+/// (callgrind: register pressure around the switch), and a closure for what to publish 1 per
+/// yield and 2 per channel round trip.
+///
+/// # Safety
+/// As [`park_handoff`] once it took `next`: on `g`'s stack, `m` its M holding `pr`; `lock` is
+/// the held lock byte the switch releases.
+#[inline(never)]
+unsafe fn copy_park_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, lock: *mut u8) {
+    // SAFETY: per the contract.
+    unsafe {
+        if !copystack::handoff_ready(g, next) {
+            handoff_claim(m, pr, next);
+            copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
+            return;
+        }
+        let sp = handoff_run(m, pr, next);
+        arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
+    }
+}
+
+/// [`yield_handoff`]'s switch when either side is a copy-stack goroutine: as
+/// [`copy_park_handoff`]; `tail` is the run queue's new tail the switch publishes.
+///
+/// # Safety
+/// As [`yield_handoff`] once it took `next` and prepared the tail.
+#[inline(never)]
+unsafe fn copy_yield_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, tail: u32) {
+    // SAFETY: per the contract.
+    unsafe {
+        if !copystack::handoff_ready(g, next) {
+            handoff_claim(m, pr, next);
+            copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
+            return;
+        }
+        let sp = handoff_run(m, pr, next);
+        arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
     }
 }
 

@@ -138,7 +138,7 @@ pub(crate) unsafe fn spawn_inner(
     // as Go's do (its stacks start at 2 KiB and are mostly untouched until run), instead of each
     // faulting in fresh pages. FIXED stacks (user-sized, possibly huge) are taken now, so that
     // failing to get one is GS_ENOMEM for the spawner.
-    // A copy-stack goroutine takes its M's shared stack at its first run (copystack.rs); under a
+    // A copy-stack goroutine takes a slot of its M at its first run (copystack.rs); under a
     // sanitizer or valgrind, which cannot follow its stack being copied, it is a FIXED one.
     let mut attr = attr;
     if attr.stack_kind == GS_STACK_COPY && (sanitizer::any() || stack::valgrind::active()) {
@@ -320,7 +320,7 @@ pub(super) unsafe extern "C" fn goexit0(gp: *mut c_void) {
         (*g).status.store(G_DEAD, Relaxed);
         let pl = p.local();
         if copystack::is_copy(g) {
-            copystack::release(g); // (its stack is the M's shared one)
+            copystack::release(g); // (its stack is a slot of its M: left empty if it was resident)
         } else {
             pl.stacks.free((*g).stack);
         }
@@ -354,8 +354,8 @@ pub(super) unsafe extern "C" fn goexit0(gp: *mut c_void) {
 }
 
 /// A GROWABLE goroutine's first run: takes its stack from the P's cache and builds the entry
-/// frame that calls its function. A copy-stack goroutine takes its M's shared stack instead
-/// (free now: copystack.rs, invariant 1). Out of memory here is fatal (as in Go: the spawner is gone).
+/// frame that calls its function. A copy-stack goroutine takes the next slot of its M instead
+/// (evicting its resident: copystack.rs, invariant 1). Out of memory here is fatal (as in Go: the spawner is gone).
 ///
 /// # Safety
 /// On g0 of the M that holds `p` and is about to run `g`, which has no stack yet.
@@ -369,7 +369,7 @@ pub(super) unsafe fn first_run(p: &P, g: *mut G) {
             let Some(f) = gr.start_fn.take() else {
                 fatal!("goroutine {} has neither a stack nor a function", gr.goid)
             };
-            gr.stack = copystack::shared_stack(gr.m);
+            gr.stack = copystack::assign(gr.m, g);
             gr.stackguard0 = gr.stack.lo + STACK_GUARD;
             gr.sched.sp = arch::init_frame(gr.stack.hi, f, gr.start_arg, goexit1, g.cast(), gr.start_fp);
             return;

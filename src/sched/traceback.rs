@@ -90,6 +90,17 @@ pub fn write_goroutine(w: &mut FdWriter, g: &G) -> bool {
         let _ = write!(w, "\tstack=none yet ({} bytes at its first run) {}", g.growth.initial, kind);
     } else {
         let _ = write!(w, "\tstack=[{:#x}, {:#x}) {} bytes {}", g.stack.lo, g.stack.hi, g.stack.size(), kind);
+        if g.stack_kind == crate::base::types::GS_STACK_COPY {
+            // Where its bytes are (copystack.rs, invariant 5).
+            match super::copystack::residence(g) {
+                None => {
+                    let _ = w.write_str(" resident");
+                }
+                Some(n) => {
+                    let _ = write!(w, " saved {n} bytes");
+                }
+            }
+        }
     }
     if let Some(n) = &g.name {
         let _ = w.write_str(", name \"");
