@@ -249,6 +249,185 @@ unsafe fn install_chunk_cache(api: &Api) {
     });
 }
 
+// ---- copy-stack goroutines -------------------------------------------------------------------
+//
+// Python goroutines run on the copy kind (GS_STACK_COPY, sched/copystack.rs: the goroutines of an
+// M share one stack; a switched-out one's live part, ~3 KB at a park, is kept in a heap save
+// area), when the check below passes; otherwise (and for an explicit stack size, or with
+// GOSTACK_PY_STACK=fixed) on a FIXED 8 MiB stack of their own as before.
+//
+// What breaks naively (found with gdb on 3.11.7, a program that left goroutines parked): a
+// parked goroutine's thread state points into the shared stack, which by then holds another
+// goroutine's frames, and other code walks every thread state of the interpreter:
+// `sys._current_frames()` (gostack's own deadlock rule calls it: SIGSEGV in
+// `_PyThread_CurrentFrames` -> `_PyFrame_IsIncomplete` on a garbage frame), and likewise
+// `faulthandler.dump_traceback(all_threads=True)`, `PyThreadState_GetFrame`, profilers. The
+// pointers into the C stack:
+// - 3.11, 3.12: `tstate->cframe`, the innermost `_PyEval_EvalFrameDefault`'s `_PyCFrame` local;
+// - 3.12, 3.13: each eval call's `entry_frame` (an `_PyInterpreterFrame` local, owner CSTACK)
+//   links the frame chain: the bottom frame of every nested eval call has `previous` pointing at
+//   it. 3.11 links frames through the data stack only (heap).
+//
+// So while a copy-stack goroutine is switched out ([`detach`], in switch_out, while its stack is
+// still in place) its thread state points at no C stack: 3.11 and 3.12 point `tstate->cframe`
+// at the thread state's own `root_cframe` (what a fresh thread state has); on 3.11 that carries
+// the goroutine's current frame (the chain is in the data stack: `sys._current_frames()` and
+// faulthandler show parked goroutines), on 3.12 none (the chain would cross entry frames). 3.13
+// sets `tstate->current_frame` to NULL. [`attach`] puts the pointer back in the `restored` hook:
+// after the stack is copied back, before the goroutine resumes (and takes the GIL). Greenlet
+// does the same kind of bookkeeping (`tstate->cframe` saved per greenlet; 3.12's entry frames
+// hidden from suspended greenlets' chains).
+//
+// These are private `PyThreadState` fields: offsets per minor version from CPython's headers
+// (cpython/pystate.h, 3.11.7, 3.12.1, 3.13.0), used only after a check at the first spawn:
+// `Py_Version` is exactly that minor version; a fresh thread state has `cframe == &root_cframe`
+// and no current frame; and the word we would write, set in the fresh state to the calling
+// thread's current frame, makes the public `PyThreadState_GetFrame` return the calling thread's
+// frame object for both. Anything else: FIXED stacks, as before.
+//
+// What remains unprotected: another OS thread that holds the GIL and walks a goroutine's thread
+// state while that goroutine's M switches it (the switch runs without the GIL): a pointer loaded
+// just before `detach` may be followed after the shared stack was overwritten. The window is the
+// reader's few loads (sys._current_frames) or its walk (faulthandler, which CPython documents as
+// unsafe for other threads anyway); FIXED stacks (GOSTACK_PY_STACK=fixed) have no such window.
+
+/// Where a thread state keeps its pointer to the running frames (offsets in bytes).
+#[derive(Clone, Copy)]
+enum Frames {
+    /// 3.11 and 3.12: `tstate->cframe` at `cframe`, `tstate->root_cframe` at `root`, and
+    /// `current_frame` at `current` inside a `_PyCFrame`; `keep`: the root carries the current
+    /// frame while detached (3.11, with `use_tracing`, the `_PyCFrame`'s first byte).
+    CFrame { cframe: usize, root: usize, current: usize, keep: bool },
+    /// 3.13: `tstate->current_frame` at `off`.
+    Current { off: usize },
+}
+
+static LAYOUT: OnceLock<Option<Frames>> = OnceLock::new();
+
+/// The checked layout, or None: Python goroutines then run on FIXED stacks.
+///
+/// # Safety
+/// The calling thread holds the GIL and runs Python code (a `ctypes.PyDLL` call).
+unsafe fn frames(api: &Api, interp: Obj) -> Option<Frames> {
+    // SAFETY: per the contract.
+    *LAYOUT.get_or_init(|| unsafe { detect(api, interp) })
+}
+
+/// # Safety
+/// As [`frames`].
+unsafe fn detect(api: &Api, interp: Obj) -> Option<Frames> {
+    match std::env::var("GOSTACK_PY_STACK").as_deref() {
+        Ok("fixed") => return None,
+        Ok("copy") | Ok("") | Err(_) => {}
+        Ok(other) => {
+            eprintln!("gostack: GOSTACK_PY_STACK={other:?} is neither copy nor fixed: using copy");
+        }
+    }
+    let version = sym(b"Py_Version\0")?;
+    let get_frame = sym(b"PyThreadState_GetFrame\0")?;
+    let get_current = sym(b"PyThreadState_Get\0")?;
+    let delete = sym(b"PyThreadState_Delete\0")?;
+    // SAFETY: these are the CPython functions of those names (signatures as the casts spell
+    // out); Py_Version is a `const unsigned long`; the GIL is held.
+    unsafe {
+        let get_frame: FnObjToObj = core::mem::transmute::<*mut c_void, FnObjToObj>(get_frame);
+        let get_current: FnToObj = core::mem::transmute::<*mut c_void, FnToObj>(get_current);
+        let delete: FnObj = core::mem::transmute::<*mut c_void, FnObj>(delete);
+        let layout = match *(version as *const core::ffi::c_ulong) >> 16 {
+            0x030b => Frames::CFrame { cframe: 56, root: 336, current: 8, keep: true },
+            0x030c => Frames::CFrame { cframe: 56, root: 272, current: 0, keep: false },
+            0x030d => Frames::Current { off: 72 },
+            _ => return None,
+        };
+        let cur = get_current() as usize;
+        let fresh = (api.thread_state_new)(interp) as usize;
+        if cur == 0 || fresh == 0 {
+            return None;
+        }
+        let word = |a: usize| a as *mut usize;
+        // The frame word of `fresh` and the calling thread's current frame, if the layout holds.
+        let probe = match layout {
+            Frames::CFrame { cframe, root, current, .. } => {
+                if *word(fresh + cframe) == fresh + root && *word(fresh + root + current) == 0 {
+                    Some((fresh + root + current, *word(*word(cur + cframe) + current)))
+                } else {
+                    None
+                }
+            }
+            Frames::Current { off } => (*word(fresh + off) == 0).then(|| (fresh + off, *word(cur + off))),
+        };
+        let mut ok = false;
+        if let Some((slot, frame)) = probe {
+            if frame != 0 {
+                *word(slot) = frame;
+                let a = get_frame(fresh as Obj);
+                *word(slot) = 0;
+                let b = get_frame(cur as Obj);
+                ok = !a.is_null() && a == b;
+                for f in [a, b] {
+                    if !f.is_null() {
+                        (api.dec_ref)(f);
+                    }
+                }
+            }
+        }
+        (api.thread_state_clear)(fresh as Obj);
+        delete(fresh as Obj);
+        ok.then_some(layout)
+    }
+}
+
+/// Points `pg`'s thread state away from its stack (see above); saves what [`attach`] puts back.
+///
+/// # Safety
+/// `pg`'s goroutine is switched out and its stack still in place; `pg.tstate` is live.
+unsafe fn detach(pg: &mut PyG) {
+    let Some(Some(layout)) = LAYOUT.get().copied() else { return };
+    let ts = pg.tstate as usize;
+    // SAFETY: per the contract and the checked layout; the slot is published with one aligned
+    // store (readers holding the GIL may look at it meanwhile).
+    unsafe {
+        match layout {
+            Frames::CFrame { cframe, root, current, keep } => {
+                let slot = (ts + cframe) as *mut usize;
+                let cf = *slot;
+                let rootp = ts + root;
+                if cf == rootp {
+                    return;
+                }
+                *((rootp + current) as *mut usize) = if keep { *((cf + current) as *const usize) } else { 0 };
+                if keep {
+                    *(rootp as *mut u8) = *(cf as *const u8);
+                }
+                pg.saved_frame = cf;
+                core::sync::atomic::AtomicUsize::from_ptr(slot).store(rootp, Release);
+            }
+            Frames::Current { off } => {
+                let slot = (ts + off) as *mut usize;
+                pg.saved_frame = *slot;
+                core::sync::atomic::AtomicUsize::from_ptr(slot).store(0, Release);
+            }
+        }
+        pg.detached = true;
+    }
+}
+
+/// Undoes [`detach`].
+///
+/// # Safety
+/// `pg`'s goroutine is detached, its stack back in place, and it has not resumed yet.
+unsafe fn attach(pg: &mut PyG) {
+    let Some(Some(layout)) = LAYOUT.get().copied() else { return };
+    let ts = pg.tstate as usize;
+    let off = match layout {
+        Frames::CFrame { cframe, .. } => cframe,
+        Frames::Current { off } => off,
+    };
+    // SAFETY: per the contract and the checked layout.
+    unsafe { core::sync::atomic::AtomicUsize::from_ptr((ts + off) as *mut usize).store(pg.saved_frame, Release) };
+    pg.detached = false;
+}
+
 /// Per-goroutine state (`G::embed_data`): owned by the goroutine, freed by `switch_out` at exit.
 struct PyG {
     callable: Obj,
@@ -261,9 +440,16 @@ struct PyG {
     swapped: bool,
     /// The entry has finished: the next switch-out is the goroutine's exit.
     done: bool,
+    /// Runs on the copy kind: its thread state is detached from the shared stack while it is
+    /// switched out (see "Copy-stack goroutines" below).
+    copy: bool,
+    /// The frame pointer [`detach`] took out of the thread state (3.11/3.12: `tstate->cframe`;
+    /// 3.13: `tstate->current_frame`), valid while `detached`.
+    saved_frame: usize,
+    detached: bool,
 }
 
-static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out };
+static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out, restored };
 
 /// # Safety
 /// Called by the scheduler on g0 with a goroutine spawned by [`spawn`] (embed_data is its PyG).
@@ -291,8 +477,24 @@ unsafe fn switch_out(g: *mut G) {
             libc::pthread_setspecific(pg.key, pg.saved_slot);
             pg.swapped = false;
         }
+        if pg.copy && !pg.tstate.is_null() && !pg.detached {
+            detach(pg);
+        }
         if pg.done {
             drop(Box::from_raw(pgp));
+        }
+    }
+}
+
+/// # Safety
+/// Called by the scheduler on g0 for a copy-stack goroutine spawned by [`spawn`], its stack back
+/// in place, right before it resumes.
+unsafe fn restored(g: *mut G) {
+    // SAFETY: per the contract; only this M touches the PyG while the goroutine is on it.
+    unsafe {
+        let pg = &mut *((*g).embed_data() as *mut PyG);
+        if pg.detached {
+            attach(pg);
         }
     }
 }
@@ -310,6 +512,12 @@ unsafe extern "C" fn entry(arg: *mut c_void) {
         let ts = (api.thread_state_new)(pg.interp);
         if ts.is_null() {
             fatal!("gostack: PyThreadState_New failed (out of memory)");
+        }
+        if let Some(Frames::CFrame { cframe, root, .. }) = LAYOUT.get().copied().flatten() {
+            // The start-up check, repeated on every new thread state (two loads).
+            if pg.copy && *((ts as usize + cframe) as *const usize) != ts as usize + root {
+                fatal!("gostack: a new PyThreadState does not have the layout checked at start-up");
+            }
         }
         // Point the slot at ts before taking the GIL, so that PyGILState_Check() holds from the
         // first allocation on; from now on the hooks keep it so across switches.
@@ -358,6 +566,8 @@ pub unsafe fn spawn(callable: *mut c_void, stack_size: usize) -> i64 {
     // SAFETY: GIL held.
     unsafe { install_chunk_cache(api) };
     let size = crate::stack::round_size(if stack_size == 0 { PY_STACK_SIZE } else { stack_size });
+    // SAFETY: GIL held.
+    let copy = stack_size == 0 && unsafe { frames(api, interp) }.is_some();
     let pg = Box::into_raw(Box::new(PyG {
         callable,
         interp,
@@ -366,11 +576,14 @@ pub unsafe fn spawn(callable: *mut c_void, stack_size: usize) -> i64 {
         saved_slot: null_mut(),
         swapped: false,
         done: false,
+        copy,
+        saved_frame: 0,
+        detached: false,
     }));
     // SAFETY: GIL held; callable is live.
     unsafe { (api.inc_ref)(callable) };
     let attr = Attr {
-        stack_kind: GS_STACK_FIXED,
+        stack_kind: if copy { GS_STACK_COPY } else { GS_STACK_FIXED },
         stack_size: size,
         max_stack: size,
         embed: Some((&HOOKS, pg.cast())),

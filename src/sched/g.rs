@@ -141,9 +141,15 @@ pub struct G {
 /// on g0 of the goroutine's M, or, for a hand-off (park.rs: park_handoff / yield_handoff), on the
 /// stack of the goroutine switching out, right before the switch. They must not switch goroutines
 /// and must only touch per-thread state that nothing reads until the switch is done.
+///
+/// `restored` runs only for a copy-stack goroutine (copystack.rs), on g0 right after its stack
+/// is back in place and right before it resumes: the first moment pointers into its stack are
+/// valid again (`switch_in` runs earlier, for a hand-off even on the outgoing goroutine's stack,
+/// which may be the same shared range).
 pub struct EmbedHooks {
     pub switch_in: unsafe fn(g: *mut G),
     pub switch_out: unsafe fn(g: *mut G),
+    pub restored: unsafe fn(g: *mut G),
 }
 
 impl G {

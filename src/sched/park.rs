@@ -229,6 +229,9 @@ pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
     unsafe {
         if copystack::is_copy(g) {
             copystack::restore(g);
+            if !(*g).embed_hooks.is_null() {
+                ((*(*g).embed_hooks).restored)(g);
+            }
         }
         let sp = take_context(g);
         sanitizer::leave_g0(m, g);
