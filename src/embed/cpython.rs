@@ -499,6 +499,14 @@ unsafe fn restored(g: *mut G) {
     }
 }
 
+/// [`entry`]'s fatal errors, out of line: `fatal!`'s formatting buffer inlined there made the
+/// entry's frame 1,088 bytes, which every parked copy-stack goroutine kept in its save area.
+#[cold]
+#[inline(never)]
+fn entry_fatal(msg: &str) -> ! {
+    fatal!("{}", msg)
+}
+
 /// The goroutine's entry: runs the callable under a thread state of its own.
 ///
 /// # Safety
@@ -508,15 +516,15 @@ unsafe extern "C" fn entry(arg: *mut c_void) {
     // SAFETY: arg is the PyG made by spawn, owned by this goroutine; the API was loaded by spawn.
     unsafe {
         let pg = &mut *(arg as *mut PyG);
-        let Some(api) = API.get().and_then(|a| a.as_ref()) else { fatal!("gostack: CPython API vanished") };
+        let Some(api) = API.get().and_then(|a| a.as_ref()) else { entry_fatal("gostack: CPython API vanished") };
         let ts = (api.thread_state_new)(pg.interp);
         if ts.is_null() {
-            fatal!("gostack: PyThreadState_New failed (out of memory)");
+            entry_fatal("gostack: PyThreadState_New failed (out of memory)");
         }
         if let Some(Frames::CFrame { cframe, root, .. }) = LAYOUT.get().copied().flatten() {
             // The start-up check, repeated on every new thread state (two loads).
             if pg.copy && *((ts as usize + cframe) as *const usize) != ts as usize + root {
-                fatal!("gostack: a new PyThreadState does not have the layout checked at start-up");
+                entry_fatal("gostack: a new PyThreadState does not have the layout checked at start-up");
             }
         }
         // Point the slot at ts before taking the GIL, so that PyGILState_Check() holds from the
