@@ -91,7 +91,7 @@ excepthook: Callable[[GoroutineExceptArgs], None] = _default_excepthook
 
 
 def _report(e: BaseException) -> None:
-    gid = _lib.gs_self()
+    gid = _lib.f_self()
     with _failures_lock:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             _stop.append(e)
@@ -256,8 +256,8 @@ def stack_size(size: Optional[int] = None) -> int:
 def _rebind() -> None:
     global _spawn, _gs_yield, _gs_self
     _spawn = _lib.gs_py_spawn
-    _gs_yield = _lib.gs_yield
-    _gs_self = _lib.gs_self
+    _gs_yield = _lib.f_yield
+    _gs_self = _lib.f_self
 
 
 _spawn = _gs_yield = _gs_self = None  # type: ignore[assignment]
@@ -525,7 +525,7 @@ def sleep(seconds: float) -> None:
         time.sleep(min(float(seconds), threading.TIMEOUT_MAX))
         return
     _check_greenlet("sleep")
-    rc = _lib.gs_sleep(ns)
+    rc = _lib.f_sleep(ns)
     if rc:
         fail(rc, "sleep")
 

@@ -8,15 +8,15 @@
 //! ([`handle`]).
 
 // In this order in include/gostack.h (cbindgen follows the declarations).
-mod go;
+pub(crate) mod go;
 
 mod stack;
 
-mod chan;
+pub(crate) mod chan;
 
-mod sync;
+pub(crate) mod sync;
 
-mod io;
+pub(crate) mod io;
 
 mod info;
 

@@ -51,3 +51,20 @@ pub extern "C" fn gs_py_stop() -> c_int {
 pub extern "C" fn gs_py_asleep() -> c_int {
     export!(unchecked, { cpython::asleep() })
 }
+
+/// For Python (through `ctypes.PyDLL`, with the GIL held, restype `py_object`): a new dict from
+/// the names of the switching calls (`gs_yield`, `gs_sleep`, `gs_chan_send`, `gs_chan_recv`,
+/// `gs_chan_recv_timeout`, `gs_select`, `gs_waitgroup_wait`, `gs_mutex_lock`, `gs_sema_acquire`,
+/// `gs_fd_wait`) and a few hot others (`gs_self`, `gs_chan_try_send`, `gs_chan_try_recv`) to
+/// Python built-in functions that call them: same arguments as the C functions, as Python ints
+/// (pointers as addresses), the GIL released around the blocking ones, the result as an int.
+/// They keep less C stack in a parked goroutine than ctypes calls and convert no arguments.
+/// NULL if the CPython API is not found.
+///
+/// # Safety
+/// The calling thread holds the GIL.
+#[no_mangle]
+pub unsafe extern "C" fn gs_py_fastcalls() -> *mut c_void {
+    // SAFETY: per this function's contract.
+    export!(unchecked, { unsafe { crate::embed::pyfast::table() } })
+}
