@@ -900,6 +900,20 @@ int gs_dump(int fd);
 int64_t gs_py_spawn(void *callable, size_t stack_size);
 
 /*
+ For Python (through `ctypes.PyDLL`, with the GIL held): as [`gs_py_spawn`], but the goroutine
+ calls `callable(*args)` (`args` a tuple, or NULL for no arguments) inside the
+ `contextvars.Context` `context` (entered with `PyContext_Enter` around the call; NULL: none),
+ so that a Python wrapper needs neither a `functools.partial` nor `Context.run`: fewer C
+ frames kept by every parked goroutine. Takes references to the three objects until the call
+ returns. `GS_EINVAL` also if `args` is not a tuple.
+
+ # Safety
+ The calling thread holds the GIL; `callable`, and `args` and `context` unless NULL, point to
+ live Python objects.
+ */
+int64_t gs_py_spawn_call(void *callable, void *args, void *context, size_t stack_size);
+
+/*
  For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
  most about `slice_ns` nanoseconds (longer only while a goroutine runs without switching).
  Returns 0 once no goroutine is left, 1 if some are (call again: in between, the interpreter runs

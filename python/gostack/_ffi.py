@@ -235,6 +235,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any, str]] = {
     "gs_self": ([], c_int64, KEEP),
     "gs_get_stats": ([POINTER(gs_stats)], c_int, KEEP),
     "gs_py_spawn": ([py_object, c_size_t], c_int64, KEEP),
+    "gs_py_spawn_call": ([py_object, py_object, py_object, c_size_t], c_int64, KEEP),
     "gs_py_run": ([c_int64], c_int, RELEASE),
     "gs_py_stop": ([], c_int, KEEP),
     "gs_py_asleep": ([], c_int, KEEP),
@@ -299,6 +300,7 @@ class Library:
     gs_self: Callable[[], int]
     gs_get_stats: CFn
     gs_py_spawn: Callable[[Any, int], int]
+    gs_py_spawn_call: Callable[[Any, Any, Any, int], int]
     gs_py_run: Callable[[int], int]
     gs_py_stop: Callable[[], int]
     gs_py_asleep: Callable[[], int]
