@@ -264,7 +264,7 @@ unsafe fn install_chunk_cache(api: &Api) {
 // ---- copy-stack goroutines -------------------------------------------------------------------
 //
 // Python goroutines run on the copy kind (GS_STACK_COPY, sched/copystack.rs: the goroutines of an
-// M share one stack; a switched-out one's live part, ~3 KB at a park, is kept in a heap save
+// M share one stack; a switched-out one's live part, ~1 KB at a park, is kept in a heap save
 // area), when the check below passes; otherwise (and for an explicit stack size, or with
 // GOSTACK_PY_STACK=fixed) on a FIXED 8 MiB stack of their own as before.
 //
@@ -276,26 +276,32 @@ unsafe fn install_chunk_cache(api: &Api) {
 // `faulthandler.dump_traceback(all_threads=True)`, `PyThreadState_GetFrame`, profilers. The
 // pointers into the C stack:
 // - 3.11, 3.12: `tstate->cframe`, the innermost `_PyEval_EvalFrameDefault`'s `_PyCFrame` local;
-// - 3.12, 3.13: each eval call's `entry_frame` (an `_PyInterpreterFrame` local, owner CSTACK)
-//   links the frame chain: the bottom frame of every nested eval call has `previous` pointing at
-//   it. 3.11 links frames through the data stack only (heap).
+// - 3.12, 3.13: each eval call's `entry_frame` (an `_PyInterpreterFrame` local, owner
+//   FRAME_OWNED_BY_CSTACK) links the frame chain: the bottom frame of every nested eval call has
+//   `previous` pointing at it. Seen: another goroutine's `traceback.extract_stack(frame)` of a
+//   parked goroutine's frame listed its own frames past such a link (tests/test_copystack.py).
+//   3.11 links frames through the data stack only (heap).
 //
 // So while a copy-stack goroutine is switched out ([`detach`], in switch_out, while its stack is
-// still in place) its thread state points at no C stack: 3.11 and 3.12 point `tstate->cframe`
-// at the thread state's own `root_cframe` (what a fresh thread state has); on 3.11 that carries
-// the goroutine's current frame (the chain is in the data stack: `sys._current_frames()` and
-// faulthandler show parked goroutines), on 3.12 none (the chain would cross entry frames). 3.13
-// sets `tstate->current_frame` to NULL. [`attach`] puts the pointer back in the `restored` hook:
-// after the stack is copied back, before the goroutine resumes (and takes the GIL). Greenlet
-// does the same kind of bookkeeping (`tstate->cframe` saved per greenlet; 3.12's entry frames
-// hidden from suspended greenlets' chains).
+// still in place) nothing of its thread state leads into its stack: 3.11 and 3.12 point
+// `tstate->cframe` at the thread state's own `root_cframe` (what a fresh thread state has),
+// carrying the current frame (and 3.11's `use_tracing`); 3.12 and 3.13 unlink the entry frames
+// from the chain (each frame whose `previous` is one gets the first frame past them, and the
+// original is kept). Parked goroutines stay visible with their whole stacks to
+// `sys._current_frames()`, faulthandler and `f_back`. [`attach`] undoes it in the `restored`
+// hook: after the stack is copied back, before the goroutine resumes (and takes the GIL). The
+// unlinking walks the goroutine's frame chain at every switch-out (a few ns a frame). Greenlet
+// does the same bookkeeping (`tstate->cframe` per greenlet; 3.12's entry frames hidden from a
+// suspended greenlet's chain, `expose_frames`).
 //
-// These are private `PyThreadState` fields: offsets per minor version from CPython's headers
-// (cpython/pystate.h, 3.11.7, 3.12.1, 3.13.0), used only after a check at the first spawn:
-// `Py_Version` is exactly that minor version; a fresh thread state has `cframe == &root_cframe`
-// and no current frame; and the word we would write, set in the fresh state to the calling
-// thread's current frame, makes the public `PyThreadState_GetFrame` return the calling thread's
-// frame object for both. Anything else: FIXED stacks, as before.
+// These are private layouts: offsets per minor version from CPython's headers (cpython/pystate.h
+// and internal/pycore_frame.h of 3.11.7, 3.12.1, 3.13.0), used only after a check at the first
+// spawn: `Py_Version` is exactly that minor version; a fresh thread state has
+// `cframe == &root_cframe` and no current frame; the frame word we would write, set in the fresh
+// state to the calling thread's current frame, makes the public `PyThreadState_GetFrame` return
+// the calling thread's frame object for both; that frame's code is `PyFrame_GetCode`'s; and
+// (3.12, 3.13) the calling thread's chain has an entry frame, all of them on its C stack. Anything
+// else: FIXED stacks, as before.
 //
 // What remains unprotected: another OS thread that holds the GIL and walks a goroutine's thread
 // state while that goroutine's M switches it (the switch runs without the GIL): a pointer loaded
@@ -305,29 +311,55 @@ unsafe fn install_chunk_cache(api: &Api) {
 
 /// Where a thread state keeps its pointer to the running frames (offsets in bytes).
 #[derive(Clone, Copy)]
-enum Frames {
+enum Top {
     /// 3.11 and 3.12: `tstate->cframe` at `cframe`, `tstate->root_cframe` at `root`, and
-    /// `current_frame` at `current` inside a `_PyCFrame`; `keep`: the root carries the current
-    /// frame while detached (3.11, with `use_tracing`, the `_PyCFrame`'s first byte).
-    CFrame { cframe: usize, root: usize, current: usize, keep: bool },
-    /// 3.13: `tstate->current_frame` at `off`.
+    /// `current_frame` at `current` inside a `_PyCFrame`; `tracing`: the `_PyCFrame` starts with
+    /// `use_tracing` (3.11).
+    CFrame { cframe: usize, root: usize, current: usize, tracing: bool },
+    /// 3.13: `tstate->current_frame` at `off` (a frame in the data stack, or NULL).
     Current { off: usize },
 }
 
-static LAYOUT: OnceLock<Option<Frames>> = OnceLock::new();
+#[derive(Clone, Copy)]
+struct Layout {
+    top: Top,
+    /// `_PyInterpreterFrame.f_code` (3.13: `f_executable`), for the check only.
+    code: usize,
+    /// 3.12, 3.13: eval calls put entry frames on the C stack (see above).
+    entries: bool,
+}
+
+/// `_PyInterpreterFrame.previous` and `.owner`, and `FRAME_OWNED_BY_CSTACK` (3.12, 3.13).
+const FRAME_PREVIOUS: usize = 8;
+const FRAME_OWNER: usize = 70;
+const OWNED_BY_CSTACK: u8 = 3;
+
+static LAYOUT: OnceLock<Option<Layout>> = OnceLock::new();
 
 /// The checked layout, or None: Python goroutines then run on FIXED stacks.
 ///
 /// # Safety
 /// The calling thread holds the GIL and runs Python code (a `ctypes.PyDLL` call).
-unsafe fn frames(api: &Api, interp: Obj) -> Option<Frames> {
+unsafe fn layout(api: &Api, interp: Obj) -> Option<Layout> {
     // SAFETY: per the contract.
     *LAYOUT.get_or_init(|| unsafe { detect(api, interp) })
 }
 
 /// # Safety
-/// As [`frames`].
-unsafe fn detect(api: &Api, interp: Obj) -> Option<Frames> {
+/// `f` is null or an `_PyInterpreterFrame` whose chain is intact (3.12, 3.13).
+unsafe fn past_entries(mut f: usize) -> usize {
+    // SAFETY: per the contract.
+    unsafe {
+        while f != 0 && *((f + FRAME_OWNER) as *const u8) == OWNED_BY_CSTACK {
+            f = *((f + FRAME_PREVIOUS) as *const usize);
+        }
+    }
+    f
+}
+
+/// # Safety
+/// As [`layout`].
+unsafe fn detect(api: &Api, interp: Obj) -> Option<Layout> {
     match std::env::var("GOSTACK_PY_STACK").as_deref() {
         Ok("fixed") => return None,
         Ok("copy") | Ok("") | Err(_) => {}
@@ -339,16 +371,26 @@ unsafe fn detect(api: &Api, interp: Obj) -> Option<Frames> {
     let get_frame = sym(b"PyThreadState_GetFrame\0")?;
     let get_current = sym(b"PyThreadState_Get\0")?;
     let delete = sym(b"PyThreadState_Delete\0")?;
+    let get_code = sym(b"PyFrame_GetCode\0")?;
     // SAFETY: these are the CPython functions of those names (signatures as the casts spell
     // out); Py_Version is a `const unsigned long`; the GIL is held.
     unsafe {
-        let get_frame: FnObjToObj = core::mem::transmute::<*mut c_void, FnObjToObj>(get_frame);
-        let get_current: FnToObj = core::mem::transmute::<*mut c_void, FnToObj>(get_current);
-        let delete: FnObj = core::mem::transmute::<*mut c_void, FnObj>(delete);
+        let get_frame = core::mem::transmute::<*mut c_void, FnObjToObj>(get_frame);
+        let get_current = core::mem::transmute::<*mut c_void, FnToObj>(get_current);
+        let delete = core::mem::transmute::<*mut c_void, FnObj>(delete);
+        let get_code = core::mem::transmute::<*mut c_void, FnObjToObj>(get_code);
         let layout = match *(version as *const core::ffi::c_ulong) >> 16 {
-            0x030b => Frames::CFrame { cframe: 56, root: 336, current: 8, keep: true },
-            0x030c => Frames::CFrame { cframe: 56, root: 272, current: 0, keep: false },
-            0x030d => Frames::Current { off: 72 },
+            0x030b => Layout {
+                top: Top::CFrame { cframe: 56, root: 336, current: 8, tracing: true },
+                code: 32,
+                entries: false,
+            },
+            0x030c => Layout {
+                top: Top::CFrame { cframe: 56, root: 272, current: 0, tracing: false },
+                code: 0,
+                entries: true,
+            },
+            0x030d => Layout { top: Top::Current { off: 72 }, code: 0, entries: true },
             _ => return None,
         };
         let cur = get_current() as usize;
@@ -358,15 +400,15 @@ unsafe fn detect(api: &Api, interp: Obj) -> Option<Frames> {
         }
         let word = |a: usize| a as *mut usize;
         // The frame word of `fresh` and the calling thread's current frame, if the layout holds.
-        let probe = match layout {
-            Frames::CFrame { cframe, root, current, .. } => {
+        let probe = match layout.top {
+            Top::CFrame { cframe, root, current, .. } => {
                 if *word(fresh + cframe) == fresh + root && *word(fresh + root + current) == 0 {
                     Some((fresh + root + current, *word(*word(cur + cframe) + current)))
                 } else {
                     None
                 }
             }
-            Frames::Current { off } => (*word(fresh + off) == 0).then(|| (fresh + off, *word(cur + off))),
+            Top::Current { off } => (*word(fresh + off) == 0).then(|| (fresh + off, *word(cur + off))),
         };
         let mut ok = false;
         if let Some((slot, frame)) = probe {
@@ -376,6 +418,17 @@ unsafe fn detect(api: &Api, interp: Obj) -> Option<Frames> {
                 *word(slot) = 0;
                 let b = get_frame(cur as Obj);
                 ok = !a.is_null() && a == b;
+                if ok {
+                    // The frame's code object (f_code, 3.13's f_executable).
+                    let code = get_code(a);
+                    ok = !code.is_null() && *word(frame + layout.code) == code as usize;
+                    if !code.is_null() {
+                        (api.dec_ref)(code);
+                    }
+                }
+                if ok && layout.entries {
+                    ok = entries_look_right(frame);
+                }
                 for f in [a, b] {
                     if !f.is_null() {
                         (api.dec_ref)(f);
@@ -389,38 +442,86 @@ unsafe fn detect(api: &Api, interp: Obj) -> Option<Frames> {
     }
 }
 
-/// Points `pg`'s thread state away from its stack (see above); saves what [`attach`] puts back.
+/// The calling thread's frame chain from `top` (its current frame, in the data stack) has at
+/// least one entry frame, and entry frames only on this thread's C stack (within 8 MiB above
+/// this function's frame).
+///
+/// # Safety
+/// `top` is the calling thread's current frame (3.12, 3.13 layout checked so far).
+#[inline(never)]
+unsafe fn entries_look_right(top: usize) -> bool {
+    let here = &top as *const usize as usize;
+    let on_stack = |f: usize| f > here && f - here < (8 << 20);
+    let (mut f, mut entries, mut n) = (top, 0, 0);
+    // SAFETY: per the contract, the chain is intact (the thread is running, GIL held).
+    unsafe {
+        while f != 0 && n < 100_000 {
+            let entry = *((f + FRAME_OWNER) as *const u8) == OWNED_BY_CSTACK;
+            if entry != on_stack(f) {
+                return false;
+            }
+            entries += entry as usize;
+            f = *((f + FRAME_PREVIOUS) as *const usize);
+            n += 1;
+        }
+    }
+    f == 0 && entries > 0 && !on_stack(top)
+}
+
+/// Makes `pg`'s thread state lead nowhere into its stack (see above); keeps what [`attach`] puts
+/// back.
 ///
 /// # Safety
 /// `pg`'s goroutine is switched out and its stack still in place; `pg.tstate` is live.
 unsafe fn detach(pg: &mut PyG) {
     let Some(Some(layout)) = LAYOUT.get().copied() else { return };
     let ts = pg.tstate as usize;
-    // SAFETY: per the contract and the checked layout; the slot is published with one aligned
-    // store (readers holding the GIL may look at it meanwhile).
+    // SAFETY: per the contract and the checked layout; pointers are published with aligned
+    // stores (readers holding the GIL may look at them meanwhile).
     unsafe {
-        match layout {
-            Frames::CFrame { cframe, root, current, keep } => {
-                let slot = (ts + cframe) as *mut usize;
-                let cf = *slot;
+        let publish =
+            |slot: usize, v: usize| core::sync::atomic::AtomicUsize::from_ptr(slot as *mut usize).store(v, Release);
+        let top = match layout.top {
+            Top::CFrame { cframe, root, current, tracing } => {
+                let cf = *((ts + cframe) as *const usize);
                 let rootp = ts + root;
                 if cf == rootp {
+                    // Not inside an eval call: nothing points into the stack.
                     return;
                 }
-                *((rootp + current) as *mut usize) = if keep { *((cf + current) as *const usize) } else { 0 };
-                if keep {
+                let top = *((cf + current) as *const usize);
+                let shown = if layout.entries { past_entries(top) } else { top };
+                *((rootp + current) as *mut usize) = shown;
+                if tracing {
                     *(rootp as *mut u8) = *(cf as *const u8);
                 }
                 pg.saved_frame = cf;
-                core::sync::atomic::AtomicUsize::from_ptr(slot).store(rootp, Release);
+                publish(ts + cframe, rootp);
+                shown
             }
-            Frames::Current { off } => {
-                let slot = (ts + off) as *mut usize;
-                pg.saved_frame = *slot;
-                core::sync::atomic::AtomicUsize::from_ptr(slot).store(0, Release);
+            Top::Current { off } => {
+                let top = *((ts + off) as *const usize);
+                let shown = past_entries(top);
+                if shown != top {
+                    pg.saved_frame = top;
+                    publish(ts + off, shown);
+                }
+                shown
+            }
+        };
+        pg.out = true;
+        if layout.entries {
+            let mut f = top;
+            while f != 0 {
+                let p = *((f + FRAME_PREVIOUS) as *const usize);
+                let q = past_entries(p);
+                if q != p {
+                    pg.unlinked.push((f, p));
+                    publish(f + FRAME_PREVIOUS, q);
+                }
+                f = q;
             }
         }
-        pg.detached = true;
     }
 }
 
@@ -431,13 +532,53 @@ unsafe fn detach(pg: &mut PyG) {
 unsafe fn attach(pg: &mut PyG) {
     let Some(Some(layout)) = LAYOUT.get().copied() else { return };
     let ts = pg.tstate as usize;
-    let off = match layout {
-        Frames::CFrame { cframe, .. } => cframe,
-        Frames::Current { off } => off,
-    };
     // SAFETY: per the contract and the checked layout.
-    unsafe { core::sync::atomic::AtomicUsize::from_ptr((ts + off) as *mut usize).store(pg.saved_frame, Release) };
-    pg.detached = false;
+    unsafe {
+        let publish =
+            |slot: usize, v: usize| core::sync::atomic::AtomicUsize::from_ptr(slot as *mut usize).store(v, Release);
+        while let Some((f, p)) = pg.unlinked.pop() {
+            publish(f + FRAME_PREVIOUS, p);
+        }
+        if pg.saved_frame != 0 {
+            let off = match layout.top {
+                Top::CFrame { cframe, .. } => cframe,
+                Top::Current { off } => off,
+            };
+            publish(ts + off, pg.saved_frame);
+            pg.saved_frame = 0;
+        }
+    }
+    pg.out = false;
+}
+
+/// [`PyG::unlinked`]: two inline (a goroutine has one entry frame per nested eval call: one
+/// unless it calls back into Python from C), then a vector.
+#[derive(Default)]
+struct Unlinked {
+    inline: [(usize, usize); 2],
+    n: usize,
+    more: Vec<(usize, usize)>,
+}
+
+impl Unlinked {
+    fn push(&mut self, v: (usize, usize)) {
+        if self.n < self.inline.len() {
+            self.inline[self.n] = v;
+            self.n += 1;
+        } else {
+            self.more.push(v);
+        }
+    }
+
+    fn pop(&mut self) -> Option<(usize, usize)> {
+        if let Some(v) = self.more.pop() {
+            return Some(v);
+        }
+        (self.n > 0).then(|| {
+            self.n -= 1;
+            self.inline[self.n]
+        })
+    }
 }
 
 /// Per-goroutine state (`G::embed_data`): owned by the goroutine, freed by `switch_out` at exit.
@@ -456,13 +597,16 @@ struct PyG {
     swapped: bool,
     /// The entry has finished: the next switch-out is the goroutine's exit.
     done: bool,
-    /// Runs on the copy kind: its thread state is detached from the shared stack while it is
-    /// switched out (see "Copy-stack goroutines" below).
+    /// Runs on the copy kind: its thread state leads nowhere into the shared stack while it is
+    /// switched out (see "copy-stack goroutines" above).
     copy: bool,
-    /// The frame pointer [`detach`] took out of the thread state (3.11/3.12: `tstate->cframe`;
-    /// 3.13: `tstate->current_frame`), valid while `detached`.
+    /// [`detach`] ran (and [`attach`] has not yet).
+    out: bool,
+    /// What [`detach`] took out of the thread state (3.11/3.12: `tstate->cframe`; 3.13:
+    /// `tstate->current_frame` if it was an entry frame), or 0.
     saved_frame: usize,
-    detached: bool,
+    /// Frames whose `previous` [`detach`] unlinked from entry frames, with the original.
+    unlinked: Unlinked,
 }
 
 static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out, restored };
@@ -493,7 +637,7 @@ unsafe fn switch_out(g: *mut G) {
             libc::pthread_setspecific(pg.key, pg.saved_slot);
             pg.swapped = false;
         }
-        if pg.copy && !pg.tstate.is_null() && !pg.detached {
+        if pg.copy && !pg.tstate.is_null() && !pg.out {
             detach(pg);
         }
         if pg.done {
@@ -509,7 +653,7 @@ unsafe fn restored(g: *mut G) {
     // SAFETY: per the contract; only this M touches the PyG while the goroutine is on it.
     unsafe {
         let pg = &mut *((*g).embed_data() as *mut PyG);
-        if pg.detached {
+        if pg.out {
             attach(pg);
         }
     }
@@ -537,7 +681,7 @@ unsafe extern "C" fn entry(arg: *mut c_void) {
         if ts.is_null() {
             entry_fatal("gostack: PyThreadState_New failed (out of memory)");
         }
-        if let Some(Frames::CFrame { cframe, root, .. }) = LAYOUT.get().copied().flatten() {
+        if let Some(Layout { top: Top::CFrame { cframe, root, .. }, .. }) = LAYOUT.get().copied().flatten() {
             // The start-up check, repeated on every new thread state (two loads).
             if pg.copy && *((ts as usize + cframe) as *const usize) != ts as usize + root {
                 entry_fatal("gostack: a new PyThreadState does not have the layout checked at start-up");
@@ -625,7 +769,7 @@ pub unsafe fn spawn_call(callable: *mut c_void, args: *mut c_void, ctx: *mut c_v
     unsafe { install_chunk_cache(api) };
     let size = crate::stack::round_size(if stack_size == 0 { PY_STACK_SIZE } else { stack_size });
     // SAFETY: GIL held.
-    let copy = stack_size == 0 && unsafe { frames(api, interp) }.is_some();
+    let copy = stack_size == 0 && unsafe { layout(api, interp) }.is_some();
     let pg = Box::into_raw(Box::new(PyG {
         callable,
         args,
@@ -637,8 +781,9 @@ pub unsafe fn spawn_call(callable: *mut c_void, args: *mut c_void, ctx: *mut c_v
         swapped: false,
         done: false,
         copy,
+        out: false,
         saved_frame: 0,
-        detached: false,
+        unlinked: Unlinked::default(),
     }));
     for o in [callable, args, ctx] {
         if !o.is_null() {
