@@ -887,8 +887,10 @@ int gs_dump(int fd);
 
 /*
  For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
- object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
- `stack_size` bytes (0 = 8 MiB, committed only as touched). Takes a new reference to `callable`
+ object `callable` with no arguments, under a Python thread state of its own: with `stack_size`
+ 0 on its thread's shared stack (`GS_STACK_COPY`; a FIXED 8 MiB stack if the CPython layout
+ check of src/embed/cpython.rs fails or `GOSTACK_PY_STACK=fixed`), else on a FIXED stack of
+ `stack_size` bytes (committed only as touched). Takes a new reference to `callable`
  (the caller keeps its own) and drops it when the call returns. An exception escaping the call is
  passed to `sys.unraisablehook`. Returns the goroutine's id (> 0), `GS_EINVAL` (NULL callable,
  stack size out of range), `GS_ESTATE` (the process does not run CPython, or the GIL-state slot

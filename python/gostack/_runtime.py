@@ -37,7 +37,9 @@ T = TypeVar("T")
 RUN_SLICE_SECONDS = 0.02
 _SLICE_NS = int(RUN_SLICE_SECONDS * 1e9)
 
-#: Default C stack reserved per Python goroutine (committed only as touched).
+#: C stack of a Python goroutine by default: the thread's shared stack of the copy kind (this
+#: size, committed only as touched), or a FIXED stack of this size where the copy kind is not
+#: used (GOSTACK_PY_STACK=fixed, an unrecognized CPython: src/embed/cpython.rs).
 DEFAULT_STACK_SIZE = 8 << 20
 #: Smallest stack accepted for a Python goroutine: an empty one touches 1.7 KiB, a typical one
 #: 4-6 KiB, a ctypes call ~2.2 KiB more (shared notes/cpython.md); a suite crashed at 8 KiB.
@@ -199,8 +201,10 @@ def go_with(fn: Callable[..., Any], args: Any = (), kwargs: Optional[Dict[str, A
             stack_size: Optional[int] = None) -> int:
     """:func:`go` with options: ``stack_size`` in bytes (None: :func:`stack_size`'s default).
 
-    A Python goroutine's stack never moves (CPython keeps pointers into it) and is reserved, not
-    committed: a large one costs address space only, until touched. Deep Python->C->Python
+    A given ``stack_size`` is a FIXED stack of that size (by default goroutines share the
+    thread's 8 MiB stack, their live part copied out when they switch). Neither kind moves
+    (CPython keeps pointers into it); both are reserved, not committed: a large one costs address
+    space only, until touched. Deep Python->C->Python
     recursion needs ~5 KiB per level (``sorted(key=...)``, ``json`` of nested objects, ``__repr__``
     chains); pure Python recursion needs none (3.11+) but is bounded by
     ``sys.setrecursionlimit``.
@@ -241,8 +245,9 @@ def _check_stack_size(size: int) -> int:
 
 
 def stack_size(size: Optional[int] = None) -> int:
-    """Returns the stack size new goroutines get from :func:`go` (0 = the default, 8 MiB), and
-    sets it to ``size`` if given (like ``threading.stack_size``); returns the previous value."""
+    """Returns the stack size new goroutines get from :func:`go` (0 = the default: the thread's
+    shared 8 MiB stack), and sets it to ``size`` if given (like ``threading.stack_size``): a
+    FIXED stack of ``size`` bytes per goroutine; returns the previous value."""
     global _stack_size
     old = _stack_size
     if size is not None:

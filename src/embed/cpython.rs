@@ -22,15 +22,18 @@
 //! Invariants:
 //! - One `PyThreadState` per goroutine: CPython keeps frames on a per-thread-state data stack and
 //!   `tstate->cframe` points into the C stack, so two goroutines sharing the OS thread's state
-//!   crash. The stack is FIXED (never moves: `cframe` points into it) with a large, lazily
-//!   committed reservation: Python->C->Python recursion costs ~5 KiB of C stack per level.
+//!   crash. The stack never moves (`cframe` points into it): the thread's shared stack of the copy
+//!   kind (8 MiB, committed as touched; Python->C->Python recursion costs ~5 KiB per level), with
+//!   the thread state made to lead nowhere into it while the goroutine is switched out ("copy-stack
+//!   goroutines" below), or a FIXED one.
 //! - While a Python goroutine runs, the GIL-state TSS slot (`PyGILState_GetThisThreadState()`) names
 //!   its thread state; otherwise `PyGILState_Ensure` (ctypes callbacks, sqlite3 user functions,
 //!   `PYTHONMALLOC=debug`'s GIL check) picks the OS thread's first state and deadlocks or corrupts.
 //!   The hooks swap the slot on every switch (`switch_in` saves and sets, `switch_out` restores).
 //! - CPython is found with `dlsym(RTLD_DEFAULT, …)` at the first `gs_py_spawn`: stable-ABI
-//!   functions (`PyThreadState_New`, `PyEval_RestoreThread`, `Py_IncRef`, …), no private struct
-//!   layouts. One exception, optional: `PyObject_Get/SetArenaAllocator` (public C API, not the
+//!   functions (`PyThreadState_New`, `PyEval_RestoreThread`, `Py_IncRef`, …). Private struct
+//!   layouts only for the copy stack kind ("copy-stack goroutines" below: checked at start-up,
+//!   FIXED stacks without them). One more exception, optional: `PyObject_Get/SetArenaAllocator` (public C API, not the
 //!   limited one; the documented three-pointer `PyObjectArenaAllocator`) for the frame-chunk cache
 //!   below; without them goroutines work, each paying an mmap/munmap for its first frame chunk.
 //! - The first `gs_py_spawn` installs that cache process-wide: greenlets (which take frame chunks
@@ -637,7 +640,9 @@ unsafe fn switch_out(g: *mut G) {
             libc::pthread_setspecific(pg.key, pg.saved_slot);
             pg.swapped = false;
         }
-        if pg.copy && !pg.tstate.is_null() && !pg.out {
+        // (The G's kind, not pg.copy: under a sanitizer or valgrind spawn gives a FIXED stack, and
+        // only copy-stack goroutines get the `restored` hook that undoes this.)
+        if !pg.tstate.is_null() && !pg.out && sched::copystack::is_copy(g) {
             detach(pg);
         }
         if pg.done {

@@ -45,16 +45,16 @@ struct Defs([MethodDef; N]);
 unsafe impl Sync for Defs {}
 
 struct Api {
-    new_fn: unsafe extern "C" fn(*const MethodDef, Obj, Obj) -> Obj,
-    as_ll: unsafe extern "C" fn(Obj) -> i64,
-    from_ll: unsafe extern "C" fn(i64) -> Obj,
-    err_occurred: unsafe extern "C" fn() -> Obj,
-    bad_argument: unsafe extern "C" fn() -> c_int,
-    save_thread: unsafe extern "C" fn() -> Obj,
-    restore_thread: unsafe extern "C" fn(Obj),
-    dict_new: unsafe extern "C" fn() -> Obj,
-    dict_set: unsafe extern "C" fn(Obj, *const c_char, Obj) -> c_int,
-    dec_ref: unsafe extern "C" fn(Obj),
+    new_fn: FnNew,
+    as_ll: FnAsLl,
+    from_ll: FnFromLl,
+    err_occurred: FnToObj,
+    bad_argument: FnToInt,
+    save_thread: FnToObj,
+    restore_thread: FnObj,
+    dict_new: FnToObj,
+    dict_set: FnDictSet,
+    dec_ref: FnObj,
 }
 
 static API: OnceLock<Option<Api>> = OnceLock::new();
@@ -66,27 +66,35 @@ fn sym(name: &[u8]) -> Option<*mut c_void> {
 }
 
 macro_rules! load {
-    ($name:literal) => {{
+    ($name:literal, $ty:ty) => {{
         let p = sym(concat!($name, "\0").as_bytes())?;
         // SAFETY: the symbol is the CPython function of that name, whose C signature the field's
-        // type spells out (the transmute's target is the field's type).
-        unsafe { core::mem::transmute::<*mut c_void, _>(p) }
+        // type spells out.
+        unsafe { core::mem::transmute::<*mut c_void, $ty>(p) }
     }};
 }
+
+type FnNew = unsafe extern "C" fn(*const MethodDef, Obj, Obj) -> Obj;
+type FnAsLl = unsafe extern "C" fn(Obj) -> i64;
+type FnFromLl = unsafe extern "C" fn(i64) -> Obj;
+type FnToObj = unsafe extern "C" fn() -> Obj;
+type FnToInt = unsafe extern "C" fn() -> c_int;
+type FnObj = unsafe extern "C" fn(Obj);
+type FnDictSet = unsafe extern "C" fn(Obj, *const c_char, Obj) -> c_int;
 
 fn api() -> Option<&'static Api> {
     API.get_or_init(|| {
         Some(Api {
-            new_fn: load!("PyCFunction_NewEx"),
-            as_ll: load!("PyLong_AsLongLong"),
-            from_ll: load!("PyLong_FromLongLong"),
-            err_occurred: load!("PyErr_Occurred"),
-            bad_argument: load!("PyErr_BadArgument"),
-            save_thread: load!("PyEval_SaveThread"),
-            restore_thread: load!("PyEval_RestoreThread"),
-            dict_new: load!("PyDict_New"),
-            dict_set: load!("PyDict_SetItemString"),
-            dec_ref: load!("Py_DecRef"),
+            new_fn: load!("PyCFunction_NewEx", FnNew),
+            as_ll: load!("PyLong_AsLongLong", FnAsLl),
+            from_ll: load!("PyLong_FromLongLong", FnFromLl),
+            err_occurred: load!("PyErr_Occurred", FnToObj),
+            bad_argument: load!("PyErr_BadArgument", FnToInt),
+            save_thread: load!("PyEval_SaveThread", FnToObj),
+            restore_thread: load!("PyEval_RestoreThread", FnObj),
+            dict_new: load!("PyDict_New", FnToObj),
+            dict_set: load!("PyDict_SetItemString", FnDictSet),
+            dec_ref: load!("Py_DecRef", FnObj),
         })
     })
     .as_ref()
