@@ -280,7 +280,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any, str]] = {
 
 CFn = Callable[..., Any]
 
-#: The calls also bound as Python built-ins (``gs_py_fastcalls``, src/embed/pyfast.rs): on
+#: The calls also bound as Python built-ins (``gs_py_fastcalls``, src/abi/pyfast.rs): on
 #: :class:`Library` as ``f_<name without gs_>``, taking ints only (pointers as addresses). A
 #: parked goroutine keeps less C stack than under a ctypes call (~1 KB less: its memory on the
 #: copy stack kind) and no arguments are converted. If the library cannot make them, the ctypes

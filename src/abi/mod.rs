@@ -8,19 +8,21 @@
 //! ([`handle`]).
 
 // In this order in include/gostack.h (cbindgen follows the declarations).
-pub(crate) mod go;
+mod go;
 
 mod stack;
 
-pub(crate) mod chan;
+mod chan;
 
-pub(crate) mod sync;
+mod sync;
 
-pub(crate) mod io;
+mod io;
 
 mod info;
 
 pub mod python;
+
+mod pyfast;
 
 mod handle;
 pub use crate::base::types;

@@ -89,5 +89,5 @@ pub extern "C" fn gs_py_asleep() -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn gs_py_fastcalls() -> *mut c_void {
     // SAFETY: per this function's contract.
-    export!(unchecked, { unsafe { crate::embed::pyfast::table() } })
+    export!(unchecked, { unsafe { super::pyfast::table() } })
 }

@@ -20,7 +20,7 @@
 //! Rejected: doing this for every export (most are not on a hot path and take structures);
 //! a C extension module (the package has no compiled part of its own, on purpose).
 
-use crate::abi;
+use super::{chan, go, io, sync};
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::null_mut;
 use std::sync::OnceLock;
@@ -160,19 +160,19 @@ macro_rules! fast {
 }
 
 fast! {
-    gs_yield, 0, true, |_a| abi::go::gs_yield() as i64;
-    gs_sleep, 1, true, |a| abi::go::gs_sleep(a[0]) as i64;
-    gs_self, 0, false, |_a| abi::go::gs_self();
-    gs_chan_send, 2, true, |a| abi::chan::gs_chan_send(a[0] as _, a[1] as _) as i64;
-    gs_chan_recv, 2, true, |a| abi::chan::gs_chan_recv(a[0] as _, a[1] as _) as i64;
-    gs_chan_try_send, 2, false, |a| abi::chan::gs_chan_try_send(a[0] as _, a[1] as _) as i64;
-    gs_chan_try_recv, 2, false, |a| abi::chan::gs_chan_try_recv(a[0] as _, a[1] as _) as i64;
-    gs_chan_recv_timeout, 3, true, |a| abi::chan::gs_chan_recv_timeout(a[0] as _, a[1] as _, a[2]) as i64;
-    gs_select, 3, true, |a| abi::chan::gs_select(a[0] as _, a[1] as usize, a[2]) as i64;
-    gs_waitgroup_wait, 1, true, |a| abi::sync::gs_waitgroup_wait(a[0] as _) as i64;
-    gs_mutex_lock, 1, true, |a| abi::sync::gs_mutex_lock(a[0] as _) as i64;
-    gs_sema_acquire, 1, true, |a| abi::sync::gs_sema_acquire(a[0] as _) as i64;
-    gs_fd_wait, 3, true, |a| abi::io::gs_fd_wait(a[0] as c_int, a[1] as c_int, a[2]) as i64;
+    gs_yield, 0, true, |_a| go::gs_yield() as i64;
+    gs_sleep, 1, true, |a| go::gs_sleep(a[0]) as i64;
+    gs_self, 0, false, |_a| go::gs_self();
+    gs_chan_send, 2, true, |a| chan::gs_chan_send(a[0] as _, a[1] as _) as i64;
+    gs_chan_recv, 2, true, |a| chan::gs_chan_recv(a[0] as _, a[1] as _) as i64;
+    gs_chan_try_send, 2, false, |a| chan::gs_chan_try_send(a[0] as _, a[1] as _) as i64;
+    gs_chan_try_recv, 2, false, |a| chan::gs_chan_try_recv(a[0] as _, a[1] as _) as i64;
+    gs_chan_recv_timeout, 3, true, |a| chan::gs_chan_recv_timeout(a[0] as _, a[1] as _, a[2]) as i64;
+    gs_select, 3, true, |a| chan::gs_select(a[0] as _, a[1] as usize, a[2]) as i64;
+    gs_waitgroup_wait, 1, true, |a| sync::gs_waitgroup_wait(a[0] as _) as i64;
+    gs_mutex_lock, 1, true, |a| sync::gs_mutex_lock(a[0] as _) as i64;
+    gs_sema_acquire, 1, true, |a| sync::gs_sema_acquire(a[0] as _) as i64;
+    gs_fd_wait, 3, true, |a| io::gs_fd_wait(a[0] as c_int, a[1] as c_int, a[2]) as i64;
 }
 
 /// gs_py_fastcalls: a new dict `{name: built-in function}` of the functions above, or NULL
