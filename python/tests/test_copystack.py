@@ -47,7 +47,8 @@ def nested(depth, park):
 
 
 def run_child(body, *args, env_extra=None, timeout=60):
-    env = child_env(**(env_extra or {}))
+    # The copy kind unless a test says otherwise (the suite may run with GOSTACK_PY_STACK=fixed).
+    env = child_env(**{"GOSTACK_PY_STACK": "copy", **(env_extra or {})})
     r = subprocess.run([sys.executable, "-c", PRELUDE + body, *args], env=env, capture_output=True, text=True,
                        timeout=timeout)
     return r
@@ -258,7 +259,8 @@ sys.exit(1)
 
 
 def test_ctrl_c_with_goroutines_parked_on_the_copy_kind():
-    p = subprocess.Popen([sys.executable, "-c", PRELUDE + CTRL_C], env=child_env(), stdout=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, "-c", PRELUDE + CTRL_C], env=child_env(GOSTACK_PY_STACK="copy"),
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
