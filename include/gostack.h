@@ -889,8 +889,10 @@ int gs_dump(int fd);
 
 /*
  For Python (through `ctypes.PyDLL`, with the GIL held): starts a goroutine that calls the Python
- object `callable` with no arguments, under a Python thread state of its own, on a FIXED stack of
- `stack_size` bytes (0 = 8 MiB, committed only as touched). Takes a new reference to `callable`
+ object `callable` with no arguments, under a Python thread state of its own: with `stack_size`
+ 0 on its thread's shared stack (`GS_STACK_COPY`; a FIXED 8 MiB stack if the CPython layout
+ check of src/embed/cpython.rs fails or `GOSTACK_PY_STACK=fixed`), else on a FIXED stack of
+ `stack_size` bytes (committed only as touched). Takes a new reference to `callable`
  (the caller keeps its own) and drops it when the call returns. An exception escaping the call is
  passed to `sys.unraisablehook`. Returns the goroutine's id (> 0), `GS_EINVAL` (NULL callable,
  stack size out of range), `GS_ESTATE` (the process does not run CPython, or the GIL-state slot
@@ -900,6 +902,20 @@ int gs_dump(int fd);
  The calling thread holds the GIL and `callable` points to a live Python object.
  */
 int64_t gs_py_spawn(void *callable, size_t stack_size);
+
+/*
+ For Python (through `ctypes.PyDLL`, with the GIL held): as [`gs_py_spawn`], but the goroutine
+ calls `callable(*args)` (`args` a tuple, or NULL for no arguments) inside the
+ `contextvars.Context` `context` (entered with `PyContext_Enter` around the call; NULL: none),
+ so that a Python wrapper needs neither a `functools.partial` nor `Context.run`: fewer C
+ frames kept by every parked goroutine. Takes references to the three objects until the call
+ returns. `GS_EINVAL` also if `args` is not a tuple.
+
+ # Safety
+ The calling thread holds the GIL; `callable`, and `args` and `context` unless NULL, point to
+ live Python objects.
+ */
+int64_t gs_py_spawn_call(void *callable, void *args, void *context, size_t stack_size);
 
 /*
  For Python (through `ctypes.CDLL`, GIL released): the calling thread runs goroutines for at
@@ -928,6 +944,21 @@ int gs_py_stop(void);
  that used gostack count); 0 otherwise.
  */
 int gs_py_asleep(void);
+
+/*
+ For Python (through `ctypes.PyDLL`, with the GIL held, restype `py_object`): a new dict from
+ the names of the switching calls (`gs_yield`, `gs_sleep`, `gs_chan_send`, `gs_chan_recv`,
+ `gs_chan_recv_timeout`, `gs_select`, `gs_waitgroup_wait`, `gs_mutex_lock`, `gs_sema_acquire`,
+ `gs_fd_wait`) and a few hot others (`gs_self`, `gs_chan_try_send`, `gs_chan_try_recv`) to
+ Python built-in functions that call them: same arguments as the C functions, as Python ints
+ (pointers as addresses), the GIL released around the blocking ones, the result as an int.
+ They keep less C stack in a parked goroutine than ctypes calls and convert no arguments.
+ NULL if the CPython API is not found.
+
+ # Safety
+ The calling thread holds the GIL.
+ */
+void *gs_py_fastcalls(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,8 +1,10 @@
 """Breakdown of a parked Python goroutine's memory (issue 16): RSS, page tables, C stack pages
 (mincore over each goroutine's stack), data-stack chunk pages (arena allocator spy), and the rest.
 
-Usage: breakdown.py [N] [chunkspy.so]; see run.sh. With copy-stack goroutines the C stack line
-counts the one shared stack N times: read RSS and the rest instead."""
+Usage: breakdown.py [N] [chunkspy.so]; see run.sh. Copy-stack goroutines (the default since
+issue 16) share one stack per thread: their C stack is the save area (the live part at the park,
+copied to the heap), estimated by gs_get_stack_info's `used` at a call at about the same depth;
+FIXED ones (GOSTACK_PY_STACK=fixed) are measured with mincore."""
 import array, ctypes, gc, os, sys
 import gostack
 
@@ -31,13 +33,13 @@ def pte():
 
 gostack.go(lambda: None); gostack.run()          # installs gostack's chunk cache
 spy.spy_install()                                 # then ours around it
-his = array.array("Q", [0] * N); used = array.array("Q", [0] * N)
+his = array.array("Q", [0] * N); used = array.array("Q", [0] * N); kinds = set()
 out = []
 info = Info()
 
 def parked(i):
     lib.gs_get_stack_info(ctypes.byref(info))
-    his[i] = info.hi; used[i] = info.used
+    his[i] = info.hi; used[i] = info.used; kinds.add(info.kind)
     gostack.sleep(0.5)
 
 def measure():
@@ -54,6 +56,12 @@ r1, p1, c1, nch, spages = out[0]
 print(f"N={N} python {sys.version.split()[0]}")
 print(f"RSS per parked goroutine            {(r1 - r0) / N:8.0f} B")
 print(f"page tables (VmPTE, not in RSS)     {(p1 - p0) / N:8.0f} B")
-print(f"C stack pages (mincore, top 1 MiB)  {spages * 4096 / N:8.0f} B   (gs_get_stack_info used at the call: {sum(used) / N:.0f} B)")
+copy = kinds == {2}
+if copy:
+    cstack = sum(used) / N
+    print(f"C stack save areas (COPY kind)      {cstack:8.0f} B   (gs_get_stack_info used at a ctypes call at the park's depth: an upper bound; the park goes through gs_py_fastcalls, ~800 B less: gdb)")
+else:
+    cstack = spages * 4096 / N
+    print(f"C stack pages (mincore, top 1 MiB)  {cstack:8.0f} B   (gs_get_stack_info used at the call: {sum(used) / N:.0f} B)")
 print(f"data-stack chunk pages (16 KiB)     {(c1 - c0) * 4096 / N:8.0f} B   ({nch} chunks live)")
-print(f"rest (thread state, objects, G)     {(r1 - r0 - spages * 4096 - (c1 - c0) * 4096) / N:8.0f} B")
+print(f"rest (thread state, objects, G)     {(r1 - r0) / N - cstack - (c1 - c0) * 4096 / N:8.0f} B")

@@ -9,8 +9,10 @@
 ...     gostack.go(worker, n)
 >>> gostack.run()
 
-Each goroutine runs the Python callable under a ``PyThreadState`` of its own, on a C stack of its
-own (8 MiB reserved, committed as touched; :func:`stack_size`, :func:`go_with`). One goroutine
+Each goroutine runs the Python callable under a ``PyThreadState`` of its own; the goroutines of
+a thread share one C stack (a switched-out one's live part is copied to the heap, as greenlet
+does), or, with :func:`stack_size` or :func:`go_with`'s ``stack_size``, each has a fixed one of
+that size (reserved, committed as touched). One goroutine
 holds the GIL at a time; switches happen only at ``yield_()``, ``sleep()``, and blocking
 channel/mutex/waitgroup/semaphore operations.
 

@@ -25,6 +25,7 @@ the parent and raise :class:`Stale` in the child. :data:`generation` counts thes
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import re
 from ctypes import POINTER, c_char_p, c_int, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p, py_object
@@ -234,6 +235,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any, str]] = {
     "gs_self": ([], c_int64, KEEP),
     "gs_get_stats": ([POINTER(gs_stats)], c_int, KEEP),
     "gs_py_spawn": ([py_object, c_size_t], c_int64, KEEP),
+    "gs_py_spawn_call": ([py_object, py_object, py_object, c_size_t], c_int64, KEEP),
     "gs_py_run": ([c_int64], c_int, RELEASE),
     "gs_py_stop": ([], c_int, KEEP),
     "gs_py_asleep": ([], c_int, KEEP),
@@ -278,6 +280,15 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any, str]] = {
 
 CFn = Callable[..., Any]
 
+#: The calls also bound as Python built-ins (``gs_py_fastcalls``, src/abi/pyfast.rs): on
+#: :class:`Library` as ``f_<name without gs_>``, taking ints only (pointers as addresses). A
+#: parked goroutine keeps less C stack than under a ctypes call (~1 KB less: its memory on the
+#: copy stack kind) and no arguments are converted. If the library cannot make them, the ctypes
+#: functions stand in (same arguments).
+FASTCALLS = ("gs_yield", "gs_sleep", "gs_self", "gs_chan_send", "gs_chan_recv", "gs_chan_try_send",
+             "gs_chan_try_recv", "gs_chan_recv_timeout", "gs_select", "gs_waitgroup_wait", "gs_mutex_lock",
+             "gs_sema_acquire", "gs_fd_wait")
+
 
 class Library:
     """libgostack.so with every function of :data:`SIGNATURES` declared (typed for checkers)."""
@@ -289,6 +300,7 @@ class Library:
     gs_self: Callable[[], int]
     gs_get_stats: CFn
     gs_py_spawn: Callable[[Any, int], int]
+    gs_py_spawn_call: Callable[[Any, Any, Any, int], int]
     gs_py_run: Callable[[int], int]
     gs_py_stop: Callable[[], int]
     gs_py_asleep: Callable[[], int]
@@ -327,6 +339,20 @@ class Library:
     gs_fd_close: Callable[[int], int]
     gs_read: CFn
     gs_write: CFn
+    # FASTCALLS, as built-ins
+    f_yield: Callable[[], int]
+    f_sleep: Callable[[int], int]
+    f_self: Callable[[], int]
+    f_chan_send: Callable[[int, int], int]
+    f_chan_recv: Callable[[int, int], int]
+    f_chan_try_send: Callable[[int, int], int]
+    f_chan_try_recv: Callable[[int, int], int]
+    f_chan_recv_timeout: Callable[[int, int, int], int]
+    f_select: Callable[[int, int, int], int]
+    f_waitgroup_wait: Callable[[int], int]
+    f_mutex_lock: Callable[[int], int]
+    f_sema_acquire: Callable[[int], int]
+    f_fd_wait: Callable[[int, int, int], int]
 
     def __init__(self, path: Path, py: ctypes.PyDLL, c: ctypes.CDLL, version: str) -> None:
         self.bind(path, py, c, version)
@@ -346,8 +372,25 @@ class Library:
             fn.argtypes = argtypes
             fn.restype = restype
             fns[name] = fn
+        try:
+            table = py.gs_py_fastcalls
+            table.argtypes, table.restype = [], ctypes.py_object
+            fast = table()
+        except (AttributeError, ValueError):
+            fast = {}
+        for name in FASTCALLS:
+            f = fast.get(name)
+            if f is None:
+                f = fns[name]
+                if name == "gs_select":  # POINTER(gs_case) takes no int
+                    f = functools.partial(_select_by_address, f)
+            fns["f_" + name[3:]] = f
         self.path, self.version, self.PY, self.C = path, version, py, c
         self.__dict__.update(fns)
+
+
+def _select_by_address(select: CFn, cases: int, n: int, timeout_ns: int) -> int:
+    return select(ctypes.cast(cases, POINTER(gs_case)), n, timeout_ns)
 
 
 def candidates() -> List[Path]:
@@ -562,6 +605,7 @@ def _after_fork_in_child() -> None:
         # not exist here): every function refuses, with the reason.
         reload_error = "; ".join(errors) or _copy_error
         lib.__dict__.update({name: _refuse_in_child for name in SIGNATURES})
+        lib.__dict__.update({"f_" + name[3:]: _refuse_in_child for name in FASTCALLS})
     else:
         lib.bind(path, *opened)
         reload_error = None

@@ -48,11 +48,11 @@ def _fileno(fd: FdLike) -> int:
 
 def _wait(fd: FdLike, events: int, timeout: Optional[float], what: str) -> None:
     n = _fileno(fd)
-    if _lib.gs_self() == 0:
+    if _lib.f_self() == 0:
         _thread_wait(n, events, timeout, what)
         return
     ns = -1 if timeout is None else seconds_to_ns(timeout, what)
-    rc = _lib.gs_fd_wait(n, events, ns)
+    rc = _lib.f_fd_wait(n, events, ns)
     if rc == 0:
         return
     if rc == GS_ETIMEDOUT:
@@ -101,7 +101,7 @@ def sock_recv(sock: socket.socket, n: int, timeout: Optional[float] = None) -> b
     Makes the socket non-blocking (as asyncio's ``sock_recv`` requires). ``TimeoutError`` after
     ``timeout`` seconds, ``OSError`` for a closed socket or a failed connection."""
     _prepare(sock)
-    if timeout is None and _lib.gs_self() != 0:
+    if timeout is None and _lib.f_self() != 0:
         # One C call (gs_read: recv, park on EAGAIN, retry) instead of an exception and a wait
         # per EAGAIN: 2-3x the round trips per second (docs/PERFORMANCE.md, issue 13).
         buf = _create_buffer(n)
@@ -122,7 +122,7 @@ def sock_sendall(sock: socket.socket, data: bytes, timeout: Optional[float] = No
     """Sends all of ``data``, parking the goroutine whenever the socket's buffer is full.
     ``timeout`` bounds each wait for room."""
     _prepare(sock)
-    if timeout is None and _lib.gs_self() != 0:
+    if timeout is None and _lib.f_self() != 0:
         data = bytes(data)
         if _lib.gs_write(sock.fileno(), data, len(data)) < 0:  # writes everything, parks when full
             e = ctypes.get_errno()
@@ -218,7 +218,7 @@ def blocking(fn: Callable[..., T], *args: Any) -> T:
     :data:`MAX_BLOCKING_THREADS` calls run at once; more wait their turn. Outside goroutines, a
     plain call. Ctrl-C does not stop ``fn`` (a thread cannot be interrupted); ``run()`` returns
     with ``KeyboardInterrupt`` at once and the goroutine gets the result in a later ``run()``."""
-    if _lib.gs_self() == 0:
+    if _lib.f_self() == 0:
         return fn(*args)
     efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) if hasattr(os, "eventfd") else None
     if efd is None:

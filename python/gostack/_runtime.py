@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
-import functools
 import os
 import signal
 import sys
@@ -38,7 +37,9 @@ T = TypeVar("T")
 RUN_SLICE_SECONDS = 0.02
 _SLICE_NS = int(RUN_SLICE_SECONDS * 1e9)
 
-#: Default C stack reserved per Python goroutine (committed only as touched).
+#: C stack of a Python goroutine by default: the thread's shared stack of the copy kind (this
+#: size, committed only as touched), or a FIXED stack of this size where the copy kind is not
+#: used (GOSTACK_PY_STACK=fixed, an unrecognized CPython: src/embed/cpython.rs).
 DEFAULT_STACK_SIZE = 8 << 20
 #: Smallest stack accepted for a Python goroutine: an empty one touches 1.7 KiB, a typical one
 #: 4-6 KiB, a ctypes call ~2.2 KiB more (shared notes/cpython.md); a suite crashed at 8 KiB.
@@ -91,7 +92,7 @@ excepthook: Callable[[GoroutineExceptArgs], None] = _default_excepthook
 
 
 def _report(e: BaseException) -> None:
-    gid = _lib.gs_self()
+    gid = _lib.f_self()
     with _failures_lock:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             _stop.append(e)
@@ -131,16 +132,30 @@ def _start_tracing(trace: Any, profile: Any) -> None:
             sys.setprofile(profile)
 
 
-def _goroutine(fn: Callable[..., Any], args: Any, kwargs: Any, ctx: contextvars.Context, trace: Any,
-               profile: Any, gen: int) -> None:
-    """What every goroutine runs: ``fn(*args, **kwargs)`` in a copy of the spawner's context, with
-    its tracing; an escaping exception reported. Nothing before the ``try`` can raise (Python
-    signal handlers are deferred while goroutines run: see _deferred_signals)."""
+def _goroutine(fn: Callable[..., Any], args: Any, kwargs: Any, trace: Any, profile: Any, gen: int) -> None:
+    """What every goroutine runs, in a copy of the spawner's context (entered by the library: see
+    _go): ``fn(*args, **kwargs)`` with the spawner's tracing; an escaping exception reported.
+    Nothing before the ``try`` can raise (Python signal handlers are deferred while goroutines
+    run: see _deferred_signals).
+
+    ``fn`` is called with a plain call for up to two positional arguments: CPython 3.11+ runs a
+    Python function called so in the same C-level evaluation loop, while ``fn(*args)`` (and
+    ``ctx.run(fn)``) nest another one, ~0.5 KB of C stack that every parked goroutine keeps in its
+    save area (the copy stack kind, src/embed/cpython.rs)."""
     failed = False
     try:
         if trace is not None or profile is not None:
             _start_tracing(trace, profile)
-        ctx.run(fn, *args, **kwargs)
+        if kwargs:
+            fn(*args, **kwargs)
+        elif not args:
+            fn()
+        elif len(args) == 1:
+            fn(args[0])
+        elif len(args) == 2:
+            fn(args[0], args[1])
+        else:
+            fn(*args)
     except BaseException as e:
         failed = True
         if _ffi.generation == gen:
@@ -164,7 +179,6 @@ def _exit_forked_goroutine(failed: bool) -> None:
     os._exit(1 if failed else 0)
 
 
-_partial = functools.partial
 _copy_context = contextvars.copy_context
 _gettrace = sys.gettrace
 _getprofile = sys.getprofile
@@ -187,8 +201,10 @@ def go_with(fn: Callable[..., Any], args: Any = (), kwargs: Optional[Dict[str, A
             stack_size: Optional[int] = None) -> int:
     """:func:`go` with options: ``stack_size`` in bytes (None: :func:`stack_size`'s default).
 
-    A Python goroutine's stack never moves (CPython keeps pointers into it) and is reserved, not
-    committed: a large one costs address space only, until touched. Deep Python->C->Python
+    A given ``stack_size`` is a FIXED stack of that size (by default goroutines share the
+    thread's 8 MiB stack, their live part copied out when they switch). Neither kind moves
+    (CPython keeps pointers into it); both are reserved, not committed: a large one costs address
+    space only, until touched. Deep Python->C->Python
     recursion needs ~5 KiB per level (``sorted(key=...)``, ``json`` of nested objects, ``__repr__``
     chains); pure Python recursion needs none (3.11+) but is bounded by
     ``sys.setrecursionlimit``.
@@ -201,9 +217,12 @@ def _go(fn: Callable[..., Any], args: Any, kwargs: Any, size: int) -> int:
     _participants[_get_ident()] = True
     trace = _gettrace() or threading._trace_hook  # type: ignore[attr-defined]
     profile = _getprofile() or threading._profile_hook  # type: ignore[attr-defined]
-    # A functools.partial (C) of one module-level function, not a closure: no function object
-    # and cells per goroutine, fewer GC-tracked allocations (spawn is measured per goroutine).
-    gid = _spawn(_partial(_goroutine, fn, args, kwargs, _copy_context(), trace, profile, _ffi.generation), size)
+    # One module-level function and an argument tuple, not a closure: no function object and
+    # cells per goroutine, fewer GC-tracked allocations (spawn is measured per goroutine). The
+    # library enters the context and calls with the tuple itself (gs_py_spawn_call), with no
+    # functools.partial or Context.run in between: fewer C frames kept per parked goroutine.
+    gid = _spawn_call(_goroutine, (fn, args, kwargs or None, trace, profile, _ffi.generation), _copy_context(),
+                      size)
     if gid < 0:
         if gid == GS_ESTATE:
             raise WrongState(
@@ -226,8 +245,9 @@ def _check_stack_size(size: int) -> int:
 
 
 def stack_size(size: Optional[int] = None) -> int:
-    """Returns the stack size new goroutines get from :func:`go` (0 = the default, 8 MiB), and
-    sets it to ``size`` if given (like ``threading.stack_size``); returns the previous value."""
+    """Returns the stack size new goroutines get from :func:`go` (0 = the default: the thread's
+    shared 8 MiB stack), and sets it to ``size`` if given (like ``threading.stack_size``): a
+    FIXED stack of ``size`` bytes per goroutine; returns the previous value."""
     global _stack_size
     old = _stack_size
     if size is not None:
@@ -236,13 +256,13 @@ def stack_size(size: Optional[int] = None) -> int:
 
 
 def _rebind() -> None:
-    global _spawn, _gs_yield, _gs_self
-    _spawn = _lib.gs_py_spawn
-    _gs_yield = _lib.gs_yield
-    _gs_self = _lib.gs_self
+    global _spawn_call, _gs_yield, _gs_self
+    _spawn_call = _lib.gs_py_spawn_call
+    _gs_yield = _lib.f_yield
+    _gs_self = _lib.f_self
 
 
-_spawn = _gs_yield = _gs_self = None  # type: ignore[assignment]
+_spawn_call = _gs_yield = _gs_self = None  # type: ignore[assignment]
 _rebind()
 
 
@@ -507,7 +527,7 @@ def sleep(seconds: float) -> None:
         time.sleep(min(float(seconds), threading.TIMEOUT_MAX))
         return
     _check_greenlet("sleep")
-    rc = _lib.gs_sleep(ns)
+    rc = _lib.f_sleep(ns)
     if rc:
         fail(rc, "sleep")
 

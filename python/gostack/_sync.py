@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from ctypes import byref, c_void_p, py_object
+from ctypes import c_void_p, py_object
+from ctypes import addressof as _addressof
 from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _ffi, _runtime
@@ -80,7 +81,7 @@ def _adopt(addr: Optional[int]) -> Any:
 
 
 def _in_goroutine() -> bool:
-    return _lib.gs_self() != 0
+    return _lib.f_self() != 0
 
 
 _modules = _runtime._modules
@@ -88,7 +89,7 @@ _modules = _runtime._modules
 
 def _switchable(what: str) -> bool:
     """In a goroutine (its blocking calls may switch)? Refuses inside a non-main greenlet."""
-    if _lib.gs_self() == 0:
+    if _lib.f_self() == 0:
         return False
     if "greenlet" in _modules:
         _runtime._check_greenlet(what)
@@ -168,7 +169,7 @@ class Chan(Handle, Generic[T]):
         in_g = _switchable("Chan.send")
         buf = c_void_p(_own(value))
         if in_g:
-            rc = _lib.gs_chan_send(h, byref(buf))
+            rc = _lib.f_chan_send(h, _addressof(buf))
         else:
             sent = [False]
             try:
@@ -186,12 +187,12 @@ class Chan(Handle, Generic[T]):
         h = self._handle()
         buf = c_void_p()
         if _switchable("Chan.recv"):
-            rc = _lib.gs_chan_recv(h, byref(buf))
+            rc = _lib.f_chan_recv(h, _addressof(buf))
         else:
             status = [0]
 
             def attempt(ns: int) -> bool:
-                rc = _lib.gs_chan_recv_timeout(h, byref(buf), ns) if ns else _lib.gs_chan_try_recv(h, byref(buf))
+                rc = _lib.f_chan_recv_timeout(h, _addressof(buf), ns) if ns else _lib.f_chan_try_recv(h, _addressof(buf))
                 if rc in (GS_ETIMEDOUT, GS_EAGAIN):
                     return False
                 status[0] = rc
@@ -208,7 +209,7 @@ class Chan(Handle, Generic[T]):
         h = self._handle()
         _runtime._participants[_runtime._get_ident()] = True
         buf = c_void_p(_own(value))
-        rc = _lib.gs_chan_try_send(h, byref(buf))
+        rc = _lib.f_chan_try_send(h, _addressof(buf))
         if rc == 0:
             return True
         _decref(value)
@@ -222,7 +223,7 @@ class Chan(Handle, Generic[T]):
         h = self._handle()
         _runtime._participants[_runtime._get_ident()] = True
         buf = c_void_p()
-        rc = _lib.gs_chan_try_recv(h, byref(buf))
+        rc = _lib.f_chan_try_recv(h, _addressof(buf))
         if rc == 0:
             return True, _adopt(buf.value)
         if rc == GS_EAGAIN:
@@ -263,7 +264,7 @@ class Chan(Handle, Generic[T]):
     def _release(self, h: int) -> int:
         # Buffered values hold references: release them before the buffer goes.
         buf = c_void_p()
-        while _lib.gs_chan_try_recv(h, byref(buf)) == 0:
+        while _lib.f_chan_try_recv(h, _addressof(buf)) == 0:
             _adopt(buf.value)
         return _lib.gs_chan_free(h)
 
@@ -275,7 +276,7 @@ def _send_outside(h: int, buf: c_void_p, sent: List[bool]) -> int:
 
     def attempt(ns: int) -> bool:
         if ns == 0:
-            rc = _lib.gs_chan_try_send(h, byref(buf))
+            rc = _lib.f_chan_try_send(h, _addressof(buf))
             if rc == GS_EAGAIN:
                 return False
         else:
@@ -302,7 +303,7 @@ def _case_array(cases: Sequence[Tuple[Optional[int], int, c_void_p]]) -> Any:
 def _select_once(cases: Sequence[Tuple[Optional[int], int, c_void_p]], timeout_ns: int) -> int:
     """One gs_select: the chosen index (or the chosen case's error status), or a GS_E* code."""
     arr = _case_array(cases)
-    rc = _lib.gs_select(arr, len(cases), timeout_ns)
+    rc = _lib.f_select(_addressof(arr), len(cases), timeout_ns)
     if rc >= 0 and arr[rc].status != 0:
         return int(arr[rc].status)  # e.g. a send case that fired on a closed channel
     return rc
@@ -373,13 +374,13 @@ def select(cases: Sequence[SelectCase], timeout: Optional[float] = None, default
 
 def _select_call(arr: Any, n: int, timeout_ns: Optional[int], default: bool) -> int:
     if default:
-        return _lib.gs_select(arr, n, 0)
+        return _lib.f_select(_addressof(arr), n, 0)
     if _switchable("select"):
-        return _lib.gs_select(arr, n, -1 if timeout_ns is None else timeout_ns)
+        return _lib.f_select(_addressof(arr), n, -1 if timeout_ns is None else timeout_ns)
     out = [0]
 
     def attempt(ns: int) -> bool:
-        rc = _lib.gs_select(arr, n, ns)
+        rc = _lib.f_select(_addressof(arr), n, ns)
         if rc in (GS_ETIMEDOUT, GS_EAGAIN):
             return False
         out[0] = rc
@@ -416,7 +417,7 @@ def _wait_by_helper(what: str, op: Callable[[], int], undo: Optional[Callable[[]
     buf = c_void_p()
 
     def attempt(ns: int) -> bool:
-        rc = _lib.gs_chan_recv_timeout(nh, byref(buf), ns) if ns else _lib.gs_chan_try_recv(nh, byref(buf))
+        rc = _lib.f_chan_recv_timeout(nh, _addressof(buf), ns) if ns else _lib.f_chan_try_recv(nh, _addressof(buf))
         if rc in (GS_ETIMEDOUT, GS_EAGAIN):
             return False
         _adopt(buf.value)
@@ -454,9 +455,9 @@ class WaitGroup(Handle):
         """Blocks until the counter is 0 (on a plain thread: see the module doc)."""
         h = self._handle()
         if _switchable("WaitGroup.wait"):
-            self._call(_lib.gs_waitgroup_wait, "wait")
+            self._call(_lib.f_waitgroup_wait, "wait")
             return
-        rc = _wait_by_helper("WaitGroup.wait", lambda: _lib.gs_waitgroup_wait(h), None)
+        rc = _wait_by_helper("WaitGroup.wait", lambda: _lib.f_waitgroup_wait(h), None)
         if rc:
             fail(rc, "WaitGroup.wait")
 
@@ -497,7 +498,7 @@ class Mutex(Handle):
         super().__init__(_lib.gs_mutex_new())
 
     def lock(self) -> None:
-        _take(self, "lock", _lib.gs_mutex_lock, _lib.gs_mutex_trylock, _lib.gs_mutex_unlock)
+        _take(self, "lock", _lib.f_mutex_lock, _lib.gs_mutex_trylock, _lib.gs_mutex_unlock)
 
     def unlock(self) -> None:
         _runtime._participants[_runtime._get_ident()] = True
@@ -528,7 +529,7 @@ class Sema(Handle):
         super().__init__(_lib.gs_sema_new(c_range(initial, 0, INT64_MAX, "Sema initial count")))
 
     def acquire(self) -> None:
-        _take(self, "acquire", _lib.gs_sema_acquire, _lib.gs_sema_try_acquire, _lib.gs_sema_release)
+        _take(self, "acquire", _lib.f_sema_acquire, _lib.gs_sema_try_acquire, _lib.gs_sema_release)
 
     def try_acquire(self) -> bool:
         return _try_take(self, "try_acquire", _lib.gs_sema_try_acquire)

@@ -22,6 +22,8 @@ mod info;
 
 pub mod python;
 
+mod pyfast;
+
 mod handle;
 pub use crate::base::types;
 

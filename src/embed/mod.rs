@@ -8,6 +8,7 @@
 //!
 //! Adapters:
 //! - [`cpython`]: CPython through ctypes (`import gostack`), found at run time with `dlsym`; the
-//!   library never links libpython, so C programs do not pay for it.
+//!   library never links libpython, so C programs do not pay for it (its switching calls as
+//!   Python built-in functions are the ABI layer's: src/abi/pyfast.rs).
 
 pub mod cpython;

@@ -141,9 +141,16 @@ pub struct G {
 /// on g0 of the goroutine's M, or, for a hand-off (park.rs: park_handoff / yield_handoff), on the
 /// stack of the goroutine switching out, right before the switch. They must not switch goroutines
 /// and must only touch per-thread state that nothing reads until the switch is done.
+///
+/// `restored` runs only for a copy-stack goroutine (copystack.rs), right after its stack is back
+/// in place (or found still resident on its slot) and right before it resumes: the first moment
+/// pointers into its stack are valid again. On g0, or in a direct hand-off on the outgoing
+/// goroutine's stack, which is then on another slot (`switch_in` runs earlier, before the
+/// incoming goroutine's bytes are in place).
 pub struct EmbedHooks {
     pub switch_in: unsafe fn(g: *mut G),
     pub switch_out: unsafe fn(g: *mut G),
+    pub restored: unsafe fn(g: *mut G),
 }
 
 impl G {

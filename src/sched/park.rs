@@ -224,7 +224,8 @@ pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
     // SAFETY: per the contract.
     unsafe {
         if copystack::is_copy(g) {
-            copystack::make_resident(g);
+copystack::make_resident(g);
+            restored_hook(g);
         }
         let sp = take_context(g);
         sanitizer::leave_g0(m, g);
@@ -380,6 +381,9 @@ unsafe fn copy_park_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, lock: *m
             copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
             return;
         }
+        if copystack::is_copy(next) {
+            restored_hook(next);
+        }
         let sp = handoff_run(m, pr, next);
         arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
     }
@@ -398,6 +402,9 @@ unsafe fn copy_yield_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, tail: u
             handoff_claim(m, pr, next);
             copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
             return;
+        }
+        if copystack::is_copy(next) {
+            restored_hook(next);
         }
         let sp = handoff_run(m, pr, next);
         arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
@@ -449,6 +456,22 @@ unsafe fn handoff_hooks(g: *mut G, next: *mut G) {
         }
         if !(*next).embed_hooks.is_null() {
             ((*(*next).embed_hooks).switch_in)(next);
+        }
+    }
+}
+
+/// The embedding's `restored` hook of a copy-stack goroutine `g` whose bytes were just put back in
+/// place (or never left: resident), right before it resumes: from `gogo` on g0, or from a direct
+/// copy-stack hand-off on the outgoing goroutine's stack, after [`copystack::handoff_ready`].
+///
+/// # Safety
+/// `g` is a copy-stack goroutine resident on its slot, about to run on the calling thread.
+#[inline(always)]
+unsafe fn restored_hook(g: *mut G) {
+    // SAFETY: per the contract; the hook's own contract (no switch inside) holds.
+    unsafe {
+        if !(*g).embed_hooks.is_null() {
+            ((*(*g).embed_hooks).restored)(g);
         }
     }
 }
