@@ -272,3 +272,41 @@ def test_ctrl_c_with_goroutines_parked_on_the_copy_kind():
     assert p.returncode == 0, (out, err)
     assert out.startswith("KeyboardInterrupt"), out
     assert err.count("in parked") == 20, err
+
+
+def test_copy_goroutines_stay_on_their_thread_at_two_ps():
+    # At 2 Ps the thread in run() leaves the scheduler at the end of every slice; goroutines
+    # pinned to it used to lose their pin then and resume on the other thread while their bytes
+    # stayed on this thread's slots (two threads on one slot: a fatal error or a corrupted
+    # frame). A copy-stack goroutine keeps its pin and waits for its thread (p.rs keeps_pin).
+    # Each goroutine does some work between yields so that slices end while goroutines are
+    # queued; every frame's list is checked on the way back up.
+    body = r"""
+import threading
+moves = 0
+def rec(d, rounds):
+    x = [d] * 8
+    if d:
+        rec(d - 1, rounds)
+    else:
+        for _ in range(rounds):
+            sum(range(300))
+            gostack.yield_()
+    assert x == [d] * 8
+def work(i):
+    global moves
+    t = threading.get_ident()
+    for k in range(100):
+        rec(i % 7, 10)
+        if threading.get_ident() != t:
+            moves += 1
+            t = threading.get_ident()
+    assert kind() == 2
+for i in range(32):
+    gostack.go(work, i)
+gostack.run()
+print(moves)
+"""
+    r = run_child(body, env_extra={"GOSTACK_MAXPROCS": "2"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip()) == 0

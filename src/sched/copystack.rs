@@ -30,10 +30,12 @@
 //!    (`gogo`, a first run), or from a goroutine on another stack (a hand-off, [`handoff_ready`]).
 //!    A goroutine that exits while resident leaves its slot empty ([`release`]).
 //! 2. A copy-stack goroutine runs only on the M of its first run (`set_running` pins it whatever
-//!    `GS_SPAWN_MIGRATABLE` says), so one thread uses each slot. (Exception, as before the
-//!    slots: a goroutine pinned to a thread that left the scheduler is unpinned and may resume
-//!    on another M, still on its slot; should the first thread come back and run a goroutine of
-//!    that slot while it runs, eviction finds a running resident, which is fatal, not silent.)
+//!    `GS_SPAWN_MIGRATABLE` says), so one thread uses each slot. It keeps that pin when its
+//!    thread leaves the scheduler (p.rs `keeps_pin`: gs_run returned, a CPython `run()` slice
+//!    ended), where other goroutines lose theirs: it waits in the M's private queue until the
+//!    thread (or a new thread that reuses the M's record, slots and queue) enters again.
+//!    (Should a goroutine still get to another thread's slot, eviction finds a running resident,
+//!    which is fatal, not silent.)
 //! 3. The hand-offs that switch goroutine to goroutine without g0 (park.rs) stay direct when the
 //!    incoming goroutine is resident or not copy-stack (nothing to copy), and when it lives on
 //!    another slot than the running one (the copy runs on the running goroutine's stack before the

@@ -489,10 +489,12 @@ pub(crate) fn getm_or_create() -> *mut M {
 
 impl M {
     /// Reuses the record of an exited thread: every field from `fresh` except the locks
-    /// (`lockedq`, `note`) and the copy-stack goroutines' slots (`copy_slots`), which a waker that read this M's address before the thread left may
-    /// still take (it then sees `departed` and backs off); `lockedq` is empty since the thread left
-    /// the scheduler (schedule.rs: leave_scheduler). Written as a destructuring so that a new field
-    /// cannot be forgotten.
+    /// (`lockedq`, `note`), which a waker that read this M's address before the thread left may
+    /// still take (it then sees `departed` and backs off), and what the thread's copy-stack
+    /// goroutines need: their slots (`copy_slots`) and `lockedq` with its length, where those
+    /// that were runnable when the thread left wait (p.rs: keeps_pin; every other goroutine lost
+    /// its pin then, schedule.rs: leave_scheduler). The new thread runs them. Written as a
+    /// destructuring so that a new field cannot be forgotten.
     fn reset(&mut self, fresh: M) {
         let M {
             id,
@@ -513,7 +515,7 @@ impl M {
             is_worker,
             spinning,
             lockedq: _,
-            lockedq_len,
+            lockedq_len: _,
             departed,
             note: _,
             p_since,
@@ -544,7 +546,7 @@ impl M {
         (self.in_scheduler, self.fpctl, self.exit_status, self.main_wait, self.tid) =
             (in_scheduler, fpctl, exit_status, main_wait, tid);
         (self.altstack, self.sigstack, self.waitunlockf, self.waitlock) = (altstack, sigstack, waitunlockf, waitlock);
-        (self.is_worker, self.lockedq_len, self.departed) = (is_worker, lockedq_len, departed);
+        (self.is_worker, self.departed) = (is_worker, departed);
         self.spinning.store(spinning.into_inner(), Relaxed);
         (self.p_since, self.nextp, self.rand, self.leave_at, self.grow_need, self.ticks) =
             (p_since, nextp, rand, leave_at, grow_need, ticks);

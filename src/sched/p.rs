@@ -2,6 +2,7 @@
 //! runnable goroutine where an M that may run it will find it (`ready_any`, `runqput`; pinned
 //! goroutines go to their M's `lockedq`).
 
+use super::copystack;
 use super::deadlock::WAKE_EPOCH;
 use super::g::G;
 use super::m::{getm, unspin, wakep, M};
@@ -324,7 +325,8 @@ pub(super) fn behind_global() -> bool {
 /// Queues `g`, pinned to `lm`, on lm's private queue and wakes lm; `outside`: the caller is a
 /// thread outside the scheduler, which bumps `WAKE_EPOCH` after queuing (deadlock.rs). Returns
 /// false, having queued nothing, when lm's thread has left the scheduler (`departed`): the
-/// caller then unpins `g` and queues it elsewhere.
+/// caller then unpins `g` and queues it elsewhere. A copy-stack goroutine is queued all the same:
+/// it keeps its pin ([`keeps_pin`]) and waits for the thread to enter the scheduler again.
 ///
 /// # Safety
 /// `g` is RUNNABLE, on no queue, pinned to `lm`, and ours to queue.
@@ -333,7 +335,7 @@ pub(super) unsafe fn lockedq_put(lm: *mut M, g: *mut G, outside: bool) -> bool {
     // SAFETY: Ms are never freed; per the contract.
     unsafe {
         let mut q = (*lm).lockedq.lock();
-        if (*lm).departed.load(Acquire) {
+        if (*lm).departed.load(Acquire) && !keeps_pin(g) {
             return false;
         }
         q.push(g);
@@ -348,6 +350,21 @@ pub(super) unsafe fn lockedq_put(lm: *mut M, g: *mut G, outside: bool) -> bool {
         (*lm).note.wakeup();
         true
     }
+}
+
+/// Whether `g` stays pinned to its thread when that thread leaves the scheduler (gs_run returns,
+/// a CPython `run()` slice ends): a copy-stack goroutine does, its bytes are on that thread's
+/// slots (copystack.rs, invariant 2); resumed by another thread it would share a slot with the
+/// goroutines that thread runs when it comes back (seen: CPython goroutines at 2 Ps moved
+/// between threads at slice ends, python/tests/test_copystack.py). It waits for the thread to
+/// enter the scheduler again (README: Stacks).
+///
+/// # Safety
+/// `g` is a live G record.
+#[inline]
+pub(super) unsafe fn keeps_pin(g: *mut G) -> bool {
+    // SAFETY: per the contract.
+    unsafe { copystack::in_use() && copystack::is_copy(g) }
 }
 
 /// Queues a G pinned to `m` on m's private queue (the calling M's own: no wake-up, and it has
@@ -377,7 +394,7 @@ pub(super) unsafe fn release_p(m: *mut M, keep_pinned: bool) {
         let mut others = GQueue::new();
         while let Some(g) = p.runq.get() {
             if (*g).lockedm == m {
-                if keep_pinned {
+                if keep_pinned || keeps_pin(g) {
                     mine.push(g);
                 } else {
                     (*g).lockedm = null_mut();

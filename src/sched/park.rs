@@ -224,7 +224,7 @@ pub(super) unsafe fn gogo(m: *mut M, g: *mut G) -> ! {
     // SAFETY: per the contract.
     unsafe {
         if copystack::is_copy(g) {
-copystack::make_resident(g);
+            copystack::make_resident(g);
             restored_hook(g);
         }
         let sp = take_context(g);

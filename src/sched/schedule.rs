@@ -40,7 +40,7 @@ use super::deadlock::{all_done_status, in_sched_enter, in_sched_leave, wake_if_a
 use super::g::{MainWait, G, G_RUNNABLE};
 use super::grow;
 use super::m::{getm, getm_or_create, is_spinning, stop_m, unspin, wakep, workers_allowed, M};
-use super::p::{lockedq_put, pidleget, pidleput, release_p, runqput, take_p, P};
+use super::p::{keeps_pin, lockedq_put, pidleget, pidleput, release_p, runqput, take_p, P};
 use super::park::{execute, whereami, Where};
 use super::runq;
 use super::runq::GQueue;
@@ -554,11 +554,19 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
             let mut q = (*m).lockedq.lock();
             (*m).departed.store(true, Release);
             let mut s = lock_sched();
+            let mut kept = GQueue::new();
             while let Some(g) = q.pop() {
-                (*g).lockedm = null_mut();
-                global_put(&mut s, g);
+                if keeps_pin(g) {
+                    kept.push(g);
+                } else {
+                    (*g).lockedm = null_mut();
+                    global_put(&mut s, g);
+                }
             }
-            (*m).lockedq_len.store(0, Release);
+            while let Some(g) = kept.pop() {
+                q.push(g);
+            }
+            (*m).lockedq_len.store(q.len(), Release);
             // A thread that leaves may still be queued for a P (it entered gs_run with none idle
             // and found every goroutine done before one came): a P handed to it later would be
             // lost, and all the others would wait for it for ever (seen with threads that run
