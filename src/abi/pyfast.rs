@@ -15,12 +15,13 @@
 //! converts them with `PyLong_AsLongLong`, and for the blocking ones releases the GIL around the
 //! call (`PyEval_SaveThread`/`PyEval_RestoreThread`, what ctypes.CDLL does); it returns the C
 //! function's result as an int. Wrong argument counts or non-integers raise `TypeError`. Only
-//! stable-ABI functions are used, found with `dlsym` as in cpython.rs.
+//! stable-ABI functions are used, found with cpython.rs's `load!`.
 //!
 //! Rejected: doing this for every export (most are not on a hot path and take structures);
 //! a C extension module (the package has no compiled part of its own, on purpose).
 
 use super::{chan, go, io, sync};
+use crate::embed::cpython::load;
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::null_mut;
 use std::sync::OnceLock;
@@ -58,21 +59,6 @@ struct Api {
 }
 
 static API: OnceLock<Option<Api>> = OnceLock::new();
-
-fn sym(name: &[u8]) -> Option<*mut c_void> {
-    // SAFETY: name is NUL-terminated; dlsym has no other preconditions.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
-    (!p.is_null()).then_some(p)
-}
-
-macro_rules! load {
-    ($name:literal, $ty:ty) => {{
-        let p = sym(concat!($name, "\0").as_bytes())?;
-        // SAFETY: the symbol is the CPython function of that name, whose C signature the field's
-        // type spells out.
-        unsafe { core::mem::transmute::<*mut c_void, $ty>(p) }
-    }};
-}
 
 type FnNew = unsafe extern "C" fn(*const MethodDef, Obj, Obj) -> Obj;
 type FnAsLl = unsafe extern "C" fn(Obj) -> i64;
@@ -191,9 +177,7 @@ pub unsafe fn table() -> *mut c_void {
         for def in &DEFS.0 {
             let f = (api.new_fn)(def, null_mut(), null_mut());
             if f.is_null() || (api.dict_set)(d, def.name, f) != 0 {
-                if !f.is_null() {
-                    (api.dec_ref)(f);
-                }
+                (api.dec_ref)(f); // NULL allowed (Py_XDECREF)
                 (api.dec_ref)(d);
                 return null_mut();
             }

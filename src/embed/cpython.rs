@@ -118,20 +118,24 @@ static API: OnceLock<Option<Api>> = OnceLock::new();
 /// The pthread key behind CPython's GIL-state TSS slot; -1 until found.
 static GILSTATE_KEY: AtomicI64 = AtomicI64::new(-1);
 
-fn sym(name: &[u8]) -> Option<*mut c_void> {
+/// A CPython symbol of the running process (`dlsym(RTLD_DEFAULT)`); also for src/abi/pyfast.rs.
+pub(crate) fn sym(name: &[u8]) -> Option<*mut c_void> {
     // SAFETY: name is NUL-terminated; dlsym has no other preconditions.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
     (!p.is_null()).then_some(p)
 }
 
+/// `load!("Name", FnType)`: the CPython function `Name` as `FnType`, or `return None` from the
+/// enclosing function when the process has none (also for src/abi/pyfast.rs).
 macro_rules! load {
     ($name:literal, $ty:ty) => {{
-        let p = sym(concat!($name, "\0").as_bytes())?;
+        let p = $crate::embed::cpython::sym(concat!($name, "\0").as_bytes())?;
         // SAFETY: the symbol is the CPython function of that name, whose C signature the field's
         // type spells out.
         unsafe { core::mem::transmute::<*mut c_void, $ty>(p) }
     }};
 }
+pub(crate) use load;
 
 fn api() -> Option<&'static Api> {
     API.get_or_init(|| {
@@ -363,25 +367,24 @@ unsafe fn past_entries(mut f: usize) -> usize {
 /// # Safety
 /// As [`layout`].
 unsafe fn detect(api: &Api, interp: Obj) -> Option<Layout> {
-    match std::env::var("GOSTACK_PY_STACK").as_deref() {
-        Ok("fixed") => return None,
-        Ok("copy") | Ok("") | Err(_) => {}
-        Ok(other) => {
-            eprintln!("gostack: GOSTACK_PY_STACK={other:?} is neither copy nor fixed: using copy");
+    if let Ok(v) = std::env::var("GOSTACK_PY_STACK") {
+        match v.trim() {
+            "fixed" => return None,
+            "copy" | "" => {}
+            _ => {
+                use core::fmt::Write;
+                let mut w = crate::base::fatal::FdWriter::stderr();
+                let _ = writeln!(w, "gostack: GOSTACK_PY_STACK={v:?} not understood (copy or fixed): copy");
+            }
         }
     }
     let version = sym(b"Py_Version\0")?;
-    let get_frame = sym(b"PyThreadState_GetFrame\0")?;
-    let get_current = sym(b"PyThreadState_Get\0")?;
-    let delete = sym(b"PyThreadState_Delete\0")?;
-    let get_code = sym(b"PyFrame_GetCode\0")?;
-    // SAFETY: these are the CPython functions of those names (signatures as the casts spell
-    // out); Py_Version is a `const unsigned long`; the GIL is held.
+    let get_frame = load!("PyThreadState_GetFrame", FnObjToObj);
+    let get_current = load!("PyThreadState_Get", FnToObj);
+    let delete = load!("PyThreadState_Delete", FnObj);
+    let get_code = load!("PyFrame_GetCode", FnObjToObj);
+    // SAFETY: Py_Version is a `const unsigned long`; the GIL is held.
     unsafe {
-        let get_frame = core::mem::transmute::<*mut c_void, FnObjToObj>(get_frame);
-        let get_current = core::mem::transmute::<*mut c_void, FnToObj>(get_current);
-        let delete = core::mem::transmute::<*mut c_void, FnObj>(delete);
-        let get_code = core::mem::transmute::<*mut c_void, FnObjToObj>(get_code);
         let layout = match *(version as *const core::ffi::c_ulong) >> 16 {
             0x030b => Layout {
                 top: Top::CFrame { cframe: 56, root: 336, current: 8, tracing: true },
@@ -425,18 +428,13 @@ unsafe fn detect(api: &Api, interp: Obj) -> Option<Layout> {
                     // The frame's code object (f_code, 3.13's f_executable).
                     let code = get_code(a);
                     ok = !code.is_null() && *word(frame + layout.code) == code as usize;
-                    if !code.is_null() {
-                        (api.dec_ref)(code);
-                    }
+                    (api.dec_ref)(code); // NULL allowed (Py_XDECREF)
                 }
                 if ok && layout.entries {
                     ok = entries_look_right(frame);
                 }
-                for f in [a, b] {
-                    if !f.is_null() {
-                        (api.dec_ref)(f);
-                    }
-                }
+                (api.dec_ref)(a);
+                (api.dec_ref)(b);
             }
         }
         (api.thread_state_clear)(fresh as Obj);
@@ -471,6 +469,16 @@ unsafe fn entries_look_right(top: usize) -> bool {
     f == 0 && entries > 0 && !on_stack(top)
 }
 
+/// Stores `v` at `slot` (a pointer word of a thread state or frame) with an aligned store: readers
+/// holding the GIL may look at it meanwhile.
+///
+/// # Safety
+/// `slot` is an aligned, writable pointer word.
+unsafe fn publish(slot: usize, v: usize) {
+    // SAFETY: per the contract.
+    unsafe { core::sync::atomic::AtomicUsize::from_ptr(slot as *mut usize).store(v, Release) }
+}
+
 /// Makes `pg`'s thread state lead nowhere into its stack (see above); keeps what [`attach`] puts
 /// back.
 ///
@@ -479,11 +487,8 @@ unsafe fn entries_look_right(top: usize) -> bool {
 unsafe fn detach(pg: &mut PyG) {
     let Some(Some(layout)) = LAYOUT.get().copied() else { return };
     let ts = pg.tstate as usize;
-    // SAFETY: per the contract and the checked layout; pointers are published with aligned
-    // stores (readers holding the GIL may look at them meanwhile).
+    // SAFETY: per the contract and the checked layout; pointers are published ([`publish`]).
     unsafe {
-        let publish =
-            |slot: usize, v: usize| core::sync::atomic::AtomicUsize::from_ptr(slot as *mut usize).store(v, Release);
         let top = match layout.top {
             Top::CFrame { cframe, root, current, tracing } => {
                 let cf = *((ts + cframe) as *const usize);
@@ -537,8 +542,6 @@ unsafe fn attach(pg: &mut PyG) {
     let ts = pg.tstate as usize;
     // SAFETY: per the contract and the checked layout.
     unsafe {
-        let publish =
-            |slot: usize, v: usize| core::sync::atomic::AtomicUsize::from_ptr(slot as *mut usize).store(v, Release);
         while let Some((f, p)) = pg.unlinked.pop() {
             publish(f + FRAME_PREVIOUS, p);
         }
@@ -552,36 +555,6 @@ unsafe fn attach(pg: &mut PyG) {
         }
     }
     pg.out = false;
-}
-
-/// [`PyG::unlinked`]: two inline (a goroutine has one entry frame per nested eval call: one
-/// unless it calls back into Python from C), then a vector.
-#[derive(Default)]
-struct Unlinked {
-    inline: [(usize, usize); 2],
-    n: usize,
-    more: Vec<(usize, usize)>,
-}
-
-impl Unlinked {
-    fn push(&mut self, v: (usize, usize)) {
-        if self.n < self.inline.len() {
-            self.inline[self.n] = v;
-            self.n += 1;
-        } else {
-            self.more.push(v);
-        }
-    }
-
-    fn pop(&mut self) -> Option<(usize, usize)> {
-        if let Some(v) = self.more.pop() {
-            return Some(v);
-        }
-        (self.n > 0).then(|| {
-            self.n -= 1;
-            self.inline[self.n]
-        })
-    }
 }
 
 /// Per-goroutine state (`G::embed_data`): owned by the goroutine, freed by `switch_out` at exit.
@@ -608,8 +581,9 @@ struct PyG {
     /// What [`detach`] took out of the thread state (3.11/3.12: `tstate->cframe`; 3.13:
     /// `tstate->current_frame` if it was an entry frame), or 0.
     saved_frame: usize,
-    /// Frames whose `previous` [`detach`] unlinked from entry frames, with the original.
-    unlinked: Unlinked,
+    /// Frames whose `previous` [`detach`] unlinked from entry frames, with the original (empty,
+    /// with no allocation, until a first detach finds one; its capacity is kept across switches).
+    unlinked: Vec<(usize, usize)>,
 }
 
 static HOOKS: EmbedHooks = EmbedHooks { switch_in, switch_out, restored };
@@ -723,9 +697,7 @@ unsafe extern "C" fn entry(arg: *mut c_void) {
             (api.dec_ref)(r);
         }
         for o in [pg.callable, pg.args, pg.ctx] {
-            if !o.is_null() {
-                (api.dec_ref)(o);
-            }
+            (api.dec_ref)(o); // Py_DecRef: Py_XDECREF, NULL allowed
         }
         (pg.callable, pg.args, pg.ctx) = (null_mut(), null_mut(), null_mut());
         (api.thread_state_clear)(ts);
@@ -788,13 +760,11 @@ pub unsafe fn spawn_call(callable: *mut c_void, args: *mut c_void, ctx: *mut c_v
         copy,
         out: false,
         saved_frame: 0,
-        unlinked: Unlinked::default(),
+        unlinked: Vec::new(),
     }));
     for o in [callable, args, ctx] {
-        if !o.is_null() {
-            // SAFETY: GIL held; o is live.
-            unsafe { (api.inc_ref)(o) };
-        }
+        // SAFETY: GIL held; o is live or NULL (Py_IncRef is Py_XINCREF).
+        unsafe { (api.inc_ref)(o) };
     }
     let attr = Attr {
         stack_kind: if copy { GS_STACK_COPY } else { GS_STACK_FIXED },
@@ -810,9 +780,7 @@ pub unsafe fn spawn_call(callable: *mut c_void, args: *mut c_void, ctx: *mut c_v
             // SAFETY: the goroutine was not created: pg and the reference are still ours.
             unsafe {
                 for o in [callable, args, ctx] {
-                    if !o.is_null() {
-                        (api.dec_ref)(o);
-                    }
+                    (api.dec_ref)(o);
                 }
                 drop(Box::from_raw(pg));
             }
