@@ -276,7 +276,7 @@ unsafe fn evict(slot: *mut Slot) {
 #[inline(never)]
 fn evict_running(goid: i64) -> ! {
     crate::base::fatal::fatal!(
-        "copy-stack goroutine {} runs on another thread while this one needs its slot (it was unpinned when its thread left the scheduler; copystack.rs, invariant 2)",
+        "copy-stack goroutine {} runs on another thread while this one needs its slot (copystack.rs, invariant 2)",
         goid
     )
 }
@@ -439,8 +439,6 @@ pub unsafe fn after_fork(m: *mut M, keep: *mut G) {
             slot.users = 0;
         }
         if !keep.is_null() && is_copy(keep) && !(*keep).saved.slot.is_null() {
-            // (Its slot may be another M's, if it was unpinned: then that record's counts are
-            // stale, and only cost balance.)
             (*(*keep).saved.slot).users = 1;
         }
     }

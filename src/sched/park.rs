@@ -303,7 +303,7 @@ pub(crate) unsafe fn park_handoff(reason: WaitReason, gslot: &AtomicPtr<G>, lock
         (*g).status.store(G_WAITING, Release);
         handoff_hooks(g, next);
         if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
-            copy_park_handoff(m, pr, g, next, lock);
+            copy_handoff(m, pr, g, next, copystack::Publish::Unlock(lock));
             return true;
         }
         let sp = handoff_run(m, pr, next);
@@ -352,7 +352,7 @@ pub(crate) unsafe fn yield_handoff() -> bool {
         let tail = pr.runq.prepare_tail(g);
         handoff_hooks(g, next);
         if copystack::in_use() && (copystack::is_copy(g) || copystack::is_copy(next)) {
-            copy_yield_handoff(m, pr, g, next, tail);
+            copy_handoff(m, pr, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
             return true;
         }
         let sp = handoff_run(m, pr, next);
@@ -362,52 +362,33 @@ pub(crate) unsafe fn yield_handoff() -> bool {
     }
 }
 
-/// [`park_handoff`]'s switch when either side is a copy-stack goroutine (copystack.rs,
-/// invariant 3): direct when [`copystack::handoff_ready`] got `next`'s bytes in place, else
-/// through g0. Returns once `g` is resumed. Out of line, so that the GROWABLE hand-offs keep the
-/// shape they had before the slots: inlined, the slot tests cost them 2 instructions per yield
-/// (callgrind: register pressure around the switch), and a closure for what to publish 1 per
-/// yield and 2 per channel round trip.
+/// The switch of [`park_handoff`] and [`yield_handoff`] when either side is a copy-stack
+/// goroutine (copystack.rs, invariant 3): direct when [`copystack::handoff_ready`] got `next`'s
+/// bytes in place, else through g0. `publish` is what the switch publishes once `g` is off its
+/// stack (a park's lock byte, a yield's run-queue tail). Returns once `g` is resumed. Out of line,
+/// so that the GROWABLE hand-offs keep the shape they had before the slots: inlined, the slot
+/// tests cost them 2 instructions per yield (callgrind: register pressure around the switch).
 ///
 /// # Safety
-/// As [`park_handoff`] once it took `next`: on `g`'s stack, `m` its M holding `pr`; `lock` is
-/// the held lock byte the switch releases.
+/// As the hand-off once it took `next`: on `g`'s stack, `m` its M holding `pr`; `publish` names
+/// the held lock byte or the prepared tail.
 #[inline(never)]
-unsafe fn copy_park_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, lock: *mut u8) {
+unsafe fn copy_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, publish: copystack::Publish) {
     // SAFETY: per the contract.
     unsafe {
         if !copystack::handoff_ready(g, next) {
             handoff_claim(m, pr, next);
-            copystack::handoff(m, g, next, copystack::Publish::Unlock(lock));
+            copystack::handoff(m, g, next, publish);
             return;
         }
         if copystack::is_copy(next) {
             restored_hook(next);
         }
         let sp = handoff_run(m, pr, next);
-        arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock);
-    }
-}
-
-/// [`yield_handoff`]'s switch when either side is a copy-stack goroutine: as
-/// [`copy_park_handoff`]; `tail` is the run queue's new tail the switch publishes.
-///
-/// # Safety
-/// As [`yield_handoff`] once it took `next` and prepared the tail.
-#[inline(never)]
-unsafe fn copy_yield_handoff(m: *mut M, pr: &P, g: *mut G, next: *mut G, tail: u32) {
-    // SAFETY: per the contract.
-    unsafe {
-        if !copystack::handoff_ready(g, next) {
-            handoff_claim(m, pr, next);
-            copystack::handoff(m, g, next, copystack::Publish::Tail(pr.runq.tail_ptr(), tail));
-            return;
+        match publish {
+            copystack::Publish::Unlock(lock) => arch::gs_asm_park_swap(&mut (*g).sched.sp, sp, lock),
+            copystack::Publish::Tail(tail, v) => arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, tail, v),
         }
-        if copystack::is_copy(next) {
-            restored_hook(next);
-        }
-        let sp = handoff_run(m, pr, next);
-        arch::gs_asm_yield_swap(&mut (*g).sched.sp, sp, pr.runq.tail_ptr(), tail);
     }
 }
 

@@ -40,8 +40,14 @@ pub struct Attr {
 
 impl Attr {
     pub fn default_attr() -> Attr {
+        Attr::defaults(copystack::default_kind())
+    }
+
+    /// The default attributes with stack kind `stack_kind`.
+    #[inline(always)]
+    pub fn defaults(stack_kind: u32) -> Attr {
         Attr {
-            stack_kind: copystack::default_kind(),
+            stack_kind,
             flags: 0,
             stack_size: DEFAULT_GROWABLE_STACK_SIZE,
             max_stack: DEFAULT_MAX_STACK,
@@ -111,16 +117,8 @@ pub unsafe fn spawn_default(f: RawFn, arg: *mut c_void) -> Result<i64, c_int> {
         // SAFETY: per our contract.
         return unsafe { spawn(Attr::default_attr(), f, arg) };
     }
-    let attr = Attr {
-        stack_kind: GS_STACK_GROWABLE,
-        flags: 0,
-        stack_size: DEFAULT_GROWABLE_STACK_SIZE,
-        max_stack: DEFAULT_MAX_STACK,
-        name: None,
-        embed: None,
-    };
     // SAFETY: as spawn: the default attributes are valid.
-    unsafe { spawn_inner(attr, f, arg, core::ptr::null()) }
+    unsafe { spawn_inner(Attr::defaults(GS_STACK_GROWABLE), f, arg, core::ptr::null()) }
 }
 
 #[inline(always)]
