@@ -12,6 +12,7 @@ whatever the next goroutine puts at the same addresses. Programs that could cras
 interpreters."""
 
 import ctypes
+import inspect
 import os
 import signal
 import subprocess
@@ -23,6 +24,17 @@ import pytest
 from conftest import child_env
 
 GS_STACK_FIXED, GS_STACK_COPY = 1, 2
+
+
+def nested(depth, park):
+    """Parks through `depth` nested evaluation loops (each sorted(key=...) is a C call back into
+    Python); the children get the same function (PRELUDE)."""
+    if depth == 0:
+        return park()
+    out = []
+    sorted([1, 2], key=lambda x: (out.append(nested(depth - 1, park)), x)[1] if x == 1 else x)
+    return out[0]
+
 
 # Shared by the children: gostack, the stack kind of the calling goroutine, and a goroutine body
 # that parks `depth` evaluation loops deep (each sorted(key=...) is a C call back into Python).
@@ -37,13 +49,8 @@ def kind():
     i = _Info()
     assert _lib.gs_get_stack_info(ctypes.byref(i)) == 0
     return i.kind
-def nested(depth, park):
-    if depth == 0:
-        return park()
-    out = []
-    sorted([1, 2], key=lambda x: (out.append(nested(depth - 1, park)), x)[1] if x == 1 else x)
-    return out[0]
 """
+PRELUDE += inspect.getsource(nested)
 
 
 def run_child(body, *args, env_extra=None, timeout=60):
@@ -166,7 +173,7 @@ def test_exceptions_and_tracebacks_cross_a_park(gostack):
 
     def raiser():
         try:
-            nested_here(3, fail_deep)
+            nested(3, fail_deep)
         except ValueError as e:
             ch.send(e)
             # Parked inside the except block: the traceback's frames are live, this goroutine's C
@@ -183,7 +190,7 @@ def test_exceptions_and_tracebacks_cross_a_park(gostack):
 
     def noise():
         for _ in range(5):
-            nested_here(4, gostack.yield_)
+            nested(4, gostack.yield_)
 
     gostack.go(raiser)
     gostack.go(noise)
@@ -193,15 +200,7 @@ def test_exceptions_and_tracebacks_cross_a_park(gostack):
     other = [s for s in seen if s[0] == "other"][0]
     assert own[1] is ValueError
     for text in (own[2], other[1]):
-        assert "fail_deep" in text and "ValueError: deep" in text and text.count("in nested_here\n") == 4, text
-
-
-def nested_here(depth, park):
-    if depth == 0:
-        return park()
-    out = []
-    sorted([1, 2], key=lambda x: (out.append(nested_here(depth - 1, park)), x)[1] if x == 1 else x)
-    return out[0]
+        assert "fail_deep" in text and "ValueError: deep" in text and text.count("in nested\n") == 4, text
 
 
 def test_threading_local_sqlite3_and_ctypes_callbacks_on_the_copy_kind(gostack):
@@ -236,7 +235,7 @@ def test_threading_local_sqlite3_and_ctypes_callbacks_on_the_copy_kind(gostack):
         results[i] = (local.value, got_sql, list(arr))
 
     for i in range(12):
-        gostack.go(nested_here, i % 3, lambda i=i: worker(i))
+        gostack.go(nested, i % 3, lambda i=i: worker(i))
     gostack.run()
     for i in range(12):
         assert results[i] == (i, 20 + i, sorted([5, 3, i, 1, 4])), results[i]
