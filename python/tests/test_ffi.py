@@ -72,6 +72,23 @@ def test_signatures_match_the_header():
         assert (gil in (_ffi.RELEASE, _ffi.RELEASE_ERRNO)) == blocking, name
 
 
+def test_fastcalls_are_the_librarys_builtins():
+    # The names are written twice, in _ffi.FASTCALLS and in src/abi/pyfast.rs's table: a name
+    # missing on one side would fall back to ctypes in silence (more C stack kept per parked
+    # goroutine, slower switches).
+    table = _ffi.lib.PY.gs_py_fastcalls
+    table.argtypes, table.restype = [], ctypes.py_object
+    fast = table()
+    assert sorted(fast) == sorted(_ffi.FASTCALLS)
+    for name in _ffi.FASTCALLS:
+        f = getattr(_ffi.lib, "f_" + name[3:])
+        assert type(f).__name__ == "builtin_function_or_method" and f.__name__ == name, name
+        # As many arguments as the ctypes function of that name: one more is refused before any
+        # call (TypeError from the argument check), which is safe to try for every one.
+        with pytest.raises(TypeError):
+            f(*([0] * (len(_ffi.SIGNATURES[name][0]) + 1)))
+
+
 def test_one_handle_base_one_lifetime():
     kinds = [gostack.Chan, gostack.WaitGroup, gostack.Mutex, gostack.Sema]
     for cls in kinds:
