@@ -15,7 +15,9 @@
  * captures its stderr and wait status; gs_test_thread_stack() gives the calling OS thread's stack.
  *
  * The tests are written for one P (tests/c_tests.rs runs them with GOSTACK_MAXPROCS=1): spawned
- * goroutines wait for gs_run/gs_main and yields are FIFO.
+ * goroutines wait for gs_run/gs_main and yields are FIFO. Those it also runs at 2 and 4 Ps
+ * (`multi_p_tests!`) may not rely on either: a goroutine spawned before gs_run can start at once
+ * on another thread, in any order; gs_test_wait_parked() waits until one has blocked.
  */
 #ifndef GS_TEST_H
 #define GS_TEST_H
@@ -36,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -239,6 +243,38 @@ static GS_TEST_UNUSED int gs_test_mentions_goroutine(const char *hay, int64_t id
         p += len;
     }
     return 0;
+}
+
+/* Waits (gs_yield, then short sleeps) until gs_dump shows goroutine `id` parked for `reason`
+ * ("chan receive", "select", ...): a goroutine's state is published once it has parked, its
+ * channel waiters queued. Tests that also run at several Ps use it where one P's order made
+ * "the other goroutine has blocked by now" true. Fails after 60 s. Call it in a goroutine. */
+static GS_TEST_UNUSED void gs_test_wait_parked(int64_t id, const char *reason) {
+    char want[96];
+    snprintf(want, sizeof want, "goroutine %" PRId64 " [%s]", id, reason);
+    int fd = memfd_create("gs_test_dump", 0);
+    CHECK(fd >= 0);
+    for (long tries = 0;; tries++) {
+        CHECK(ftruncate(fd, 0) == 0);
+        CHECK_OK(gs_dump(fd));
+        struct stat st;
+        CHECK(fstat(fd, &st) == 0);
+        char *text = malloc((size_t)st.st_size + 1);
+        CHECK(text != NULL);
+        ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
+        CHECK(n == st.st_size);
+        text[n] = '\0';
+        int found = strstr(text, want) != NULL;
+        free(text);
+        if (found) break;
+        if (tries < 100) {
+            CHECK_OK(gs_yield());
+        } else {
+            CHECK(tries < 100 + 60 * 1000);
+            CHECK_OK(gs_sleep(1000 * 1000));
+        }
+    }
+    close(fd);
 }
 
 #endif /* GS_TEST_H */

@@ -2,6 +2,7 @@
  * FIFO, try-variants, close semantics, recv_timeout, len/cap, freeing a busy channel, NULL
  * handles. Holds with any number of Ps: only Go's guarantees are assumed. */
 #include "gs_test.h"
+#include <stdatomic.h>
 
 typedef struct { long a, b, c; } triple;
 
@@ -84,10 +85,12 @@ static void fifo_receiver(void *arg) {
     CHECK_OK(gs_chan_send(done_ch, NULL));
 }
 
-static gs_chan *slow;
+static gs_chan *slow, *slow_gate;
 static void late_sender(void *arg) {
     (void)arg;
     long v = 42;
+    /* Not before the receiver's two timeouts (at several Ps it can start first). */
+    CHECK_RC(gs_chan_recv(slow_gate, NULL), GS_ECLOSED);
     CHECK_OK(gs_sleep(20 * 1000 * 1000));
     CHECK_OK(gs_chan_send(slow, &v));
 }
@@ -103,6 +106,7 @@ static void timeout_receiver(void *arg) {
     CHECK(t0 >= 2 * 1000 * 1000);
     CHECK_EQ(v, -1);
     CHECK_RC(gs_chan_recv_timeout(slow, &v, 0), GS_ETIMEDOUT);
+    CHECK_OK(gs_chan_close(slow_gate));
     CHECK_OK(gs_chan_recv_timeout(slow, &v, 10LL * 1000 * 1000 * 1000));
     CHECK_EQ(v, 42);
     CHECK_OK(gs_chan_send(done_ch, NULL));
@@ -110,18 +114,20 @@ static void timeout_receiver(void *arg) {
 
 /* gs_chan_free on a channel with a blocked receiver: GS_EBUSY, then fine once it left. */
 static gs_chan *busy;
+static atomic_llong busy_receiver_id;
 static void busy_receiver(void *arg) {
     (void)arg;
     int v = 0;
+    atomic_store(&busy_receiver_id, gs_self());
     CHECK_OK(gs_chan_recv(busy, &v));
     CHECK_EQ(v, 5);
 }
 static void busy_freer(void *arg) {
     (void)arg;
     int v = 5;
-    /* Give the receiver ample time to block (with one P it blocked before we ran). */
-    for (int i = 0; i < 100; i++) gs_yield();
-    CHECK_OK(gs_sleep(20 * 1000 * 1000));
+    /* With one P the receiver blocked before we ran; at several Ps wait until it has. */
+    while (atomic_load(&busy_receiver_id) == 0) CHECK_OK(gs_yield());
+    gs_test_wait_parked(atomic_load(&busy_receiver_id), "chan receive");
     CHECK_RC(gs_chan_free(busy), GS_EBUSY);
     CHECK_RC(gs_chan_free(busy), GS_EBUSY);
     CHECK_OK(gs_chan_send(busy, &v));
@@ -196,6 +202,8 @@ int main(void) {
     CHECK_ID(gs_spawn(fifo_sender, NULL));
 
     slow = gs_chan_new(sizeof(long), 0);
+    slow_gate = gs_chan_new(0, 0);
+    CHECK(slow != NULL && slow_gate != NULL);
     CHECK_ID(gs_spawn(timeout_receiver, NULL));
     CHECK_ID(gs_spawn(late_sender, NULL));
 
@@ -215,6 +223,7 @@ int main(void) {
     CHECK_OK(gs_chan_free(empty));
     CHECK_OK(gs_chan_free(fifo));
     CHECK_OK(gs_chan_free(slow));
+    CHECK_OK(gs_chan_free(slow_gate));
     CHECK_OK(gs_chan_free(unbuf));
     CHECK_OK(gs_chan_free(done_ch));
     printf("test_chan: ok\n");

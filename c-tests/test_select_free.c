@@ -16,7 +16,8 @@ enum { ROUNDS = 2000 };
 
 typedef struct {
     gs_chan *a, *b;
-    int how; /* 0: send on a, 1: close a, 2: send on b */
+    int how;         /* 0: send on a, 1: close a, 2: send on b */
+    int64_t selector; /* its goroutine id */
 } pair;
 
 static void freeing_sender(void *arg) {
@@ -25,11 +26,16 @@ static void freeing_sender(void *arg) {
     pair *p = arg;
     gs_chan *a = p->a, *b = p->b;
     int how = p->how;
+    int64_t selector = p->selector;
     int v = 42;
     if (how == 0) {
         CHECK_OK(gs_chan_send(a, &v));
         CHECK_OK(gs_chan_free(a));
     } else if (how == 1) {
+        /* A close does not wait for the selector: at several Ps this goroutine can run before
+         * the selector has reached gs_select, and freeing `a` then is the test's own
+         * use-after-free. (A send waits for its receiver.) */
+        gs_test_wait_parked(selector, "select");
         CHECK_OK(gs_chan_close(a));
         CHECK_OK(gs_chan_free(a));
     } else {
@@ -43,6 +49,7 @@ static void selector(void *arg) {
     int va = 0, vb = 0;
     gs_case cs[2] = {{p->a, GS_CASE_RECV, &va, 99}, {p->b, GS_CASE_RECV, &vb, 99}};
     /* Blocks (nothing ready yet), then the sender fires one case and frees that channel. */
+    p->selector = gs_self();
     CHECK_ID(gs_spawn(freeing_sender, p));
     int i = gs_select(cs, 2, -1);
     if (p->how == 2) {
