@@ -95,8 +95,6 @@ const NOT_UNDER_EMULATOR: &[(&str, &str)] = &[
     ("test_thread_exit@4", "counts the process's mappings: with mprotect guards (qemu-user, see test_many_goroutines) every stack of the 4 Ps' arenas adds mappings, so the bound (+200) that holds with guard markers does not; it passes on 1 and 2 Ps"),
     ("test_stack_grow_sigframe", "qemu-user builds signal frames itself and does not do what the kernel does when one does not fit: after the first SI_KERNEL fault the SIGUSR1s raised by later goroutines are never delivered (qemu -strace: tgkill, then no delivery), so the larger margins cannot be checked; its 1 and 1.5 KiB margins (guard fault, SI_KERNEL fault) pass under qemu"),
     ("test_io_close", "its fork case runs goroutines and the poller in a forked child of a multi-threaded program: the qemu-user fork bug of test_fork (same two assertions)"),
-    ("test_signal_handler", "NOT DIAGNOSED, may be the port's: under qemu-aarch64 its forked child aborts now and then (1 run in 6 on 4 Ps; once on 2 Ps in CI, with 1604 calls refused for 400 handler runs instead of 1600: more refusals counted than handler runs x 4), while the x86_64 build under qemu-x86_64 passed 10 of 10 (its ITIMER_PROF handler interrupts goroutines, g0 and idle threads at random points, which qemu delivers at translation-block boundaries); runs natively in every pass"),
-    ("test_select_free@4", "qemu-user 7.2's multi-threaded emulation: on 4 Ps it dies of SIGSEGV in about 1 run in 7 under qemu-aarch64, and the x86_64 build does the same under qemu-x86_64 (2 of 16) but never natively (0 of 60); it passes on 1 and 2 Ps"),
 ];
 
 fn read_lossy(path: &Path) -> String {

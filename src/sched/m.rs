@@ -226,9 +226,11 @@ unsafe impl Send for SendP {}
 
 fn start_worker(p: *mut P) {
     let sp = SendP(p);
-    let r = std::thread::Builder::new().name("gostack-m".into()).stack_size(WORKER_STACK).spawn(move || {
+    let r = super::threads::spawn_runtime_thread("gostack-m", WORKER_STACK, move |mask| {
         let sp = sp;
         let m = getm_or_create();
+        // An M with its sigaltstack now: a handler's gs_* calls here are refused.
+        crate::signal::restore_mask(&mask);
         // A worker never leaves the scheduler: never cancelled (threads.rs).
         super::threads::disable_cancel();
         in_sched_enter();
@@ -480,10 +482,14 @@ pub(crate) fn getm_or_create() -> *mut M {
     };
     s.allm.push(m);
     drop(s);
+    // From setm until the signal stack is known a handler on this thread would be taken for
+    // one on an M's goroutine or g0 without being seen as a handler: signals wait.
+    let mask = crate::signal::block_async();
     setm(m);
     let alt = crate::signal::on_new_m();
     // SAFETY: the calling thread's new M; only it writes these fields.
     unsafe { ((*m).altstack, (*m).sigstack) = (alt.mapped, alt.range) };
+    crate::signal::restore_mask(&mask);
     m
 }
 

@@ -54,7 +54,9 @@ fn start() {
     if std::env::var("GOSTACK_STALL_WARNING").is_ok_and(|v| v.trim() == "0") {
         return;
     }
-    let r = std::thread::Builder::new().name("gostack-mon".into()).stack_size(256 << 10).spawn(run);
+    // Its signals stay blocked (spawn_runtime_thread): a handler running here (not an M) could
+    // not be told apart from a host thread calling in.
+    let r = super::threads::spawn_runtime_thread("gostack-mon", 256 << 10, |_| run());
     if r.is_err() {
         STARTED.store(false, Release); // try again at the next entry
     }
@@ -74,17 +76,6 @@ struct Seen {
 }
 
 fn run() {
-    // Process-directed signals go to the program's own threads, not here: a handler running on
-    // this thread (not an M) could not be told apart from a host thread calling in.
-    // SAFETY: plain signal-mask calls on this thread; synchronous fault signals stay unblocked.
-    unsafe {
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigfillset(&mut set);
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP] {
-            libc::sigdelset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
-    }
     let mut seen: Vec<Seen> = Vec::new();
     loop {
         if !anyone_in_scheduler() {

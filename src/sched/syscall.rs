@@ -213,7 +213,8 @@ fn sysmon_start() {
     if SYSMON_STARTED.swap(true, AcqRel) {
         return;
     }
-    let r = std::thread::Builder::new().name("gostack-sysmon".into()).stack_size(256 << 10).spawn(sysmon);
+    // Its signals stay blocked, as the monitor's (spawn_runtime_thread).
+    let r = super::threads::spawn_runtime_thread("gostack-sysmon", 256 << 10, |_| sysmon());
     if r.is_err() {
         SYSMON_STARTED.store(false, Release);
     }
@@ -248,16 +249,6 @@ pub(crate) fn after_fork_child() {
 }
 
 fn sysmon() {
-    // Process-directed signals go to the program's threads (see monitor.rs).
-    // SAFETY: plain signal-mask calls on this thread.
-    unsafe {
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigfillset(&mut set);
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP] {
-            libc::sigdelset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, null_mut());
-    }
     loop {
         let seq0 = CALL_SEQ.load(SeqCst);
         let now = nanotime();

@@ -37,6 +37,24 @@
 
 use super::*;
 
+/// Starts one of the runtime's own threads (a worker M, the monitor, sysmon) with every signal
+/// but the synchronous faults blocked from its first instruction (the creator's mask is blocked
+/// around the creation, which the new thread inherits; Go's newosproc does the same). A thread
+/// started with them open could run a handler before it is an M with a sigaltstack, where the
+/// handler's gs_* calls are taken for a host thread's and accepted (a gs_spawn from a profiling
+/// handler ran: test_signal_handler under qemu). `f` gets the creator's mask: a worker sets it
+/// back once it is an M; the monitor and sysmon keep everything blocked, so process-directed
+/// signals go to the program's threads.
+pub(crate) fn spawn_runtime_thread<F>(name: &str, stack: usize, f: F) -> std::io::Result<()>
+where
+    F: FnOnce(libc::sigset_t) + Send + 'static,
+{
+    let mask = crate::signal::block_async();
+    let r = std::thread::Builder::new().name(name.into()).stack_size(stack).spawn(move || f(mask));
+    crate::signal::restore_mask(&mask);
+    r.map(drop)
+}
+
 /// Registered threads alive (invariant 1).
 static USERS: AtomicI64 = AtomicI64::new(0);
 /// Registrations ever (a deadlock suspicion is reset by any: deadlock.rs: check_dead).
@@ -199,4 +217,41 @@ pub fn restore_cancel(old: c_int) {
     let mut prev = 0;
     // SAFETY: as above.
     unsafe { pthread_setcancelstate(old, &mut prev) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocked(sig: libc::c_int) -> bool {
+        // SAFETY: reads the calling thread's mask into a local set.
+        unsafe {
+            let mut cur: libc::sigset_t = core::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), &mut cur);
+            libc::sigismember(&cur, sig) == 1
+        }
+    }
+
+    /// A runtime thread runs with process-directed signals blocked from its start (before it
+    /// could set anything itself) and the synchronous faults open; its creator's mask is as
+    /// before; the mask it is handed is the creator's (what a worker sets back once it is an M).
+    #[test]
+    fn runtime_threads_start_with_signals_blocked() {
+        assert!(!blocked(libc::SIGPROF) && !blocked(libc::SIGINT));
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn_runtime_thread("gostack-test", 256 << 10, move |mask| {
+            let at_start =
+                (blocked(libc::SIGPROF), blocked(libc::SIGINT), blocked(libc::SIGSEGV), blocked(libc::SIGBUS));
+            // SAFETY: reads a set handed over by value.
+            let handed = unsafe { libc::sigismember(&mask, libc::SIGPROF) };
+            crate::signal::restore_mask(&mask);
+            tx.send((at_start, handed, blocked(libc::SIGPROF))).unwrap();
+        })
+        .unwrap();
+        let (at_start, handed, after) = rx.recv().unwrap();
+        assert_eq!(at_start, (true, true, false, false));
+        assert_eq!(handed, 0);
+        assert!(!after);
+        assert!(!blocked(libc::SIGPROF));
+    }
 }

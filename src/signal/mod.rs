@@ -108,6 +108,36 @@ fn add_onstack_to_handlers() {
     }
 }
 
+/// The signals a thread of the runtime never blocks: the synchronous faults, raised by the
+/// faulting instruction itself (stack growth needs SIGSEGV/SIGBUS on every thread).
+const SYNCHRONOUS: [libc::c_int; 5] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP];
+
+/// Blocks every signal but the synchronous faults on the calling thread; returns the mask it had
+/// (for [`restore_mask`]). The runtime's threads that are not yet, or never, Ms with a
+/// sigaltstack run this way: a process-directed signal (a profiling timer, SIGINT) goes to
+/// another thread, and no handler runs where its gs_* calls could not be told from a host
+/// thread's (sched/threads.rs: spawn_runtime_thread).
+pub fn block_async() -> libc::sigset_t {
+    // SAFETY: plain signal-mask calls on the calling thread, on sets that live on this stack.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for sig in SYNCHRONOUS {
+            libc::sigdelset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    }
+}
+
+/// Sets the calling thread's signal mask to `old` (from [`block_async`]); a signal that arrived
+/// meanwhile is delivered now.
+pub fn restore_mask(old: &libc::sigset_t) {
+    // SAFETY: as in block_async; `old` is a valid set.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, core::ptr::null_mut()) };
+}
+
 /// Gives the calling thread a sigaltstack unless it has a big enough one already.
 fn ensure_altstack() -> AltStack {
     // SAFETY: sigaltstack queries/sets the calling thread's signal stack; the mapping we install
