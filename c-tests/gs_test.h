@@ -256,6 +256,7 @@ static GS_TEST_UNUSED void gs_test_wait_parked(int64_t id, const char *reason) {
     CHECK(fd >= 0);
     for (long tries = 0;; tries++) {
         CHECK(ftruncate(fd, 0) == 0);
+        CHECK(lseek(fd, 0, SEEK_SET) == 0); /* gs_dump write()s at the offset */
         CHECK_OK(gs_dump(fd));
         struct stat st;
         CHECK(fstat(fd, &st) == 0);

@@ -3,6 +3,7 @@
  * not disable it, and a thread that used the runtime and exits later without waking anyone makes
  * gs_run look again (it returned GS_EDEADLOCK never: it waited for good). No /proc involved. */
 #include "gs_test.h"
+#include <stdatomic.h>
 
 static gs_chan *never;
 
@@ -27,10 +28,13 @@ static void *bystander(void *arg) {
 
 /* A thread that used the runtime (it spawned a goroutine), then exits 200 ms later without
  * waking anyone. */
+static atomic_int user_spawned, user_leaving;
 static void *user_then_exit(void *arg) {
     (void)arg;
     CHECK_ID(gs_spawn(wait_forever, NULL));
+    atomic_store(&user_spawned, 1);
     usleep(200 * 1000);
+    atomic_store(&user_leaving, 1);
     return NULL;
 }
 
@@ -50,13 +54,13 @@ int main(void) {
     /* 2. A runtime user that exits: gs_run waits while it lives, then reports. */
     pthread_t u;
     CHECK(pthread_create(&u, NULL, user_then_exit, NULL) == 0);
-    usleep(20 * 1000); /* it spawned */
+    while (!atomic_load(&user_spawned)) usleep(1000); /* it spawned */
     t0 = now_ms();
     CHECK_RC(gs_run(), GS_EDEADLOCK);
     int64_t waited = now_ms() - t0;
-    printf("deadlock_threads: detected %lld ms after the last possible waker exited (it lived ~180 ms more)\n",
+    printf("deadlock_threads: detected %lld ms after gs_run began (the last possible waker lived ~200 ms more)\n",
            (long long)waited);
-    CHECK(waited >= 100); /* not before the user thread exited */
+    CHECK(atomic_load(&user_leaving)); /* not before the user thread was leaving */
     CHECK(pthread_join(u, NULL) == 0);
     /* (A runtime user that will send later is not a deadlock: test_deadlock.) */
     return 0;

@@ -7,10 +7,20 @@
 #include "gs_test.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 static int p[2];
-static int got_ebadf, got_closed;
+static atomic_int got_ebadf, got_closed;
+/* At several Ps the closers may run before the waiters have parked: they wait until gs_dump
+ * shows them parked (their ids are set before the closer is spawned). */
+static int64_t reader_id, waiter_id, plain_waiter_id;
+
+static void wait_io_parked(int64_t id, int fd) {
+    char reason[48];
+    snprintf(reason, sizeof reason, "IO wait, fd %d", fd);
+    gs_test_wait_parked(id, reason);
+}
 
 static void reader(void *arg) {
     (void)arg;
@@ -18,19 +28,20 @@ static void reader(void *arg) {
     errno = 0;
     CHECK_EQ(gs_read(p[0], &c, 1), -1);
     CHECK_EQ(errno, EBADF);
-    got_ebadf = 1;
+    atomic_store(&got_ebadf, 1);
 }
 
 static void waiter(void *arg) {
     (void)arg;
     CHECK_RC(gs_fd_wait(p[0], GS_POLL_IN, -1), GS_ECLOSED);
-    got_closed = 1;
+    atomic_store(&got_closed, 1);
 }
 
 static void closer(void *arg) {
     (void)arg;
-    CHECK_OK(gs_sleep(10 * 1000 * 1000));
-    CHECK_EQ(got_ebadf + got_closed, 0);
+    wait_io_parked(reader_id, p[0]);
+    wait_io_parked(waiter_id, p[0]);
+    CHECK_EQ(atomic_load(&got_ebadf) + atomic_load(&got_closed), 0);
     CHECK_OK(gs_fd_close(p[0]));
     CHECK_RC(gs_fd_close(p[0]), GS_EINVAL); /* closed now */
 }
@@ -51,7 +62,7 @@ static void plain_waiter(void *arg) {
 static void plain_closer(void *arg) {
     (void)arg;
     int old = q[0];
-    CHECK_OK(gs_sleep(10 * 1000 * 1000));
+    wait_io_parked(plain_waiter_id, q[0]);
     close(q[0]);
     close(q[1]);
     /* The numbers come back for a new pipe; the poller must watch the new file. */
@@ -125,16 +136,16 @@ static void forker(void *arg) {
 int main(void) {
     gs_test_begin(60);
     CHECK(pipe(p) == 0);
-    CHECK_ID(gs_spawn(reader, NULL));
-    CHECK_ID(gs_spawn(waiter, NULL));
+    reader_id = CHECK_ID(gs_spawn(reader, NULL));
+    waiter_id = CHECK_ID(gs_spawn(waiter, NULL));
     CHECK_ID(gs_spawn(closer, NULL));
     CHECK_OK(gs_run());
-    CHECK_EQ(got_ebadf, 1);
-    CHECK_EQ(got_closed, 1);
+    CHECK_EQ(atomic_load(&got_ebadf), 1);
+    CHECK_EQ(atomic_load(&got_closed), 1);
     close(p[1]);
 
     CHECK(pipe(q) == 0);
-    CHECK_ID(gs_spawn(plain_waiter, NULL));
+    plain_waiter_id = CHECK_ID(gs_spawn(plain_waiter, NULL));
     CHECK_ID(gs_spawn(plain_closer, NULL));
     CHECK_OK(gs_run());
     CHECK_EQ(plain_timed_out, 1);

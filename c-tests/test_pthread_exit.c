@@ -42,10 +42,12 @@ static void child_pthread_exit(void *arg) {
 
 static int pipefd[2];
 static volatile int reader_done;
+static volatile int reader_started; /* the target has spawned it and is at or in gs_run */
 
 static void reader(void *arg) {
     (void)arg;
     char c;
+    __atomic_store_n(&reader_started, 1, __ATOMIC_RELEASE);
     /* A raw blocking read: a cancellation point, on the thread that runs gs_run (P=1) or a
      * worker. */
     CHECK(read(pipefd[0], &c, 1) == 1);
@@ -68,7 +70,11 @@ static void child_cancel(void *arg) {
     pthread_t t;
     void *ret = NULL;
     CHECK(pthread_create(&t, NULL, cancel_target, NULL) == 0);
-    usleep(50 * 1000); /* the reader blocks in read() */
+    /* Not a fixed sleep: a slow start (qemu, a loaded machine) must not see the cancellation
+     * before the reader exists. The target is then in gs_run (one P: the reader runs there) or
+     * about to enter it with no cancellation point on the way; the reader blocks in read(). */
+    while (!__atomic_load_n(&reader_started, __ATOMIC_ACQUIRE)) usleep(1000);
+    usleep(20 * 1000);
     CHECK(pthread_cancel(t) == 0);
     usleep(50 * 1000);
     CHECK(write(pipefd[1], "x", 1) == 1);

@@ -81,7 +81,7 @@ static void run_job(void *p) {
     gs_stack_info si;
     burn(j->burn, j->f);
     CHECK_OK(gs_get_stack_info(&si));
-    if (si.grows >= 1) grown_jobs++;
+    if (si.grows >= 1) __atomic_fetch_add(&grown_jobs, 1, __ATOMIC_RELAXED); /* several Ps: several threads */
 }
 
 static void run_case(const char *name, void (*f)(void)) {
