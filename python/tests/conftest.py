@@ -2,8 +2,11 @@
 target/release (built here with cargo if missing, unless $GOSTACK_LIBRARY names one)."""
 
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,20 @@ import pytest
 PY_DIR = Path(__file__).resolve().parent.parent
 REPO = PY_DIR.parent
 sys.path.insert(0, str(PY_DIR))
+
+# The runtime's settings from the caller's environment (GOSTACK_MAXPROCS=2 exported in a shell,
+# GOSTACK_MIGRATE, ...) would change what every test runs on: the tests assume one P and the
+# defaults, and set what they need themselves (child_env(GOSTACK_MAXPROCS="2")). Kept: the
+# library's location, and GOSTACK_PY_STACK=fixed, which runs the whole suite on FIXED stacks.
+KEPT = ("GOSTACK_LIBRARY", "GOSTACK_PY_STACK")
+for name in [n for n in os.environ if n.startswith("GOSTACK_") and n not in KEPT]:
+    del os.environ[name]
+
+# A shell that starts pytest in the background (`cmd &` in a script) leaves SIGINT ignored, which
+# children inherit, and their Python then installs no KeyboardInterrupt handler: the Ctrl-C tests
+# would wait for a signal nobody acts on. A handler here is reset to the default in children.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if not os.environ.get("GOSTACK_LIBRARY"):
     if not any((REPO / "target" / d / "libgostack.so").exists() for d in ("release", "release/deps", "debug")):
@@ -23,6 +40,25 @@ def child_env(**extra: str) -> dict:
     env["PYTHONPATH"] = str(PY_DIR) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
+
+
+def readline_within(p: subprocess.Popen, seconds: float) -> str:
+    """The child's next stdout line; a child that prints nothing for ``seconds`` is killed and the
+    test fails (instead of hanging the suite). Reads the pipe a byte at a time, below the file
+    object's buffer, so that ``p.communicate()`` afterwards gets everything that follows."""
+    fd = p.stdout.fileno()
+    deadline = time.monotonic() + seconds
+    line = b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            p.kill()
+            raise AssertionError(f"the child printed no line within {seconds} s (so far: {line!r})")
+        byte = os.read(fd, 1)
+        if not byte:
+            break  # the child closed its stdout
+        line += byte
+    return line.decode()
 
 
 @pytest.fixture

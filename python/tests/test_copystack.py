@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import child_env
+from conftest import child_env, readline_within
 
 GS_STACK_FIXED, GS_STACK_COPY = 1, 2
 
@@ -262,10 +262,10 @@ def test_ctrl_c_with_goroutines_parked_on_the_copy_kind():
                          stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().strip() == "ready"
+        assert readline_within(p, 60).strip() == "ready"
         time.sleep(0.1)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=10)
+        out, err = p.communicate(timeout=30)
     finally:
         p.kill()
     assert p.returncode == 0, (out, err)

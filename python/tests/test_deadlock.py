@@ -72,7 +72,8 @@ def test_deadlocked_run_raises_and_program_continues():
     out = run_child("chan")
     assert out[0].startswith("deadlock "), out
     # Reported as soon as the last goroutine parks, not after some slice-long poll.
-    assert float(out[0].split()[1]) < 0.5, out
+    # (Measured 0.02-0.06 s; a poll would take its slice every time: the bound leaves room for load.)
+    assert float(out[0].split()[1]) < 2.0, out
     assert "ok" in out
 
 

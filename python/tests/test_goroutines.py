@@ -271,7 +271,7 @@ def test_sleep_orders_by_deadline(gostack):
         gostack.sleep(seconds)
         order.append(n)
 
-    gostack.go(sleeper, "slow", 0.03)
+    gostack.go(sleeper, "slow", 0.5)  # spawned first, due 0.49 s later: room for a loaded machine
     gostack.go(sleeper, "fast", 0.01)
     gostack.run()
     assert order == ["fast", "slow"]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import child_env
+from conftest import child_env, readline_within
 
 
 def test_wait_read_times_out_on_an_idle_pipe(gostack):
@@ -118,8 +118,11 @@ def test_echo_with_socket_helpers(gostack):
 
 
 def test_connect_refused_and_timeouts(gostack):
-    ls, addr = _listener()
-    ls.close()  # nobody listens there now
+    # Bound, never listening: a connect is refused, and the port stays ours (a closed one could be
+    # taken by another process, or the connecting socket could get it and connect to itself).
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    addr = ls.getsockname()
     out = []
 
     def g():
@@ -137,6 +140,7 @@ def test_connect_refused_and_timeouts(gostack):
 
     gostack.go(g)
     gostack.run()
+    ls.close()
     assert out == ["refused", "timeout"]
 
 
@@ -168,9 +172,12 @@ def test_sock_close_wakes_a_waiting_goroutine(gostack):
 def test_blocking_runs_on_a_helper_thread_while_goroutines_run(gostack):
     ticks = []
     result = []
+    ticked = threading.Event()
 
     def slow(x):
-        time.sleep(0.2)
+        # Returns only once the other goroutine has ticked 10 times: it ran meanwhile (no time
+        # bound: a loaded machine gives it fewer ticks per second, not none).
+        assert ticked.wait(60)
         return x * 2, threading.current_thread().name
 
     def caller():
@@ -179,6 +186,8 @@ def test_blocking_runs_on_a_helper_thread_while_goroutines_run(gostack):
     def ticker():
         while not result:
             ticks.append(1)
+            if len(ticks) == 10:
+                ticked.set()
             gostack.sleep(0.005)
 
     gostack.go(caller)
@@ -239,11 +248,16 @@ sys.exit(1)
 def test_ctrl_c_while_every_goroutine_waits_on_io():
     p = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], env=child_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "ready"
-    time.sleep(0.2)
-    t0 = time.monotonic()
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=10)
+    try:
+        assert readline_within(p, 60).strip() == "ready"
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        first = readline_within(p, 10)
+        elapsed = time.monotonic() - t0
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
     assert p.returncode == 0, err
-    assert out.split() == ["KeyboardInterrupt", "resumed"], (out, err)
-    assert time.monotonic() - t0 < 2
+    assert [first.strip()] + out.split() == ["KeyboardInterrupt", "resumed"], (first, out, err)
+    assert elapsed < 3.0, elapsed  # the waiters' fds never become ready: only the signal ends run()

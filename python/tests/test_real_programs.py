@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import child_env
+from conftest import child_env, readline_within
 
 
 def child(code, *args, timeout=60, env=None, **popen):
@@ -326,7 +326,7 @@ def interrupt(code, *args, delay=0.3, timeout=20):
     p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=child_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().strip() == "ready"
+        assert readline_within(p, 60).strip() == "ready"
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=timeout)
@@ -335,21 +335,29 @@ def interrupt(code, *args, delay=0.3, timeout=20):
     return p.returncode, out, err
 
 
+# The work runs until it is told to stop (after the interrupt): a fixed amount could be over
+# before the signal on a fast or a loaded machine. "ready" comes from a goroutine of its own, so
+# the signal lands while the others run.
 PINGPONG = """
 import gostack
-N = 300_000
 a, b = gostack.Chan(), gostack.Chan()
 counts = [0, 0]
+stop = False
 def ping():
-    for i in range(N):
+    i = 0
+    while not stop:
         a.send(i)
         assert b.recv() == i
         counts[0] += 1
+        i += 1
+    a.send(None)
 def pong():
-    for i in range(N):
-        assert a.recv() == i
+    i = 0
+    while (v := a.recv()) is not None:
+        assert v == i
         b.send(i)
         counts[1] += 1
+        i += 1
 gostack.go(lambda: print("ready", flush=True))
 gostack.go(ping)
 gostack.go(pong)
@@ -357,27 +365,32 @@ try:
     gostack.run()
     print("not interrupted", flush=True)
 except KeyboardInterrupt:
-    print("interrupted", counts[0] < N, flush=True)
+    print("interrupted", flush=True)
+stop = True
 gostack.run()   # every goroutine intact: they finish; no Deadlock
-print("done", counts, flush=True)
+print("done", counts[0] == counts[1] > 0, flush=True)
 """
 
 
 def test_06_ctrl_c_lands_in_run_with_every_goroutine_intact():
     rc, out, err = interrupt(PINGPONG, timeout=120)
     assert rc == 0, (out, err)
-    assert "interrupted True" in out and "done [300000, 300000]" in out, (out, err)
+    assert "interrupted" in out.split("\n") and "done True" in out, (out, err)
 
 
 SPAWNY = """
 import gostack
 ran = []
+spawned = 0
+stop = False
 def leaf(i):
     ran.append(i)
 def spawner():
-    for i in range(400_000):
-        gostack.go(leaf, i)
-        if i % 50 == 0:
+    global spawned
+    while not stop:
+        gostack.go(leaf, spawned)
+        spawned += 1
+        if spawned % 50 == 0:
             gostack.yield_()
 gostack.go(lambda: print("ready", flush=True))
 gostack.go(spawner)
@@ -386,8 +399,9 @@ try:
     print("not interrupted", flush=True)
 except KeyboardInterrupt:
     print("interrupted", flush=True)
+stop = True
 gostack.run()
-print("ran", len(ran), len(set(ran)) == len(ran), flush=True)
+print("ran", len(ran) == spawned > 0, sorted(ran) == list(range(spawned)), flush=True)
 """
 
 
@@ -395,7 +409,7 @@ def test_07_ctrl_c_is_never_swallowed_by_the_goroutine_wrapper():
     # Most of the time goes into starting goroutines: the signal lands in the wrapper.
     rc, out, err = interrupt(SPAWNY, delay=0.5, timeout=120)
     assert rc == 0, (out, err)
-    assert "interrupted" in out and "ran 400000 True" in out, (out, err)
+    assert "interrupted" in out.split("\n") and "ran True True" in out, (out, err)
     assert "Exception ignored" not in err, err
 
 
@@ -506,12 +520,12 @@ def test_10_huge_sleep_sleeps():
     out = ok(child("""
         import os, signal, threading, time, gostack
         gostack.go(lambda: gostack.sleep(1e30))
+        t0 = time.monotonic()  # before the timer starts: its 0.5 s are all inside the window
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-        t0 = time.monotonic()
         try:
             gostack.run()
         except KeyboardInterrupt:
-            print("slept", time.monotonic() - t0 >= 0.45, gostack.stats().goroutines_live)
+            print("slept", time.monotonic() - t0 >= 0.5, gostack.stats().goroutines_live)
     """))
     assert out.strip() == "slept True 1"
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import child_env
+from conftest import child_env, readline_within
 
 CHILD = r"""
 import sys, gostack
@@ -44,17 +44,21 @@ def test_ctrl_c_interrupts_run_promptly(mode):
     p = subprocess.Popen([sys.executable, "-c", CHILD, mode], env=child_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().strip() == "ready"
+        assert readline_within(p, 60).strip() == "ready"
         time.sleep(0.1)
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=10)
+        first = readline_within(p, 10)
         elapsed = time.monotonic() - t0
+        out, err = p.communicate(timeout=30)
     finally:
         p.kill()
-    assert p.returncode == 0, (out, err)
-    assert "KeyboardInterrupt" in out
-    assert elapsed < 1.0, elapsed
+    assert p.returncode == 0, (first, out, err)
+    assert first.strip() == "KeyboardInterrupt", (first, out, err)
+    # Without the runtime's help the computing goroutine is never interrupted and the sleeping
+    # one only after 100 s; with it, the signal lands at once or after FORCE_SIGNAL_AFTER
+    # (0.25 s). Measured 0.2-0.6 s on a loaded 2-core machine; the bound leaves room for load.
+    assert elapsed < 3.0, elapsed
 
 
 DEBUG_CHILD = r"""
