@@ -594,6 +594,12 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
         if !(*m).p.is_null() {
             release_p(m, false);
         }
+        // The threads sleeping in gs_run were woken when the last goroutine exited
+        // (wake_if_all_done in schedule), but while this P was still RUNNING: one that looked
+        // before the release_p above saw a P running, took it for a goroutine, and slept again,
+        // for good (two gs_run threads sharing one P: test_mn_pin_handoff hung under qemu, 1 run
+        // in ~15). No P of ours runs now: look once more.
+        wake_if_all_done(null_mut());
         (*m).exit_status = status;
         arch::set_tls_stack_guard(0);
         if SCHED.runqsize.load(Acquire) != 0 {
