@@ -133,15 +133,16 @@ pub fn all_done() -> bool {
     all_done_locked(&lock_sched(), held)
 }
 
-/// When every goroutine has exited ([`all_done_locked`]; `held`: the caller's own P, or null),
-/// wakes the threads sleeping in gs_run/gs_main and returns true. One scheduler-lock section.
-pub(super) fn wake_if_all_done(held: *mut P) -> bool {
+/// When every goroutine has exited and no P runs ([`all_done_locked`] with none held), wakes the
+/// threads sleeping in gs_run/gs_main. For a thread leaving the scheduler, once it has released
+/// its P (schedule.rs: leave_scheduler): woken while that P still ran, a sleeper would look,
+/// see a P running, take it for a goroutine and sleep again, for good (two gs_run threads
+/// sharing one P hung that way under qemu: c-tests/test_mn_pin_handoff).
+pub(super) fn wake_if_all_done() {
     let s = lock_sched();
-    let done = all_done_locked(&s, held);
-    if done {
+    if all_done_locked(&s, null_mut()) {
         wake_waiting(&s);
     }
-    done
 }
 
 /// Wakes every thread sleeping in gs_run/gs_main (the last goroutine exited, or every goroutine

@@ -36,7 +36,7 @@
 //!   gs_run/gs_main is told: gs_run returns GS_EDEADLOCK, gs_main prints Go's message. A thread
 //!   that used the runtime and exits makes them look again.
 
-use super::deadlock::{all_done_status, in_sched_enter, in_sched_leave, wake_if_all_done};
+use super::deadlock::{all_done, all_done_status, in_sched_enter, in_sched_leave, wake_if_all_done};
 use super::g::{MainWait, G, G_RUNNABLE};
 use super::grow;
 use super::m::{getm, getm_or_create, is_spinning, stop_m, unspin, wakep, workers_allowed, M};
@@ -355,7 +355,8 @@ pub unsafe fn schedule(m: *mut M) -> ! {
                 }
                 execute(m, p, g);
             }
-            if !(*m).is_worker && wake_if_all_done((*m).p) {
+            // The others in gs_run are woken once our P is released (leave_scheduler).
+            if !(*m).is_worker && all_done() {
                 leave_scheduler(m, all_done_status(m));
             }
             if let Some(st) = stop_m(m) {
@@ -594,12 +595,9 @@ pub unsafe fn leave_scheduler(m: *mut M, status: c_int) -> ! {
         if !(*m).p.is_null() {
             release_p(m, false);
         }
-        // The threads sleeping in gs_run were woken when the last goroutine exited
-        // (wake_if_all_done in schedule), but while this P was still RUNNING: one that looked
-        // before the release_p above saw a P running, took it for a goroutine, and slept again,
-        // for good (two gs_run threads sharing one P: test_mn_pin_handoff hung under qemu, 1 run
-        // in ~15). No P of ours runs now: look once more.
-        wake_if_all_done(null_mut());
+        // Only now, with no P of ours running, are the other gs_run threads woken if every
+        // goroutine is done (wake_if_all_done says why not before).
+        wake_if_all_done();
         (*m).exit_status = status;
         arch::set_tls_stack_guard(0);
         if SCHED.runqsize.load(Acquire) != 0 {
