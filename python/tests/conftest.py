@@ -6,8 +6,10 @@ import select
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -59,6 +61,32 @@ def readline_within(p: subprocess.Popen, seconds: float) -> str:
             break  # the child closed its stdout
         line += byte
     return line.decode()
+
+
+class Interrupted(NamedTuple):
+    returncode: int
+    out: str  # stdout after its "ready" line
+    err: str
+    elapsed: float  # seconds from the SIGINT to the child's next line (or its end)
+
+
+def interrupt(code: str, *args, env=None, delay: float = 0.3, timeout: float = 20) -> Interrupted:
+    """Ctrl-C a child interpreter: runs ``code`` (dedented) with ``args``, waits for its "ready"
+    line, sends SIGINT ``delay`` s later and collects the rest; the child is killed if it takes
+    longer than ``timeout`` for its next line or its end."""
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=env or child_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert readline_within(p, 60).strip() == "ready"
+        time.sleep(delay)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        first = readline_within(p, timeout)
+        elapsed = time.monotonic() - t0
+        rest, err = p.communicate(timeout=timeout)
+    finally:
+        p.kill()
+    return Interrupted(p.returncode, first + rest, err, elapsed)
 
 
 @pytest.fixture

@@ -13,15 +13,12 @@ interpreters."""
 
 import ctypes
 import inspect
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import child_env, readline_within
+from conftest import child_env, interrupt
 
 GS_STACK_FIXED, GS_STACK_COPY = 1, 2
 
@@ -258,17 +255,8 @@ sys.exit(1)
 
 
 def test_ctrl_c_with_goroutines_parked_on_the_copy_kind():
-    p = subprocess.Popen([sys.executable, "-c", PRELUDE + CTRL_C], env=child_env(GOSTACK_PY_STACK="copy"),
-                         stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        assert readline_within(p, 60).strip() == "ready"
-        time.sleep(0.1)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == 0, (out, err)
+    rc, out, err, _ = interrupt(PRELUDE + CTRL_C, env=child_env(GOSTACK_PY_STACK="copy"), delay=0.1, timeout=30)
+    assert rc == 0, (out, err)
     assert out.startswith("KeyboardInterrupt"), out
     assert err.count("in parked") == 20, err
 

@@ -2,16 +2,13 @@
 goroutine waits on I/O."""
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from conftest import child_env, readline_within
+from conftest import interrupt
 
 
 def test_wait_read_times_out_on_an_idle_pipe(gostack):
@@ -246,18 +243,7 @@ sys.exit(1)
 
 
 def test_ctrl_c_while_every_goroutine_waits_on_io():
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], env=child_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        assert readline_within(p, 60).strip() == "ready"
-        time.sleep(0.2)
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        first = readline_within(p, 10)
-        elapsed = time.monotonic() - t0
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == 0, err
-    assert [first.strip()] + out.split() == ["KeyboardInterrupt", "resumed"], (first, out, err)
-    assert elapsed < 3.0, elapsed  # the waiters' fds never become ready: only the signal ends run()
+    r = interrupt(CTRL_C_CHILD, delay=0.2, timeout=10)
+    assert r.returncode == 0, r.err
+    assert r.out.split() == ["KeyboardInterrupt", "resumed"], r
+    assert r.elapsed < 3.0, r.elapsed  # the waiters' fds never become ready: only the signal ends run()

@@ -6,9 +6,7 @@ import contextvars
 import copy
 import decimal
 import gc
-import os
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import child_env, readline_within
+from conftest import child_env, interrupt
 
 
 def child(code, *args, timeout=60, env=None, **popen):
@@ -320,21 +318,6 @@ def test_05_systemstack_runs_on_the_thread_stack_not_the_goroutine_stack(gostack
 # ---- 6-9. Ctrl-C and SystemExit -----------------------------------------------------------------
 
 
-def interrupt(code, *args, delay=0.3, timeout=20):
-    """Starts ``code``, waits for its "ready" line, sends SIGINT ``delay`` s later; returns
-    (status, stdout, stderr)."""
-    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=child_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert readline_within(p, 60).strip() == "ready"
-        time.sleep(delay)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=timeout)
-    finally:
-        p.kill()
-    return p.returncode, out, err
-
-
 # The work runs until it is told to stop (after the interrupt): a fixed amount could be over
 # before the signal on a fast or a loaded machine. "ready" comes from a goroutine of its own, so
 # the signal lands while the others run.
@@ -373,7 +356,7 @@ print("done", counts[0] == counts[1] > 0, flush=True)
 
 
 def test_06_ctrl_c_lands_in_run_with_every_goroutine_intact():
-    rc, out, err = interrupt(PINGPONG, timeout=120)
+    rc, out, err, _ = interrupt(PINGPONG, timeout=120)
     assert rc == 0, (out, err)
     assert "interrupted" in out.split("\n") and "done True" in out, (out, err)
 
@@ -407,7 +390,7 @@ print("ran", len(ran) == spawned > 0, sorted(ran) == list(range(spawned)), flush
 
 def test_07_ctrl_c_is_never_swallowed_by_the_goroutine_wrapper():
     # Most of the time goes into starting goroutines: the signal lands in the wrapper.
-    rc, out, err = interrupt(SPAWNY, delay=0.5, timeout=120)
+    rc, out, err, _ = interrupt(SPAWNY, delay=0.5, timeout=120)
     assert rc == 0, (out, err)
     assert "interrupted" in out.split("\n") and "ran True True" in out, (out, err)
     assert "Exception ignored" not in err, err
@@ -438,7 +421,7 @@ except KeyboardInterrupt:
 @pytest.mark.parametrize("kind", ["wg", "mutex", "sema", "recv"])
 def test_08_waits_on_a_plain_thread_see_ctrl_c(kind):
     t0 = time.monotonic()
-    rc, out, err = interrupt(WAIT_ON_THREAD, kind, timeout=10)
+    rc, out, err, _ = interrupt(WAIT_ON_THREAD, kind, timeout=10)
     assert rc == 0 and "KeyboardInterrupt" in out, (rc, out, err)
     assert time.monotonic() - t0 < 8
 

@@ -1,13 +1,11 @@
 """Ctrl-C during run(), and the whole workload under PYTHONMALLOC=debug (catches GIL misuse)."""
 
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import child_env, readline_within
+from conftest import child_env, interrupt
 
 CHILD = r"""
 import sys, gostack
@@ -41,24 +39,13 @@ def test_ctrl_c_interrupts_run_promptly(mode):
         # FORCE_SIGNAL_AFTER, gostack raises it in the computing goroutine. 3.13 runs them only in
         # the main thread state, which waits in run() until the goroutine switches.
         pytest.skip("CPython 3.13 cannot interrupt a goroutine that computes without switching")
-    p = subprocess.Popen([sys.executable, "-c", CHILD, mode], env=child_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        assert readline_within(p, 60).strip() == "ready"
-        time.sleep(0.1)
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        first = readline_within(p, 10)
-        elapsed = time.monotonic() - t0
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == 0, (first, out, err)
-    assert first.strip() == "KeyboardInterrupt", (first, out, err)
+    r = interrupt(CHILD, mode, delay=0.1, timeout=10)
+    assert r.returncode == 0, r
+    assert r.out.split("\n")[0] == "KeyboardInterrupt", r
     # Without the runtime's help the computing goroutine is never interrupted and the sleeping
     # one only after 100 s; with it, the signal lands at once or after FORCE_SIGNAL_AFTER
     # (0.25 s). Measured 0.2-0.6 s on a loaded 2-core machine; the bound leaves room for load.
-    assert elapsed < 3.0, elapsed
+    assert r.elapsed < 3.0, r.elapsed
 
 
 DEBUG_CHILD = r"""
